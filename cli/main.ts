@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { DomainError } from "#core/errors.ts";
 import { CliError } from "./cli-error.ts";
 import { registerCommands } from "./commands/index.ts";
 
@@ -26,6 +27,11 @@ export async function main(argv: string[]): Promise<void> {
     if (error instanceof CliError) {
       process.stderr.write(`onramp: ${error.message}\n`);
       process.exitCode = error.exitCode;
+      return;
+    }
+    if (error instanceof DomainError) {
+      process.stderr.write(`onramp: ${error.message}\n`);
+      process.exitCode = 1;
       return;
     }
     throw error;

@@ -1,7 +1,16 @@
 import type { Command } from "commander";
+import { registerCredsCommands } from "./creds.ts";
+import { registerDeviceCommands } from "./device.ts";
+import { registerProductsCommands } from "./products.ts";
+import { registerRegistryCommands } from "./registry.ts";
 
 /**
- * Every command group registers itself here: one line per group, each group in its own file
- * (`creds.ts`, `registry.ts`, ...). Keep this list sorted.
+ * Every command group registers itself here: one line per group, each group in its own file.
+ * Keep this list sorted.
  */
-export function registerCommands(_program: Command): void {}
+export function registerCommands(program: Command): void {
+  registerCredsCommands(program);
+  registerDeviceCommands(program);
+  registerProductsCommands(program);
+  registerRegistryCommands(program);
+}

@@ -1,0 +1,103 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { createCsr, createKeyPair, type KeyPairAlgorithm } from "#core/pki/issue.ts";
+import { CliError } from "../cli-error.ts";
+import { requestCertificate } from "../device/vend-client.ts";
+import { printResult } from "../output.ts";
+import { resolveTarget, withTargetOptions } from "../wiring.ts";
+
+const keyTypes: Record<string, KeyPairAlgorithm> = {
+  "ec-p256": "EC-P256",
+  "ec-p384": "EC-P384",
+  "rsa-2048": "RSA-2048",
+};
+
+type VendOptions = {
+  serial: string;
+  productKey: string;
+  secret?: string;
+  keyMode: string;
+  keyType: string;
+  out?: string;
+  api?: string;
+  json?: boolean;
+  endpoints?: string;
+};
+
+/** `onramp device vend` (and, with the JITR issue, `device issue`). */
+export function registerDeviceCommands(program: Command): void {
+  const device = program
+    .command("device")
+    .description("Do what a device does (vend a certificate) and factory tasks");
+
+  withTargetOptions(
+    device
+      .command("vend")
+      .description(
+        "Get a certificate from the vending API like a device: make a key and CSR, sign, call, save",
+      )
+      .requiredOption("--serial <serial>", "the device's serial number")
+      .requiredOption("--product-key <key>", "the device's product key")
+      .option("--secret <secret>", "the secret the device signs with (or env ONRAMP_DEVICE_SECRET)")
+      .option("--key-mode <mode>", "csr (key made here, never sent) | server (key made by AWS IoT)", "csr")
+      .option("--key-type <type>", `device key: ${Object.keys(keyTypes).join(" | ")}`, "ec-p256")
+      .option("--out <dir>", "save device.key, device.crt, root-ca.pem and device.json here")
+      .option("--api <url>", "vending API base URL (default: the local stack's)")
+      .option("--json", "print JSON (never includes the private key)")
+      .addHelpText(
+        "after",
+        '\nExample:\n  onramp device vend --serial DEMO-0001 --product-key demo-product --secret "$SECRET" --out ./device',
+      ),
+  ).action(async (options: VendOptions) => {
+    const secret = options.secret ?? process.env.ONRAMP_DEVICE_SECRET;
+    if (!secret) throw new CliError("--secret (or ONRAMP_DEVICE_SECRET) is required");
+    if (options.keyMode !== "csr" && options.keyMode !== "server")
+      throw new CliError("--key-mode must be csr or server");
+    const algorithm = keyTypes[options.keyType];
+    if (!algorithm) throw new CliError(`--key-type must be one of ${Object.keys(keyTypes).join(", ")}`);
+    const apiUrl = options.api ?? resolveTarget(options).apiUrl;
+    if (!apiUrl) throw new CliError("no vending API URL: pass --api");
+
+    let privateKeyPem: string | undefined;
+    let csr: string | undefined;
+    if (options.keyMode === "csr") {
+      privateKeyPem = (await createKeyPair(algorithm)).privateKeyPem;
+      csr = await createCsr({ privateKeyPem, subject: { commonName: options.serial } });
+    }
+    const response = await requestCertificate({
+      apiUrl,
+      serialNumber: options.serial,
+      productKey: options.productKey,
+      secret,
+      keyMode: options.keyMode,
+      ...(csr ? { csr } : {}),
+    }).catch((error: unknown) => {
+      throw new CliError(`cannot reach ${apiUrl}: ${error instanceof Error ? error.message : String(error)}`);
+    });
+    if (response.status >= 300) {
+      const e = response.body.error as { code?: string; message?: string } | undefined;
+      const retry = response.headers.get("retry-after");
+      throw new CliError(
+        `vending failed: HTTP ${response.status} ${e?.code ?? ""}: ${e?.message ?? ""}${retry ? ` (retry after ${retry} s)` : ""}`,
+      );
+    }
+    const body = response.body as Record<string, string>;
+    privateKeyPem ??= body.privateKeyPem;
+    const summary = {
+      certificateId: body.certificateId,
+      thingName: body.thingName,
+      mqttEndpoint: body.mqttEndpoint,
+      replayed: body.replayed,
+      ...(options.out ? { savedTo: options.out } : {}),
+    };
+    if (options.out) {
+      mkdirSync(options.out, { recursive: true });
+      if (privateKeyPem) writeFileSync(join(options.out, "device.key"), privateKeyPem, { mode: 0o600 });
+      writeFileSync(join(options.out, "device.crt"), body.certificatePem ?? "");
+      writeFileSync(join(options.out, "root-ca.pem"), body.rootCaPem ?? "");
+      writeFileSync(join(options.out, "device.json"), `${JSON.stringify(summary, null, 2)}\n`);
+    }
+    printResult(summary, options.json);
+  });
+}

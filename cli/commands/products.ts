@@ -1,0 +1,88 @@
+import type { Command } from "commander";
+import { createProduct } from "#core/registry/manage-products.ts";
+import { productAuthModes, reprovisionPolicies } from "#core/registry/model.ts";
+import { CliError } from "../cli-error.ts";
+import { printResult } from "../output.ts";
+import { withServices, withTargetOptions } from "../wiring.ts";
+
+type CreateOptions = {
+  productKey: string;
+  name: string;
+  authMode: string;
+  allowServerKeys?: boolean;
+  reprovision: string;
+  template?: string;
+  trustCa?: string[];
+  json?: boolean;
+  endpoints?: string;
+};
+
+/** `onramp products create | list` */
+export function registerProductsCommands(program: Command): void {
+  const products = program
+    .command("products")
+    .description("Manage products (device families sharing a secret and a template)");
+
+  withTargetOptions(
+    products
+      .command("create")
+      .description(
+        "Create a product and its secret; the secret is printed once, keep it in your factory tooling",
+      )
+      .requiredOption("--product-key <key>", "product key (3-64 letters, digits, '_' or '-')")
+      .requiredOption("--name <name>", "display name")
+      .option("--auth-mode <mode>", `how devices sign: ${productAuthModes.join(" | ")}`, "device-secret")
+      .option("--allow-server-keys", "allow server-made keys for devices that cannot make a CSR")
+      .option(
+        "--reprovision <policy>",
+        `re-provisioning of provisioned devices: ${reprovisionPolicies.join(" | ")}`,
+        "never",
+      )
+      .option("--template <name>", "provisioning template from templates/provisioning", "cvm-device")
+      .option("--trust-ca <id...>", "CA certificate ids whose device certificates this product accepts")
+      .option("--json", "print JSON")
+      .addHelpText(
+        "after",
+        "\nExample:\n  onramp products create --product-key thermo-v2 --name 'Thermostat v2' --auth-mode device-secret",
+      ),
+  ).action(async (options: CreateOptions) => {
+    if (!(productAuthModes as readonly string[]).includes(options.authMode)) {
+      throw new CliError(`--auth-mode must be one of ${productAuthModes.join(", ")}`);
+    }
+    if (!(reprovisionPolicies as readonly string[]).includes(options.reprovision)) {
+      throw new CliError(`--reprovision must be one of ${reprovisionPolicies.join(", ")}`);
+    }
+    const result = await withServices(options, (services) =>
+      createProduct(services, {
+        productKey: options.productKey,
+        name: options.name,
+        authMode: options.authMode as (typeof productAuthModes)[number],
+        allowServerKeys: options.allowServerKeys ?? false,
+        reprovision: options.reprovision as (typeof reprovisionPolicies)[number],
+        ...(options.template ? { templateName: options.template } : {}),
+        ...(options.trustCa ? { trustedCaIds: options.trustCa } : {}),
+      }),
+    );
+    printResult({ ...result.product, productSecret: result.secret, resumed: result.resumed }, options.json);
+    if (!options.json) {
+      process.stderr.write(
+        "\nThe product secret is shown once here; it is stored in the secret store, not the registry.\n",
+      );
+    }
+  });
+
+  withTargetOptions(
+    products.command("list").description("List products").option("--json", "print JSON"),
+  ).action(async (options: { json?: boolean; endpoints?: string }) => {
+    const list = await withServices(options, (services) => services.registry.listProducts());
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      return;
+    }
+    for (const p of list) {
+      process.stdout.write(
+        `${p.productKey}\t${p.authMode}\t${p.templateName}\treprovision=${p.reprovision}\t${p.name}\n`,
+      );
+    }
+  });
+}

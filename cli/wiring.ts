@@ -1,0 +1,121 @@
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { IoTClient } from "@aws-sdk/client-iot";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { Command } from "commander";
+import { makeServices, type Services } from "#adapters/services.ts";
+import { localCredentials } from "#local/local-aws.ts";
+import { loadProvisioningTemplate } from "#templates/catalog.ts";
+import { CliError } from "./cli-error.ts";
+
+/** Where the CLI's commands act: the local stack (from its endpoints file) or an AWS account. */
+export type Target = {
+  kind: "local" | "aws";
+  apiUrl?: string;
+  region: string;
+  tableName: string;
+  productSecretPrefix: string;
+  registryKeyName: string;
+  /** Endpoint override for AWS service clients (the local stack's AWS endpoint). */
+  awsEndpoint?: string;
+  dynamodbEndpoint?: string;
+};
+
+export type TargetOptions = { endpoints?: string; api?: string };
+
+export const DEFAULT_ENDPOINTS_FILE = ".onramp/endpoints.json";
+
+/** Adds the options that choose a target to a command. */
+export function withTargetOptions(command: Command): Command {
+  return command.option(
+    "--endpoints <file>",
+    "local stack endpoints file written by `npm start`",
+    process.env.ONRAMP_ENDPOINTS ?? DEFAULT_ENDPOINTS_FILE,
+  );
+}
+
+/** Reads the local stack's endpoints file. */
+export function resolveTarget(options: TargetOptions): Target {
+  const file = resolve(options.endpoints ?? DEFAULT_ENDPOINTS_FILE);
+  if (!existsSync(file)) {
+    throw new CliError(
+      `No local stack endpoints at ${file}: start it with \`npm start\`, or pass --endpoints.`,
+    );
+  }
+  let e: Record<string, string>;
+  try {
+    e = JSON.parse(readFileSync(file, "utf8")) as Record<string, string>;
+  } catch {
+    throw new CliError(`${file} is not valid JSON.`);
+  }
+  const need = (key: string) => {
+    const value = e[key];
+    if (!value) throw new CliError(`${file} has no "${key}".`);
+    return value;
+  };
+  return {
+    kind: "local",
+    apiUrl: need("api"),
+    region: need("region"),
+    tableName: need("tableName"),
+    productSecretPrefix: need("productSecretPrefix"),
+    registryKeyName: need("registryKeyName"),
+    awsEndpoint: need("aws"),
+    dynamodbEndpoint: need("dynamodb"),
+  };
+}
+
+/** The CLI runtime's wiring: the same adapters as Lambda and the local stack. */
+export function cliServices(target: Target): Services & { close(): void } {
+  const base = {
+    region: target.region,
+    ...(target.kind === "local" ? { credentials: localCredentials } : {}),
+  };
+  const dynamoClient = new DynamoDBClient({
+    ...base,
+    ...(target.dynamodbEndpoint ? { endpoint: target.dynamodbEndpoint } : {}),
+    maxAttempts: 8,
+  });
+  const awsEndpoint = target.awsEndpoint ? { endpoint: target.awsEndpoint } : {};
+  const iot = new IoTClient({ ...base, ...awsEndpoint, maxAttempts: 5 });
+  const secretsManager = new SecretsManagerClient({ ...base, ...awsEndpoint });
+  const services = makeServices(
+    {
+      dynamo: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
+      iot,
+      secretsManager,
+    },
+    {
+      tableName: target.tableName,
+      secretNames: {
+        productSecretPrefix: target.productSecretPrefix,
+        registryKeyName: target.registryKeyName,
+      },
+      loadTemplate: loadProvisioningTemplate,
+    },
+  );
+  return {
+    ...services,
+    close() {
+      dynamoClient.destroy();
+      iot.destroy();
+      secretsManager.destroy();
+    },
+  };
+}
+
+/** Runs `fn` with the services of the chosen target and closes the clients afterwards. */
+export async function withServices<T>(
+  options: TargetOptions,
+  fn: (services: Services, target: Target) => Promise<T>,
+): Promise<T> {
+  const target = resolveTarget(options);
+  const services = cliServices(target);
+  try {
+    return await fn(services, target);
+  } finally {
+    services.close();
+  }
+}

@@ -1,0 +1,146 @@
+import {
+  CreateCertificateFromCsrCommand,
+  CreateKeysAndCertificateCommand,
+  DeleteCertificateCommand,
+  DeleteThingCommand,
+  DescribeCertificateCommand,
+  DescribeEndpointCommand,
+  DetachPolicyCommand,
+  DetachThingPrincipalCommand,
+  type IoTClient,
+  ListAttachedPoliciesCommand,
+  ListPrincipalThingsCommand,
+  ListThingPrincipalsCommand,
+  RegisterThingCommand,
+  UpdateCertificateCommand,
+} from "@aws-sdk/client-iot";
+import type { CertificateStatus, CreatedCertificate, IotProvisioning } from "#core/vending/ports.ts";
+import { aws, isAwsError, translateAwsError } from "./aws-errors.ts";
+
+/** IotProvisioning on the AWS IoT control plane (real AWS or the local emulator). */
+export class AwsIotProvisioning implements IotProvisioning {
+  private dataEndpoint: Promise<string> | undefined;
+
+  constructor(private readonly client: IoTClient) {}
+
+  async createCertificateFromCsr(csrPem: string): Promise<CreatedCertificate> {
+    const out = await aws("CreateCertificateFromCsr", () =>
+      this.client.send(
+        new CreateCertificateFromCsrCommand({ certificateSigningRequest: csrPem, setAsActive: false }),
+      ),
+    );
+    return created(out);
+  }
+
+  async createKeysAndCertificate(): Promise<CreatedCertificate & { privateKeyPem: string }> {
+    const out = await aws("CreateKeysAndCertificate", () =>
+      this.client.send(new CreateKeysAndCertificateCommand({ setAsActive: false })),
+    );
+    if (!out.keyPair?.PrivateKey)
+      throw translateAwsError(new Error("no key pair returned"), "CreateKeysAndCertificate");
+    return { ...created(out), privateKeyPem: out.keyPair.PrivateKey };
+  }
+
+  async registerThing(
+    templateBody: string,
+    parameters: Record<string, string>,
+  ): Promise<{ thingArn?: string }> {
+    const out = await aws("RegisterThing", () =>
+      this.client.send(new RegisterThingCommand({ templateBody, parameters })),
+    );
+    const thingArn = out.resourceArns?.thing;
+    return thingArn ? { thingArn } : {};
+  }
+
+  async describeCertificate(
+    certificateId: string,
+  ): Promise<{ certificatePem: string; certificateArn: string; status: CertificateStatus } | undefined> {
+    try {
+      const { certificateDescription: d } = await this.client.send(
+        new DescribeCertificateCommand({ certificateId }),
+      );
+      if (!d?.certificatePem || !d.certificateArn || !d.status) return undefined;
+      return { certificatePem: d.certificatePem, certificateArn: d.certificateArn, status: d.status };
+    } catch (error) {
+      if (isAwsError(error, "ResourceNotFoundException")) return undefined;
+      throw translateAwsError(error, "DescribeCertificate");
+    }
+  }
+
+  async setCertificateStatus(
+    certificateId: string,
+    status: "ACTIVE" | "INACTIVE" | "REVOKED",
+  ): Promise<void> {
+    await aws("UpdateCertificate", () =>
+      this.client.send(new UpdateCertificateCommand({ certificateId, newStatus: status })),
+    );
+  }
+
+  async destroyCertificate(certificateId: string): Promise<void> {
+    const current = await this.describeCertificate(certificateId);
+    if (!current) return;
+    const target = current.certificateArn;
+    const policies = await aws("ListAttachedPolicies", () =>
+      this.client.send(new ListAttachedPoliciesCommand({ target, recursive: false })),
+    );
+    for (const policy of policies.policies ?? []) {
+      await aws("DetachPolicy", () =>
+        this.client.send(new DetachPolicyCommand({ policyName: policy.policyName, target })),
+      );
+    }
+    const things = await aws("ListPrincipalThings", () =>
+      this.client.send(new ListPrincipalThingsCommand({ principal: target })),
+    );
+    for (const thingName of things.things ?? []) {
+      await aws("DetachThingPrincipal", () =>
+        this.client.send(new DetachThingPrincipalCommand({ thingName, principal: target })),
+      );
+    }
+    if (current.status !== "REVOKED") await this.setCertificateStatus(certificateId, "REVOKED");
+    try {
+      await this.client.send(new DeleteCertificateCommand({ certificateId, forceDelete: true }));
+    } catch (error) {
+      if (!isAwsError(error, "ResourceNotFoundException"))
+        throw translateAwsError(error, "DeleteCertificate");
+    }
+  }
+
+  async deleteThingIfUnused(thingName: string): Promise<void> {
+    try {
+      const { principals } = await this.client.send(new ListThingPrincipalsCommand({ thingName }));
+      if ((principals ?? []).length > 0) return;
+      await this.client.send(new DeleteThingCommand({ thingName }));
+    } catch (error) {
+      if (!isAwsError(error, "ResourceNotFoundException")) throw translateAwsError(error, "DeleteThing");
+    }
+  }
+
+  getDataEndpoint(): Promise<string> {
+    this.dataEndpoint ??= aws("DescribeEndpoint", async () => {
+      const { endpointAddress } = await this.client.send(
+        new DescribeEndpointCommand({ endpointType: "iot:Data-ATS" }),
+      );
+      if (!endpointAddress) throw new Error("no endpoint address");
+      return endpointAddress;
+    }).catch((error: unknown) => {
+      this.dataEndpoint = undefined;
+      throw error;
+    });
+    return this.dataEndpoint;
+  }
+}
+
+function created(out: {
+  certificateId?: string;
+  certificateArn?: string;
+  certificatePem?: string;
+}): CreatedCertificate {
+  if (!out.certificateId || !out.certificateArn || !out.certificatePem) {
+    throw translateAwsError(new Error("incomplete certificate response"), "CreateCertificate");
+  }
+  return {
+    certificateId: out.certificateId,
+    certificateArn: out.certificateArn,
+    certificatePem: out.certificatePem,
+  };
+}

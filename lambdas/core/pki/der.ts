@@ -1,0 +1,157 @@
+/**
+ * The few DER reads and writes the pki module needs beyond @peculiar/x509: checking framing,
+ * locating fields in a certificate, and writing a TBSCertificate quickly (the issuance hot path).
+ */
+
+/** One TLV header. */
+export type DerHeader = {
+  tag: number;
+  headerLength: number;
+  contentStart: number;
+  length: number;
+  end: number;
+};
+
+/** Reads the TLV header at `offset` (single-byte tags, definite lengths up to 4 bytes). */
+export function readHeader(der: Uint8Array, offset: number): DerHeader | undefined {
+  const tag = der[offset];
+  const first = der[offset + 1];
+  if (tag === undefined || first === undefined) return undefined;
+  let length = first;
+  let headerLength = 2;
+  if (first >= 0x80) {
+    const lengthBytes = first & 0x7f;
+    if (lengthBytes === 0 || lengthBytes > 4) return undefined;
+    length = 0;
+    for (let i = 0; i < lengthBytes; i++) {
+      const byte = der[offset + 2 + i];
+      if (byte === undefined) return undefined;
+      length = length * 256 + byte;
+    }
+    headerLength += lengthBytes;
+  }
+  const contentStart = offset + headerLength;
+  const end = contentStart + length;
+  if (end > der.length) return undefined;
+  return { tag, headerLength, contentStart, length, end };
+}
+
+/**
+ * True when `der` is exactly one DER SEQUENCE (tag 0x30, definite length covering every byte):
+ * trailing bytes would otherwise change the certificate id without changing the parsed content.
+ */
+export function isSingleDerSequence(der: Uint8Array): boolean {
+  const header = readHeader(der, 0);
+  return header !== undefined && header.tag === 0x30 && header.end === der.length;
+}
+
+/** The children of a constructed value, as [start, end) ranges of whole TLVs. */
+function children(der: Uint8Array, parent: DerHeader): DerHeader[] | undefined {
+  const result: DerHeader[] = [];
+  for (let offset = parent.contentStart; offset < parent.end; ) {
+    const child = readHeader(der, offset);
+    if (!child || child.end > parent.end) return undefined;
+    result.push(child);
+    offset = child.end;
+  }
+  return result;
+}
+
+/**
+ * The subjectPublicKey bits of a SubjectPublicKeyInfo (what RFC 5280 method 1 hashes into a key
+ * identifier), or undefined if `spki` is not SEQUENCE { SEQUENCE, BIT STRING }.
+ */
+export function spkiKeyBits(spki: Uint8Array): Uint8Array | undefined {
+  const outer = readHeader(spki, 0);
+  if (outer?.tag !== 0x30) return undefined;
+  const [algorithm, bits] = children(spki, outer) ?? [];
+  if (algorithm?.tag !== 0x30 || bits?.tag !== 0x03 || bits.length < 1) return undefined;
+  return spki.subarray(bits.contentStart + 1, bits.end);
+}
+
+/** The exact DER bytes of a certificate's subject Name, or undefined if it is not a certificate. */
+export function certificateSubjectDer(certificate: Uint8Array): Uint8Array | undefined {
+  const outer = readHeader(certificate, 0);
+  const tbs = outer && outer.tag === 0x30 ? readHeader(certificate, outer.contentStart) : undefined;
+  const fields = tbs && tbs.tag === 0x30 ? children(certificate, tbs) : undefined;
+  if (!fields) return undefined;
+  // version [0] is optional; then serial, signature, issuer, validity, subject.
+  const subject = fields[(fields[0]?.tag === 0xa0 ? 1 : 0) + 4];
+  if (subject?.tag !== 0x30) return undefined;
+  return certificate.subarray(subject.contentStart - subject.headerLength, subject.end);
+}
+
+/** Encodes one TLV. */
+export function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of content) length += part.length;
+  const lengthBytes: number[] = [];
+  if (length < 0x80) {
+    lengthBytes.push(length);
+  } else {
+    for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) lengthBytes.unshift(rest % 256);
+    lengthBytes.unshift(0x80 | lengthBytes.length);
+  }
+  const out = new Uint8Array(1 + lengthBytes.length + length);
+  out[0] = tag;
+  out.set(lengthBytes, 1);
+  let offset = 1 + lengthBytes.length;
+  for (const part of content) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** SEQUENCE of already encoded values. */
+export const sequence = (...items: Uint8Array[]) => tlv(0x30, ...items);
+
+/** A non-negative INTEGER from big-endian magnitude bytes (minimal, sign byte added if needed). */
+export function unsignedInteger(magnitude: Uint8Array): Uint8Array {
+  let start = 0;
+  while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
+  const bytes = magnitude.subarray(start);
+  return (bytes[0] ?? 0) & 0x80 ? tlv(0x02, Uint8Array.of(0), bytes) : tlv(0x02, bytes);
+}
+
+/** UTCTime before 2050, GeneralizedTime from 2050 on (RFC 5280 4.1.2.5), whole seconds. */
+export function time(date: Date): Uint8Array {
+  const iso = date.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
+  const year = date.getUTCFullYear();
+  const digits = `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+  return year >= 1950 && year < 2050
+    ? tlv(0x17, Buffer.from(digits.slice(2), "latin1"))
+    : tlv(0x18, Buffer.from(digits, "latin1"));
+}
+
+/** A WebCrypto ECDSA signature (r || s, fixed width) as a DER Ecdsa-Sig-Value. */
+export function ecdsaSignatureToDer(raw: Uint8Array): Uint8Array {
+  const half = raw.length / 2;
+  return sequence(unsignedInteger(raw.subarray(0, half)), unsignedInteger(raw.subarray(half)));
+}
+
+/** The OID (content bytes, hex) of a SubjectPublicKeyInfo's algorithm, or undefined. */
+export function spkiAlgorithmOid(spki: Uint8Array): string | undefined {
+  const outer = readHeader(spki, 0);
+  const algorithm = outer && outer.tag === 0x30 ? readHeader(spki, outer.contentStart) : undefined;
+  const oid = algorithm && algorithm.tag === 0x30 ? readHeader(spki, algorithm.contentStart) : undefined;
+  if (oid?.tag !== 0x06 || oid.end > algorithm!.end) return undefined;
+  return Buffer.from(spki.subarray(oid.contentStart, oid.end)).toString("hex");
+}
+
+/**
+ * The signed bytes and the signature of a SIGNED{} structure (certificate, CSR):
+ * SEQUENCE { toBeSigned, AlgorithmIdentifier, BIT STRING }. Undefined if it is not one.
+ */
+export function signedParts(der: Uint8Array): { toBeSigned: Uint8Array; signature: Uint8Array } | undefined {
+  const outer = readHeader(der, 0);
+  if (outer?.tag !== 0x30 || outer.end !== der.length) return undefined;
+  const [body, algorithm, bits, ...rest] = children(der, outer) ?? [];
+  if (!body || algorithm?.tag !== 0x30 || bits?.tag !== 0x03 || bits.length < 1 || rest.length > 0) {
+    return undefined;
+  }
+  return {
+    toBeSigned: der.subarray(body.contentStart - body.headerLength, body.end),
+    signature: der.subarray(bits.contentStart + 1, bits.end),
+  };
+}

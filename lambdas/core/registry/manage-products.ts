@@ -1,0 +1,60 @@
+import { randomBytes } from "node:crypto";
+import { ConflictError, ValidationError } from "../errors.ts";
+import { type Product, type ProductAuthMode, productSchema, type ReprovisionPolicy } from "./model.ts";
+import type { Registry, SecretStore } from "./ports.ts";
+
+export type NewProduct = {
+  productKey: string;
+  name: string;
+  authMode?: ProductAuthMode;
+  allowServerKeys?: boolean;
+  templateName?: string;
+  policyName?: string;
+  reprovision?: ReprovisionPolicy;
+  trustedCaIds?: string[];
+  /** The product secret; 32 random bytes (base64) when absent. */
+  secret?: string;
+};
+
+export const DEFAULT_TEMPLATE_NAME = "cvm-device";
+export const DEFAULT_POLICY_NAME = "onramp-device-policy";
+
+/** A fresh product secret: 32 random bytes, base64 (usable as an HMAC group key). */
+export function newProductSecret(): string {
+  return randomBytes(32).toString("base64");
+}
+
+/**
+ * Creates a product and its secret. The secret is created first with a conditional create; if it
+ * exists but the product row does not, an earlier attempt was interrupted and this one resumes
+ * with the stored secret, so a retry is safe and never replaces a secret.
+ */
+export async function createProduct(
+  deps: { registry: Registry; secrets: SecretStore },
+  input: NewProduct,
+): Promise<{ product: Product; secret: string; resumed: boolean }> {
+  const parsed = productSchema.safeParse({
+    productKey: input.productKey,
+    name: input.name,
+    authMode: input.authMode ?? "device-secret",
+    allowServerKeys: input.allowServerKeys ?? false,
+    templateName: input.templateName ?? DEFAULT_TEMPLATE_NAME,
+    policyName: input.policyName ?? DEFAULT_POLICY_NAME,
+    reprovision: input.reprovision ?? "never",
+    trustedCaIds: input.trustedCaIds ?? [],
+    createdAt: new Date().toISOString(),
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ValidationError(`Invalid product ${String(issue.path[0])}: ${issue.message}`);
+  }
+  const product = parsed.data;
+  if (await deps.registry.getProduct(product.productKey)) {
+    throw new ConflictError("PRODUCT_EXISTS", `Product ${product.productKey} already exists.`);
+  }
+  let secret = input.secret ?? newProductSecret();
+  const created = await deps.secrets.createProductSecret(product.productKey, secret);
+  if (!created) secret = (await deps.secrets.getProductSecret(product.productKey)) ?? secret;
+  await deps.registry.createProduct(product);
+  return { product, secret, resumed: !created };
+}

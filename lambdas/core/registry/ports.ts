@@ -1,0 +1,69 @@
+import type { Device, DeviceClaim, DeviceStatus, Product } from "./model.ts";
+
+/** A new device row for the registry (import, demo seed). */
+export type NewDevice = { serialNumber: string; productKey: string; sealedSecret?: string };
+
+export type ImportOutcome = { written: number; skippedExisting: number };
+
+/**
+ * The serial-number registry. Every write is conditional; implementations translate failed
+ * conditions into domain errors (or the documented `false` results) and never check-then-write.
+ */
+export interface Registry {
+  getProduct(productKey: string): Promise<Product | undefined>;
+  /** Throws ConflictError(PRODUCT_EXISTS) when the product key is taken. */
+  createProduct(product: Product): Promise<void>;
+  listProducts(): Promise<Product[]>;
+
+  getDevice(serialNumber: string): Promise<Device | undefined>;
+  listDevices(
+    productKey: string,
+    options?: { limit?: number; cursor?: string },
+  ): Promise<{
+    devices: Device[];
+    cursor?: string;
+  }>;
+  /** Writes devices that do not exist yet; existing serials are left untouched (safe to re-run). */
+  importDevices(devices: NewDevice[]): Promise<ImportOutcome>;
+
+  /**
+   * Takes the provisioning claim on a device if `device.version` is still current and no other
+   * live claim exists. Returns the updated device, or undefined when someone else won.
+   */
+  claimDevice(device: Device, claim: DeviceClaim, nowMs: number): Promise<Device | undefined>;
+  /** Records the certificate a claim created, so a crashed flow can be cleaned up later. */
+  recordClaimCertificate(serialNumber: string, claimId: string, certificateId: string): Promise<void>;
+  /** Completes a claim: status provisioned with the new certificate. False if the claim was lost. */
+  completeClaim(
+    serialNumber: string,
+    claimId: string,
+    result: { certificateId: string; thingName: string; publicKeyFingerprint: string; at: string },
+  ): Promise<boolean>;
+  /** Drops a claim (after a rollback). No-op if the claim is no longer there. */
+  releaseClaim(serialNumber: string, claimId: string): Promise<void>;
+
+  /**
+   * Operator status changes (disable, revoke, re-enable), conditional on the current status being
+   * one of `from`. Throws NotFoundError for unknown serials, ConflictError(WRONG_STATUS) otherwise.
+   */
+  setDeviceStatus(
+    serialNumber: string,
+    status: DeviceStatus,
+    options: { from: readonly DeviceStatus[]; reason?: string },
+  ): Promise<Device>;
+}
+
+/** Single-use nonces for signed requests. */
+export interface NonceStore {
+  /** Records the nonce; false when it was already used and has not expired. */
+  use(scope: string, nonce: string, expiresAtMs: number, nowMs: number): Promise<boolean>;
+}
+
+/** Where secrets live (a key file locally, Secrets Manager on AWS). */
+export interface SecretStore {
+  getProductSecret(productKey: string): Promise<string | undefined>;
+  /** Stores a new product secret; false (and nothing changed) when one exists already. */
+  createProductSecret(productKey: string, secret: string): Promise<boolean>;
+  /** The 32-byte key that seals per-device secrets kept in the registry. */
+  getRegistryKey(): Promise<Buffer>;
+}

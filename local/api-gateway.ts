@@ -1,0 +1,95 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from "aws-lambda";
+
+export type LambdaHttpHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+export type Route = { method: string; path: string; handler: LambdaHttpHandler };
+
+/** API Gateway's own payload limit; the handlers enforce their tighter limits themselves. */
+const GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/**
+ * Serves Lambda proxy handlers over plain HTTP the way API Gateway (REST, proxy integration)
+ * would: the request becomes an APIGatewayProxyEvent, the handler's result becomes the response.
+ */
+export function apiGatewayListener(routes: Route[]): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const route = routes.find((r) => r.path === url.pathname && r.method === req.method);
+    if (!route) {
+      const known = routes.some((r) => r.path === url.pathname);
+      send(res, {
+        statusCode: known ? 405 : 404,
+        body: JSON.stringify({
+          error: { code: known ? "METHOD_NOT_ALLOWED" : "NOT_FOUND", message: "No such route." },
+        }),
+        headers: { "content-type": "application/json" },
+      });
+      return;
+    }
+    readBody(req, GATEWAY_MAX_BODY_BYTES).then(
+      async (body) => {
+        if (body === undefined) {
+          send(res, { statusCode: 413, body: JSON.stringify({ message: "Request Too Long" }) });
+          return;
+        }
+        const result = await route.handler(toEvent(req, url, body)).catch(() => ({
+          statusCode: 502,
+          body: JSON.stringify({ message: "Internal server error" }),
+        }));
+        send(res, result);
+      },
+      () => res.destroy(),
+    );
+  };
+}
+
+function toEvent(req: IncomingMessage, url: URL, body: Buffer): APIGatewayProxyEvent {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(",") : value;
+  }
+  const query = Object.fromEntries(url.searchParams.entries());
+  return {
+    resource: url.pathname,
+    path: url.pathname,
+    httpMethod: req.method ?? "GET",
+    headers,
+    multiValueHeaders: {},
+    queryStringParameters: Object.keys(query).length ? query : null,
+    multiValueQueryStringParameters: null,
+    pathParameters: null,
+    stageVariables: null,
+    body: body.length ? body.toString("utf8") : null,
+    isBase64Encoded: false,
+    requestContext: {
+      requestId: randomUUID(),
+      stage: "local",
+      httpMethod: req.method ?? "GET",
+      path: url.pathname,
+      identity: { sourceIp: req.socket.remoteAddress ?? "127.0.0.1" },
+    } as APIGatewayProxyEvent["requestContext"],
+  };
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on("end", () => resolve(tooLarge ? undefined : Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+function send(res: ServerResponse, result: APIGatewayProxyResult): void {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
+  const body = result.isBase64Encoded ? Buffer.from(result.body, "base64") : Buffer.from(result.body, "utf8");
+  res.writeHead(result.statusCode, { ...headers, "content-length": String(body.length) }).end(body);
+}

@@ -1,0 +1,80 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { IoTClient } from "@aws-sdk/client-iot";
+import { silentLogger } from "#core/logger.ts";
+import { createProduct, type NewProduct } from "#core/registry/manage-products.ts";
+import { deriveDeviceSecret } from "#credentials/derived-secret.ts";
+import { localCredentials, localRegion } from "#local/local-aws.ts";
+import { type LocalStack, startLocalStack } from "#local/stack.ts";
+
+/** The local stack in memory on free ports, for integration tests. */
+export async function startTestStack(
+  options: { dynamoFaultInjection?: boolean } = {},
+): Promise<LocalStack & { iotClient: IoTClient; stop(): Promise<void> }> {
+  const stack = await startLocalStack({
+    logger: silentLogger,
+    ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0 },
+    dynamoFaultInjection: options.dynamoFaultInjection ?? false,
+  });
+  const iotClient = new IoTClient({
+    endpoint: stack.endpoints.aws,
+    region: localRegion,
+    credentials: localCredentials,
+    maxAttempts: 1,
+  });
+  return {
+    ...stack,
+    iotClient,
+    async stop() {
+      iotClient.destroy();
+      await stack.close();
+    },
+  };
+}
+
+/** Creates a product with serials; returns a function giving each serial's signing secret. */
+export async function seedProduct(
+  stack: LocalStack,
+  product: NewProduct,
+  serials: string[],
+): Promise<{ productSecret: string; secretFor(serial: string): string }> {
+  const { secret } = await createProduct(stack.services, product);
+  await stack.services.registry.importDevices(
+    serials.map((serialNumber) => ({ serialNumber, productKey: product.productKey })),
+  );
+  return {
+    productSecret: secret,
+    secretFor: (serial) =>
+      (product.authMode ?? "device-secret") === "device-secret" ? deriveDeviceSecret(secret, serial) : secret,
+  };
+}
+
+/** A key and CSR made with openssl, as a device toolchain would. */
+export function opensslCsr(
+  commonName: string,
+  key: "ec-p256" | "ec-p384" | "rsa-2048" | "rsa-1024" = "ec-p256",
+) {
+  const dir = mkdtempSync(join(tmpdir(), "onramp-csr-"));
+  try {
+    const keyFile = join(dir, "device.key");
+    const csrFile = join(dir, "device.csr");
+    const newkey =
+      key === "ec-p256"
+        ? ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        : key === "ec-p384"
+          ? ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"]
+          : ["-newkey", `rsa:${key.slice(4)}`];
+    execFileSync(
+      "openssl",
+      ["req", "-new", ...newkey, "-nodes", "-keyout", keyFile, "-out", csrFile, "-subj", `/CN=${commonName}`],
+      {
+        stdio: "pipe",
+      },
+    );
+    return { keyPem: readFileSync(keyFile, "utf8"), csrPem: readFileSync(csrFile, "utf8") };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

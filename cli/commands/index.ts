@@ -3,6 +3,7 @@ import { registerCredsCommands } from "./creds.ts";
 import { registerDeviceCommands } from "./device.ts";
 import { registerProductsCommands } from "./products.ts";
 import { registerRegistryCommands } from "./registry.ts";
+import { registerTemplateCommands } from "./template.ts";
 
 /**
  * Every command group registers itself here: one line per group, each group in its own file.
@@ -13,4 +14,5 @@ export function registerCommands(program: Command): void {
   registerDeviceCommands(program);
   registerProductsCommands(program);
   registerRegistryCommands(program);
+  registerTemplateCommands(program);
 }

@@ -28,7 +28,7 @@ export abstract class DomainError extends Error {
 
 export class ValidationError extends DomainError {
   readonly kind = "invalid";
-  readonly code = "INVALID_REQUEST";
+  readonly code: string = "INVALID_REQUEST";
 }
 
 export class AuthenticationError extends DomainError {

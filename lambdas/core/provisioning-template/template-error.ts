@@ -7,9 +7,6 @@ import { ValidationError } from "#core/errors.ts";
  * (`parameters.SerialNumber`, `certificate.id`); the message starts with it.
  */
 export class TemplateError extends ValidationError {
-  // @ts-expect-error ValidationError types `code` as the literal "INVALID_REQUEST"; a template
-  // error keeps the "invalid" kind (HTTP 400) with its own code. Drop this directive once
-  // core/errors.ts annotates ValidationError's code as `string`.
   override readonly code = "INVALID_TEMPLATE";
   /** Where the template failed, e.g. `Resources.thing.Properties.ThingName`. */
   readonly path: string;

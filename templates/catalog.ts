@@ -1,0 +1,77 @@
+/**
+ * The one source of provisioning templates and IoT policy documents for both runtimes: the CDK
+ * stack reads them at synth time, the local stack at start-up. The JSON files live next to this
+ * module (`provisioning/*.json`, `policies/*.json`) and are read relative to it, so a Lambda
+ * bundle that imports this module needs those two folders copied next to the bundle (ESM output).
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { NotFoundError } from "#core/errors.ts";
+
+/** The shared device policy every provisioning template attaches by name. */
+export const DEVICE_POLICY_NAME = "onramp-device-policy";
+/** The policy document file (`policies/device-policy.json`) behind {@link DEVICE_POLICY_NAME}. */
+export const DEVICE_POLICY_DOCUMENT = "device-policy";
+
+/** The provisioning templates this project ships, by flow. */
+export const PROVISIONING_TEMPLATES = {
+  /** Certificate vending API -> RegisterThing (SerialNumber, ProductKey, CertificateId). */
+  cvm: "cvm-device",
+  /** Just-in-time provisioning, attached to a CA's registration config. */
+  jitp: "jitp-device",
+  /** Fleet provisioning by claim (SerialNumber, AWS::IoT::Certificate::Id). */
+  fleetClaim: "fleet-claim-device",
+} as const;
+
+// Resolved on use, not at import: importing the catalog never touches the file system.
+const provisioningDir = () => new URL("./provisioning/", import.meta.url);
+const policiesDir = () => new URL("./policies/", import.meta.url);
+
+/** Names of the provisioning templates in `templates/provisioning/`, sorted. */
+export function listProvisioningTemplates(): string[] {
+  return listJson(provisioningDir());
+}
+
+/** Names of the policy documents in `templates/policies/`, sorted. */
+export function listPolicyDocuments(): string[] {
+  return listJson(policiesDir());
+}
+
+/**
+ * The body of a provisioning template as compact JSON, ready for RegisterThing's `templateBody`,
+ * a CA's JITP `registrationConfig.templateBody` or CreateProvisioningTemplate.
+ * @throws NotFoundError when there is no template of that name
+ */
+export function loadProvisioningTemplate(name: string): string {
+  return loadJson(provisioningDir(), name, "provisioning template", listProvisioningTemplates());
+}
+
+/**
+ * A policy document as compact JSON, ready for CreatePolicy's `policyDocument` (CDK: JSON.parse
+ * it for `CfnPolicy.policyDocument`). Policy variables such as `${iot:Connection.Thing.ThingName}`
+ * are kept as written.
+ * @throws NotFoundError when there is no policy document of that name
+ */
+export function loadPolicyDocument(name: string): string {
+  return loadJson(policiesDir(), name, "policy document", listPolicyDocuments());
+}
+
+function listJson(dir: URL): string[] {
+  return readdirSync(dir)
+    .filter((file) => file.endsWith(".json"))
+    .map((file) => file.slice(0, -".json".length))
+    .sort();
+}
+
+function loadJson(dir: URL, name: string, what: string, known: string[]): string {
+  // Only names listed from the folder are read, so a name cannot point outside it.
+  if (!known.includes(name)) {
+    throw new NotFoundError(`No ${what} named "${name}"; known: ${known.join(", ")}.`);
+  }
+  const file = new URL(`${name}.json`, dir);
+  const text = readFileSync(file, "utf8");
+  try {
+    return JSON.stringify(JSON.parse(text));
+  } catch (error) {
+    throw new Error(`${file.pathname} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+}

@@ -33,7 +33,9 @@ await createProduct(stack.services, { productKey: "bench-import", name: "Import 
 const endpointsFile = join(dir, "endpoints.json");
 writeFileSync(endpointsFile, JSON.stringify(stack.endpoints));
 
-console.log(`import benchmark: ${rows} rows, ${values["in-memory"] ? "in memory" : "LevelDB on disk"}; ${machine()}`);
+console.log(
+  `import benchmark: ${rows} rows, ${values["in-memory"] ? "in memory" : "LevelDB on disk"}; ${machine()}`,
+);
 for (const pass of ["first import", "re-run (all present)"]) {
   const started = performance.now();
   const result = spawnSync(
@@ -47,7 +49,11 @@ for (const pass of ["first import", "re-run (all present)"]) {
     process.exitCode = 1;
     break;
   }
-  const report = JSON.parse(result.stdout) as { written: number; skippedExisting: number; rejected: unknown[] };
+  const report = JSON.parse(result.stdout) as {
+    written: number;
+    skippedExisting: number;
+    rejected: unknown[];
+  };
   console.log(
     `${pass.padEnd(22)} ${seconds.toFixed(1).padStart(6)} s  ${(rows / seconds).toFixed(0).padStart(6)} rows/s  written ${report.written}, present ${report.skippedExisting}, rejected ${report.rejected.length}`,
   );

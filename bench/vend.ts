@@ -20,7 +20,11 @@ const { values } = parseArgs({
 const requests = Number(values.requests);
 const levels = values.concurrency.split(",").map(Number);
 const modes = values.modes.split(",");
-const algorithms: Record<string, KeyPairAlgorithm | undefined> = { ec: "EC-P256", rsa: "RSA-2048", server: undefined };
+const algorithms: Record<string, KeyPairAlgorithm | undefined> = {
+  ec: "EC-P256",
+  rsa: "RSA-2048",
+  server: undefined,
+};
 
 const stack = await startTestStack();
 console.log(`vend benchmark: ${requests} requests per run; ${machine()}`);
@@ -39,7 +43,10 @@ for (const mode of modes) {
     const csrs = algorithm
       ? await Promise.all(
           serials.map(async (serial) =>
-            createCsr({ privateKeyPem: (await createKeyPair(algorithm)).privateKeyPem, subject: { commonName: serial } }),
+            createCsr({
+              privateKeyPem: (await createKeyPair(algorithm)).privateKeyPem,
+              subject: { commonName: serial },
+            }),
           ),
         )
       : [];

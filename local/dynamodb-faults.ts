@@ -45,14 +45,12 @@ export class DynamoFaultProxy {
         if (fault) {
           fault.remaining--;
           const type = fault.errorType ?? "InternalServerError";
-          res
-            .writeHead(fault.status ?? 500, { "content-type": "application/x-amz-json-1.0" })
-            .end(
-              JSON.stringify({
-                __type: `com.amazonaws.dynamodb.v20120810#${type}`,
-                message: "injected fault",
-              }),
-            );
+          res.writeHead(fault.status ?? 500, { "content-type": "application/x-amz-json-1.0" }).end(
+            JSON.stringify({
+              __type: `com.amazonaws.dynamodb.v20120810#${type}`,
+              message: "injected fault",
+            }),
+          );
           return;
         }
         const forward = request(

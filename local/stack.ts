@@ -3,13 +3,18 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { IoTClient } from "@aws-sdk/client-iot";
+import { CreatePolicyCommand, IoTClient } from "@aws-sdk/client-iot";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { defaultSecretNames, makeServices, type Services } from "#adapters/services.ts";
 import type { Logger } from "#core/logger.ts";
 import { defaultVendConfig } from "#core/vending/vend-certificate.ts";
 import { makeVendCertificateHandler } from "#handlers/vend-certificate.ts";
-import { loadProvisioningTemplate } from "#templates/catalog.ts";
+import {
+  DEVICE_POLICY_DOCUMENT,
+  DEVICE_POLICY_NAME,
+  loadPolicyDocument,
+  loadProvisioningTemplate,
+} from "#templates/catalog.ts";
 import { apiGatewayListener } from "./api-gateway.ts";
 import { startLocalDynamo } from "./dynamodb.ts";
 import type { DynamoFaultProxy } from "./dynamodb-faults.ts";
@@ -108,6 +113,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       iotClient.destroy();
       secretsClient.destroy();
     });
+    await ensureDevicePolicy(iotClient);
     const services = makeServices(
       { dynamo: dynamo.documentClient, iot: iotClient, secretsManager: secretsClient },
       { tableName, secretNames: defaultSecretNames, loadTemplate: loadProvisioningTemplate },
@@ -154,6 +160,20 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   } catch (error) {
     await closeAll(closers);
     throw error;
+  }
+}
+
+/** Creates the shared device policy from templates/ (the CDK stack deploys the same document). */
+async function ensureDevicePolicy(client: IoTClient): Promise<void> {
+  try {
+    await client.send(
+      new CreatePolicyCommand({
+        policyName: DEVICE_POLICY_NAME,
+        policyDocument: loadPolicyDocument(DEVICE_POLICY_DOCUMENT),
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof Error && error.name === "ResourceAlreadyExistsException")) throw error;
   }
 }
 

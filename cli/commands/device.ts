@@ -6,6 +6,7 @@ import { CliError } from "../cli-error.ts";
 import { requestCertificate } from "../device/vend-client.ts";
 import { printResult } from "../output.ts";
 import { resolveTarget, withTargetOptions } from "../wiring.ts";
+import { registerDeviceIssueCommand } from "./device-issue.ts";
 
 const keyTypes: Record<string, KeyPairAlgorithm> = {
   "ec-p256": "EC-P256",

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerCaCommands } from "./ca.ts";
 import { registerCredsCommands } from "./creds.ts";
 import { registerDeviceCommands } from "./device.ts";
 import { registerProductsCommands } from "./products.ts";
@@ -10,6 +11,7 @@ import { registerTemplateCommands } from "./template.ts";
  * Keep this list sorted.
  */
 export function registerCommands(program: Command): void {
+  registerCaCommands(program);
   registerCredsCommands(program);
   registerDeviceCommands(program);
   registerProductsCommands(program);

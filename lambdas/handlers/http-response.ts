@@ -35,7 +35,11 @@ export function errorResponse(error: unknown, logger: Logger): APIGatewayProxyRe
     const headers: Record<string, string> =
       error.retryAfterSeconds === undefined ? {} : { "retry-after": String(error.retryAfterSeconds) };
     if (statusCode >= 500) {
-      logger.error("dependency failure", { code: error.code, cause: causeName(error) });
+      logger.error("dependency failure", {
+        code: error.code,
+        detail: error.message,
+        cause: causeName(error),
+      });
       return jsonResponse(
         statusCode,
         { error: { code: error.code, message: "Service unavailable; retry later." } },

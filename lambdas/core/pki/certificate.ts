@@ -27,6 +27,8 @@ export type ParsedCertificate = {
   isSelfSigned: boolean;
   /** basicConstraints cA is true. */
   isCa: boolean;
+  /** The basicConstraints extension, when present. */
+  basicConstraints?: { ca: boolean; pathLength?: number };
   /** subjectKeyIdentifier, lowercase hex, when present. */
   subjectKeyId?: string;
   /** authorityKeyIdentifier keyIdentifier, lowercase hex, when present. */
@@ -160,6 +162,14 @@ async function describe(certificate: x509.X509Certificate, der: Uint8Array): Pro
       publicKeySpkiDer: spki,
       publicKeyFingerprint: sha256Hex(spki),
       isCa: basic?.ca === true,
+      ...(basic
+        ? {
+            basicConstraints: {
+              ca: basic.ca,
+              ...(basic.pathLength === undefined ? {} : { pathLength: basic.pathLength }),
+            },
+          }
+        : {}),
       ...(ski ? { subjectKeyId: ski.keyId.toLowerCase() } : {}),
       ...(aki?.keyId ? { authorityKeyId: aki.keyId.toLowerCase() } : {}),
     };

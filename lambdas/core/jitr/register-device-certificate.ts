@@ -1,0 +1,242 @@
+import { randomUUID } from "node:crypto";
+import { ConflictError, DomainError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { type ParsedCertificate, parseCertificate } from "../pki/certificate.ts";
+import { type Device, isClaimActive, type Product, serialNumberSchema } from "../registry/model.ts";
+import type { Registry } from "../registry/ports.ts";
+import type { TemplateSource } from "../vending/ports.ts";
+import type { DescribedCertificate, JitrIot } from "./ports.ts";
+import type { RegistrationEvent } from "./registration-event.ts";
+
+/** Why a certificate was refused (and, where it still existed, revoked). */
+export type JitrRejectionReason =
+  | "malformed-event"
+  | "certificate-not-found"
+  | "certificate-revoked"
+  | "bad-subject"
+  | "unknown-device"
+  | "unknown-product"
+  | "device-disabled"
+  | "device-revoked"
+  | "untrusted-ca"
+  | "ca-mismatch"
+  | "provisioned-with-another-certificate";
+
+/** What became of a registration event. */
+export type JitrOutcome =
+  | { outcome: "activated"; certificateId: string; serialNumber: string; thingName: string }
+  | { outcome: "already-active"; certificateId: string }
+  | { outcome: "rejected"; reason: JitrRejectionReason; certificateId: string; serialNumber?: string };
+
+/** Settings of the JITR flow. */
+export type JitrConfig = {
+  /** How long a claim blocks other flows on the same device (ms); longer than the Lambda timeout. */
+  claimTtlMs: number;
+};
+
+/** A claim outlives the JITR Lambda (its timeout must stay below two minutes). */
+export const defaultJitrConfig: JitrConfig = { claimTtlMs: 2 * 60_000 };
+
+/** What the JITR use case needs; `clock` is for tests. */
+export type JitrDeps = {
+  registry: Registry;
+  iot: JitrIot;
+  templates: TemplateSource;
+  logger: Logger;
+  config?: JitrConfig;
+  clock?: () => number;
+};
+
+/**
+ * Just-in-time registration: decides about a certificate AWS IoT auto-registered as
+ * PENDING_ACTIVATION when a device first connected with it. The certificate's CN is the serial
+ * number; the device must be in the registry (registered, or provisioned with this very
+ * certificate) and its product must trust the signing CA. An allowed device is provisioned like
+ * the vending flow does it (same claim, RegisterThing with the product's template, registry
+ * commit) and its certificate activated last; any other certificate is revoked.
+ *
+ * Idempotent: the event repeats on every reconnect of a pending certificate and may be delivered
+ * twice. A failure midway undoes this flow's own steps (policies and thing detached, the thing
+ * deleted if unused, the claim released), leaves the certificate itself alone, and rethrows so
+ * the event is retried.
+ */
+export async function registerDeviceCertificate(
+  deps: JitrDeps,
+  event: RegistrationEvent,
+): Promise<JitrOutcome> {
+  const { certificateId } = event;
+  const certificate = await deps.iot.describeCertificate(certificateId);
+  if (!certificate) {
+    deps.logger.warn("jitr: certificate not found", { certificateId });
+    return { outcome: "rejected", reason: "certificate-not-found", certificateId };
+  }
+  if (certificate.status === "ACTIVE") return { outcome: "already-active", certificateId };
+  if (certificate.status === "REVOKED") {
+    return { outcome: "rejected", reason: "certificate-revoked", certificateId };
+  }
+  if (certificate.caCertificateId && certificate.caCertificateId !== event.caCertificateId) {
+    return reject(deps, certificate, "ca-mismatch");
+  }
+
+  const parsed = await parseCertificate(certificate.certificatePem).catch(() => undefined);
+  const serial = serialNumberSchema.safeParse(parsed?.subject.commonName);
+  if (!parsed || !serial.success) return reject(deps, certificate, "bad-subject");
+  const serialNumber = serial.data;
+
+  const device = await deps.registry.getDevice(serialNumber);
+  if (!device) return reject(deps, certificate, "unknown-device", serialNumber);
+  const product = await deps.registry.getProduct(device.productKey);
+  if (!product) return reject(deps, certificate, "unknown-product", serialNumber);
+
+  const refusal = refusalReason(
+    device,
+    product,
+    certificate.caCertificateId ?? event.caCertificateId,
+    certificateId,
+  );
+  if (refusal === "device-disabled" && device.certificateId === certificateId) {
+    // The device's own certificate, made INACTIVE by `disable`: keep it, enabling reactivates it.
+    deps.logger.warn("jitr: certificate of a disabled device left inactive", { serialNumber, certificateId });
+    return { outcome: "rejected", reason: refusal, certificateId, serialNumber };
+  }
+  if (refusal) return reject(deps, certificate, refusal, serialNumber);
+
+  if (device.status === "provisioned") {
+    // Provisioned with this certificate by an earlier delivery whose activation failed.
+    await deps.iot.setCertificateStatus(certificateId, "ACTIVE");
+    deps.logger.info("jitr: certificate activated (already provisioned)", { serialNumber, certificateId });
+    return { outcome: "activated", certificateId, serialNumber, thingName: device.thingName ?? serialNumber };
+  }
+  return provision(deps, device, product, certificate, parsed);
+}
+
+/** Registry and trust checks; undefined when the certificate may be activated. */
+function refusalReason(
+  device: Device,
+  product: Product,
+  caCertificateId: string,
+  certificateId: string,
+): JitrRejectionReason | undefined {
+  if (device.status === "revoked") return "device-revoked";
+  if (device.status === "disabled") return "device-disabled";
+  if (!product.trustedCaIds.includes(caCertificateId)) return "untrusted-ca";
+  if (device.status === "provisioned" && device.certificateId !== certificateId) {
+    return "provisioned-with-another-certificate";
+  }
+  return undefined;
+}
+
+/** Claim, RegisterThing, registry commit, then activation; undone (except activation) on failure. */
+async function provision(
+  deps: JitrDeps,
+  device: Device,
+  product: Product,
+  certificate: DescribedCertificate,
+  parsed: ParsedCertificate,
+): Promise<JitrOutcome> {
+  const now = (deps.clock ?? Date.now)();
+  const { serialNumber, productKey } = device;
+  const { certificateId } = certificate;
+  const log = { serialNumber, productKey, certificateId };
+  if (isClaimActive(device, now)) {
+    throw new ConflictError("PROVISIONING_IN_PROGRESS", "Provisioning of this device is in progress.");
+  }
+  if (device.claim?.certificateId) {
+    // A vending flow that crashed after creating its certificate: clean up before taking over.
+    await deps.iot.destroyCertificate(device.claim.certificateId);
+  }
+  // The certificate id is deliberately not recorded on the claim: a takeover destroys a recorded
+  // certificate, and this one belongs to the device.
+  const claim = {
+    id: randomUUID(),
+    publicKeyFingerprint: parsed.publicKeyFingerprint,
+    expiresAt: now + (deps.config ?? defaultJitrConfig).claimTtlMs,
+  };
+  const claimed = await deps.registry.claimDevice(device, claim, now);
+  if (!claimed) {
+    throw new ConflictError("PROVISIONING_IN_PROGRESS", "Provisioning of this device is in progress.");
+  }
+
+  let thingName = serialNumber;
+  let step = "load-template";
+  try {
+    const template = await deps.templates.load(product.templateName);
+    step = "register-thing";
+    const registered = await deps.iot.registerThing(
+      template.body,
+      template.pick({ SerialNumber: serialNumber, ProductKey: productKey, CertificateId: certificateId }),
+    );
+    thingName = registered.thingArn?.split("/").pop() || serialNumber;
+    step = "commit";
+    const committed = await deps.registry.completeClaim(serialNumber, claim.id, {
+      certificateId,
+      thingName,
+      publicKeyFingerprint: parsed.publicKeyFingerprint,
+      at: new Date(now).toISOString(),
+    });
+    if (!committed) {
+      throw new ConflictError("PROVISIONING_IN_PROGRESS", "The provisioning claim expired; retry.");
+    }
+  } catch (error) {
+    deps.logger.warn("jitr failed, undoing", { ...log, step, error: describe(error) });
+    await undo(deps, serialNumber, claim.id, certificateId, thingName);
+    throw error;
+  }
+
+  // Last: a failure here leaves the registry naming this certificate, and the retry activates it.
+  await deps.iot.setCertificateStatus(certificateId, "ACTIVE");
+  deps.logger.info("jitr: certificate activated", { ...log, thingName });
+  return { outcome: "activated", certificateId, serialNumber, thingName };
+}
+
+/** Revokes a refused certificate and says why (the log is the record; no secrets in it). */
+async function reject(
+  deps: JitrDeps,
+  certificate: DescribedCertificate,
+  reason: JitrRejectionReason,
+  serialNumber?: string,
+): Promise<JitrOutcome> {
+  const { certificateId } = certificate;
+  await deps.iot.setCertificateStatus(certificateId, "REVOKED");
+  deps.logger.warn("jitr: certificate rejected and revoked", {
+    reason,
+    certificateId,
+    caCertificateId: certificate.caCertificateId,
+    ...(serialNumber ? { serialNumber } : {}),
+  });
+  return { outcome: "rejected", reason, certificateId, ...(serialNumber ? { serialNumber } : {}) };
+}
+
+/**
+ * Best-effort undo; each step runs even if an earlier one failed. The certificate keeps its status
+ * so the device's next connection (or the retried event) starts over. Anything left behind is
+ * harmless: attachments are redone by the next RegisterThing, and the claim expires.
+ */
+async function undo(
+  deps: JitrDeps,
+  serialNumber: string,
+  claimId: string,
+  certificateId: string,
+  thingName: string,
+): Promise<void> {
+  const steps: Array<[string, () => Promise<void>]> = [
+    ["detach", () => deps.iot.detachCertificate(certificateId)],
+    ["delete-thing", () => deps.iot.deleteThingIfUnused(thingName)],
+    ["release-claim", () => deps.registry.releaseClaim(serialNumber, claimId)],
+  ];
+  for (const [step, run] of steps) {
+    await run().catch((error: unknown) =>
+      deps.logger.error("jitr undo step failed", {
+        serialNumber,
+        certificateId,
+        step,
+        error: describe(error),
+      }),
+    );
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof DomainError) return `${error.name}: ${error.code}`;
+  return error instanceof Error ? error.name : "unknown";
+}

@@ -1,0 +1,43 @@
+import {
+  type JitrDeps,
+  type JitrRejectionReason,
+  registerDeviceCertificate,
+} from "#core/jitr/register-device-certificate.ts";
+import { registrationEventSchema } from "#core/jitr/registration-event.ts";
+
+/** What the JITR Lambda returns (visible in the rule's logs and in tests). */
+export type JitrHandlerResult = {
+  outcome: "activated" | "already-active" | "rejected";
+  reason?: JitrRejectionReason;
+};
+
+/**
+ * The JITR Lambda, invoked by a topic rule on `$aws/events/certificates/registered/+`. Parses the
+ * event and calls the use case. A malformed event is logged (field names only) and answered as
+ * rejected without throwing, since retrying it cannot help; a failure of a dependency is rethrown
+ * so that the Lambda's retries and the rule's error action see it.
+ */
+export function makeJitrHandler(deps: JitrDeps) {
+  return async (event: unknown): Promise<JitrHandlerResult> => {
+    const parsed = registrationEventSchema.safeParse(event);
+    if (!parsed.success) {
+      deps.logger.warn("jitr: malformed registration event", {
+        issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".") || "event"}: ${i.message}`),
+      });
+      return { outcome: "rejected", reason: "malformed-event" };
+    }
+    try {
+      const result = await registerDeviceCertificate(deps, parsed.data);
+      return result.outcome === "rejected"
+        ? { outcome: result.outcome, reason: result.reason }
+        : { outcome: result.outcome };
+    } catch (error) {
+      deps.logger.error("jitr: registration failed; the event will be retried", {
+        certificateId: parsed.data.certificateId,
+        caCertificateId: parsed.data.caCertificateId,
+        error: error instanceof Error ? error.name : "unknown",
+      });
+      throw error;
+    }
+  };
+}

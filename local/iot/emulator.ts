@@ -1,0 +1,173 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { type Logger, silentLogger } from "#core/logger.ts";
+import { type CaKeyMaterial, CertificateIssuer } from "#core/pki/index.ts";
+import type { ArnScope } from "./arns.ts";
+import { caCertificateRoutes } from "./ca-certificates.ts";
+import { certificateFromRegisteredCa, certificateRoutes, insertCertificate } from "./certificates.ts";
+import { endpointRoutes } from "./endpoint.ts";
+import { certificateInvalid } from "./errors.ts";
+import { FaultInjector } from "./faults.ts";
+import { type CertificateRecord, type CertificateStatus, IotState } from "./iot-state.ts";
+import type { EmulatorContext, Route } from "./operation.ts";
+import { loadSnapshot, SnapshotWriter } from "./persistence.ts";
+import { checkPolicyDocument, newPolicyRecord, policyRoutes } from "./policies.ts";
+import { provisioningRoutes } from "./provisioning-templates.ts";
+import { registerThingRoutes } from "./register-thing.ts";
+import { loadOrCreateRootCa } from "./root-ca.ts";
+import { Router } from "./router.ts";
+import { thingRoutes } from "./things.ts";
+
+/** Options of createIotEmulator. */
+export type IotEmulatorOptions = {
+  /** Keep the registry (`iot-state.json`) and the root CA (`root-ca.pem`, `root-ca.key`) here; in memory when absent. */
+  dataDir?: string;
+  /** Default `us-east-1`. */
+  region?: string;
+  /** Default `000000000000`. */
+  accountId?: string;
+  /** The CA that signs issued certificates; default: `<dataDir>/root-ca.*`, created on first start. */
+  rootCa?: CaKeyMaterial;
+  /** DescribeEndpoint's answer (the local MQTT endpoint); default `localhost:8883`. */
+  dataEndpoint?: string;
+  /** Policies created at start when missing (name -> document), e.g. the shared device policy. */
+  policies?: Record<string, string>;
+  logger?: Logger;
+};
+
+/** The AWS IoT control-plane emulator. */
+export type IotEmulator = {
+  /** A node http request listener serving the AWS IoT REST API and `/_emulator/faults`. */
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Serves `handler` on its own HTTP server; port 0 picks a free port. */
+  listen(port: number, host?: string): Promise<{ url: string; port: number }>;
+  /** Stops the server started by listen() and writes the state to disk. */
+  close(): Promise<void>;
+  /** Writes pending state changes to disk now. */
+  flush(): Promise<void>;
+  /** The root CA certificate (PEM) that signs certificates the emulator issues. */
+  rootCaPem: string;
+  /** The registry, for in-process use (local MQTT endpoint, tests). */
+  state: IotState;
+  /** Fault injection and per-operation call counts. */
+  faults: FaultInjector;
+  /** What operations use; pass it to applyProvisioningPlan (JITP). */
+  context: EmulatorContext;
+  /**
+   * JITR: registers a device certificate presented on connect, signed by a registered CA that is
+   * ACTIVE with auto-registration enabled, as PENDING_ACTIVATION (or `status`). Idempotent: a
+   * certificate registered before is returned as it is, with `created: false`.
+   * @throws IotServiceError CertificateValidationException when no such CA signed it
+   */
+  registerCertificateFromCa(
+    certificatePem: string,
+    options?: { status?: CertificateStatus },
+  ): Promise<{ certificate: CertificateRecord; created: boolean }>;
+};
+
+/** Every route the emulator serves. */
+export const IOT_ROUTES: readonly Route[] = [
+  ...certificateRoutes,
+  ...caCertificateRoutes,
+  ...thingRoutes,
+  ...policyRoutes,
+  ...provisioningRoutes,
+  ...registerThingRoutes,
+  ...endpointRoutes,
+];
+
+/**
+ * Starts an AWS IoT control-plane emulator that @aws-sdk/client-iot and the aws CLI
+ * (`--endpoint-url`) talk to unchanged. SigV4 signatures are accepted without checking.
+ */
+export async function createIotEmulator(options: IotEmulatorOptions = {}): Promise<IotEmulator> {
+  const scope: ArnScope = {
+    region: options.region ?? "us-east-1",
+    accountId: options.accountId ?? "000000000000",
+  };
+  const logger = options.logger ?? silentLogger;
+  const dataDir = options.dataDir;
+  const statePath = dataDir && join(dataDir, "iot-state.json");
+
+  const rootCa = await loadOrCreateRootCa(dataDir, options.rootCa);
+  const issuer = await CertificateIssuer.create(rootCa);
+  const saved = statePath ? loadSnapshot(statePath) : undefined;
+  const snapshot = saved ?? IotState.emptySnapshot(randomBytes(32).toString("hex"));
+  let writer: SnapshotWriter | undefined;
+  const state = new IotState(scope, snapshot, () => writer?.changed());
+  if (statePath) {
+    writer = new SnapshotWriter(
+      statePath,
+      () => state.snapshot(),
+      (error) =>
+        logger.error("iot emulator: cannot save the state", { path: statePath, error: String(error) }),
+    );
+    if (!saved) writer.changed(); // persist the registration code right away
+  }
+
+  const context: EmulatorContext = {
+    state,
+    scope,
+    issuer,
+    dataEndpoint: options.dataEndpoint ?? "localhost:8883",
+    logger,
+    now: Date.now,
+  };
+  for (const [policyName, document] of Object.entries(options.policies ?? {})) {
+    if (state.policy(policyName)) continue;
+    checkPolicyDocument(document);
+    state.insertPolicy(newPolicyRecord(context, policyName, document));
+  }
+
+  const routes = [...IOT_ROUTES];
+  const faults = new FaultInjector(new Set(routes.map((r) => r.operation)));
+  const router = new Router(routes, context, faults);
+  let server: Server | undefined;
+
+  return {
+    handler: router.listener,
+    rootCaPem: issuer.caCertPem,
+    state,
+    faults,
+    context,
+    async listen(port, host = "127.0.0.1") {
+      if (server) throw new Error("The IoT emulator is already listening.");
+      const created = createServer(router.listener);
+      server = created;
+      await new Promise<void>((resolve, reject) => {
+        created.once("error", reject);
+        created.listen(port, host, () => resolve());
+      });
+      const address = created.address() as AddressInfo;
+      const shownHost = host.includes(":") ? `[${host}]` : host;
+      return { url: `http://${shownHost}:${address.port}`, port: address.port };
+    },
+    async close() {
+      const running = server;
+      server = undefined;
+      if (running) {
+        running.closeAllConnections();
+        await new Promise<void>((resolve) => running.close(() => resolve()));
+      }
+      await writer?.flush();
+    },
+    async flush() {
+      await writer?.flush();
+    },
+    async registerCertificateFromCa(certificatePem, registerOptions = {}) {
+      const status = registerOptions.status ?? "PENDING_ACTIVATION";
+      const { record, ca } = await certificateFromRegisteredCa(context, certificatePem, undefined, status);
+      if (ca.status !== "ACTIVE" || ca.autoRegistrationStatus !== "ENABLE") {
+        throw certificateInvalid(
+          `CA certificate ${ca.certificateId} is not ACTIVE with auto-registration enabled.`,
+        );
+      }
+      const known = state.certificate(record.certificateId);
+      if (known) return { certificate: known, created: false };
+      insertCertificate(context, record);
+      return { certificate: state.certificate(record.certificateId) ?? record, created: true };
+    },
+  };
+}

@@ -1,0 +1,436 @@
+import type { ArnScope } from "./arns.ts";
+
+/** Certificate statuses of AWS IoT. */
+export type CertificateStatus =
+  | "ACTIVE"
+  | "INACTIVE"
+  | "REVOKED"
+  | "PENDING_TRANSFER"
+  | "REGISTER_INACTIVE"
+  | "PENDING_ACTIVATION";
+
+/** A device certificate. Times are milliseconds since the epoch. */
+export type CertificateRecord = {
+  certificateId: string;
+  certificateArn: string;
+  certificatePem: string;
+  status: CertificateStatus;
+  /** Set when the certificate was registered with (or auto-registered from) a registered CA. */
+  caCertificateId?: string;
+  certificateMode: "DEFAULT" | "SNI_ONLY";
+  ownedBy: string;
+  creationDate: number;
+  lastModifiedDate: number;
+  customerVersion: number;
+  generationId: string;
+  notBefore: number;
+  notAfter: number;
+};
+
+/** What RegisterCACertificate stores for JITP. */
+export type RegistrationConfig = { templateBody?: string; templateName?: string; roleArn?: string };
+
+/** A registered CA certificate. */
+export type CaCertificateRecord = {
+  certificateId: string;
+  certificateArn: string;
+  certificatePem: string;
+  status: "ACTIVE" | "INACTIVE";
+  autoRegistrationStatus: "ENABLE" | "DISABLE";
+  registrationConfig?: RegistrationConfig;
+  certificateMode: "DEFAULT" | "SNI_ONLY";
+  ownedBy: string;
+  creationDate: number;
+  lastModifiedDate: number;
+  customerVersion: number;
+  generationId: string;
+  notBefore: number;
+  notAfter: number;
+};
+
+/** A thing. */
+export type ThingRecord = {
+  thingName: string;
+  thingId: string;
+  thingArn: string;
+  thingTypeName?: string;
+  billingGroupName?: string;
+  attributes: Record<string, string>;
+  /** Group names RegisterThing put the thing in (thing groups are not emulated otherwise). */
+  thingGroups?: string[];
+  version: number;
+  creationDate: number;
+};
+
+/** A policy (one version). */
+export type PolicyRecord = {
+  policyName: string;
+  policyArn: string;
+  policyDocument: string;
+  defaultVersionId: string;
+  creationDate: number;
+  lastModifiedDate: number;
+  generationId: string;
+};
+
+/** A provisioning template (one version). */
+export type ProvisioningTemplateRecord = {
+  templateName: string;
+  templateArn: string;
+  templateBody: string;
+  description?: string;
+  enabled: boolean;
+  provisioningRoleArn: string;
+  preProvisioningHook?: { targetArn: string; payloadVersion?: string };
+  type: "FLEET_PROVISIONING" | "JITP";
+  defaultVersionId: number;
+  creationDate: number;
+  lastModifiedDate: number;
+};
+
+/** Everything the emulator keeps, as persisted in `iot-state.json`. */
+export type IotSnapshot = {
+  version: 1;
+  registrationCode: string;
+  certificates: CertificateRecord[];
+  caCertificates: CaCertificateRecord[];
+  things: ThingRecord[];
+  policies: PolicyRecord[];
+  provisioningTemplates: ProvisioningTemplateRecord[];
+  /** Principal ARNs attached to each thing. */
+  thingPrincipals: Record<string, string[]>;
+  /** Target ARNs (certificates, thing groups, identities) each policy is attached to. */
+  policyTargets: Record<string, string[]>;
+};
+
+/**
+ * The emulated AWS IoT registry of one account and region. Reads return copies; every write is
+ * synchronous and checks its preconditions itself (check-and-set), so an HTTP operation that
+ * awaited between its checks and its write cannot overwrite a concurrent one. After each write
+ * `onChange` runs (the persistence layer coalesces saves).
+ *
+ * This is also the in-process API for the local MQTT endpoint (JITR/JITP) and tests.
+ */
+export class IotState {
+  private readonly certificates = new Map<string, CertificateRecord>();
+  private readonly caCertificates = new Map<string, CaCertificateRecord>();
+  private readonly things = new Map<string, ThingRecord>();
+  private readonly policies = new Map<string, PolicyRecord>();
+  private readonly templates = new Map<string, ProvisioningTemplateRecord>();
+  private readonly thingPrincipalMap = new Map<string, Set<string>>();
+  private readonly policyTargetMap = new Map<string, Set<string>>();
+  private code: string;
+
+  constructor(
+    readonly scope: ArnScope,
+    snapshot: IotSnapshot,
+    private readonly onChange: () => void = () => {},
+  ) {
+    this.code = snapshot.registrationCode;
+    for (const c of snapshot.certificates) this.certificates.set(c.certificateId, c);
+    for (const c of snapshot.caCertificates) this.caCertificates.set(c.certificateId, c);
+    for (const t of snapshot.things) this.things.set(t.thingName, t);
+    for (const p of snapshot.policies) this.policies.set(p.policyName, p);
+    for (const t of snapshot.provisioningTemplates) this.templates.set(t.templateName, t);
+    for (const [thing, principals] of Object.entries(snapshot.thingPrincipals)) {
+      this.thingPrincipalMap.set(thing, new Set(principals));
+    }
+    for (const [policy, targets] of Object.entries(snapshot.policyTargets)) {
+      this.policyTargetMap.set(policy, new Set(targets));
+    }
+  }
+
+  /** An empty registry with a registration code. */
+  static emptySnapshot(registrationCode: string): IotSnapshot {
+    return {
+      version: 1,
+      registrationCode,
+      certificates: [],
+      caCertificates: [],
+      things: [],
+      policies: [],
+      provisioningTemplates: [],
+      thingPrincipals: {},
+      policyTargets: {},
+    };
+  }
+
+  /** The whole state, for persistence. */
+  snapshot(): IotSnapshot {
+    return {
+      version: 1,
+      registrationCode: this.code,
+      certificates: [...this.certificates.values()],
+      caCertificates: [...this.caCertificates.values()],
+      things: [...this.things.values()],
+      policies: [...this.policies.values()],
+      provisioningTemplates: [...this.templates.values()],
+      thingPrincipals: Object.fromEntries([...this.thingPrincipalMap].map(([k, v]) => [k, [...v]])),
+      policyTargets: Object.fromEntries([...this.policyTargetMap].map(([k, v]) => [k, [...v]])),
+    };
+  }
+
+  /** The account's CA registration code (stable, persisted). */
+  get registrationCode(): string {
+    return this.code;
+  }
+
+  // --- certificates -------------------------------------------------------------------------
+
+  /** A certificate by id, or undefined. */
+  certificate(certificateId: string): CertificateRecord | undefined {
+    const record = this.certificates.get(certificateId);
+    return record && { ...record };
+  }
+
+  /** All certificates, oldest first. */
+  listCertificates(): CertificateRecord[] {
+    return [...this.certificates.values()].map((c) => ({ ...c }));
+  }
+
+  /** Adds a certificate; returns false (and changes nothing) if its id is already registered. */
+  insertCertificate(record: CertificateRecord): boolean {
+    if (this.certificates.has(record.certificateId)) return false;
+    this.certificates.set(record.certificateId, { ...record });
+    this.onChange();
+    return true;
+  }
+
+  /** Sets a certificate's status; returns the updated record, or undefined if it does not exist. */
+  setCertificateStatus(certificateId: string, status: CertificateStatus, now = Date.now()) {
+    const record = this.certificates.get(certificateId);
+    if (!record) return undefined;
+    if (record.status !== status) {
+      record.status = status;
+      record.lastModifiedDate = now;
+      record.customerVersion += 1;
+      this.onChange();
+    }
+    return { ...record };
+  }
+
+  /** Removes a certificate and its policy attachments; returns false if it did not exist. */
+  deleteCertificate(certificateId: string): boolean {
+    const record = this.certificates.get(certificateId);
+    if (!record) return false;
+    this.certificates.delete(certificateId);
+    for (const targets of this.policyTargetMap.values()) targets.delete(record.certificateArn);
+    for (const principals of this.thingPrincipalMap.values()) principals.delete(record.certificateArn);
+    this.onChange();
+    return true;
+  }
+
+  // --- CA certificates ----------------------------------------------------------------------
+
+  /** A registered CA by certificate id, or undefined. */
+  caCertificate(certificateId: string): CaCertificateRecord | undefined {
+    const record = this.caCertificates.get(certificateId);
+    return record && structuredClone(record);
+  }
+
+  /** All registered CAs, oldest first. */
+  listCaCertificates(): CaCertificateRecord[] {
+    return [...this.caCertificates.values()].map((c) => structuredClone(c));
+  }
+
+  /** Adds a CA; returns false if it is already registered. */
+  insertCaCertificate(record: CaCertificateRecord): boolean {
+    if (this.caCertificates.has(record.certificateId)) return false;
+    this.caCertificates.set(record.certificateId, structuredClone(record));
+    this.onChange();
+    return true;
+  }
+
+  /** Replaces a registered CA's mutable fields; returns the record or undefined. */
+  updateCaCertificate(
+    certificateId: string,
+    changes: Partial<
+      Pick<CaCertificateRecord, "status" | "autoRegistrationStatus" | "registrationConfig">
+    > & {
+      removeRegistrationConfig?: boolean;
+    },
+    now = Date.now(),
+  ): CaCertificateRecord | undefined {
+    const record = this.caCertificates.get(certificateId);
+    if (!record) return undefined;
+    if (changes.status) record.status = changes.status;
+    if (changes.autoRegistrationStatus) record.autoRegistrationStatus = changes.autoRegistrationStatus;
+    if (changes.registrationConfig) record.registrationConfig = { ...changes.registrationConfig };
+    if (changes.removeRegistrationConfig) delete record.registrationConfig;
+    record.lastModifiedDate = now;
+    record.customerVersion += 1;
+    this.onChange();
+    return structuredClone(record);
+  }
+
+  /** Removes a registered CA; returns false if it was not registered. */
+  deleteCaCertificate(certificateId: string): boolean {
+    const deleted = this.caCertificates.delete(certificateId);
+    if (deleted) this.onChange();
+    return deleted;
+  }
+
+  // --- things -------------------------------------------------------------------------------
+
+  /** A thing by name, or undefined. */
+  thing(thingName: string): ThingRecord | undefined {
+    const record = this.things.get(thingName);
+    return record && structuredClone(record);
+  }
+
+  /** All things, in creation order. */
+  listThings(): ThingRecord[] {
+    return [...this.things.values()].map((t) => structuredClone(t));
+  }
+
+  /** Adds a thing; returns false if the name is taken. */
+  insertThing(record: ThingRecord): boolean {
+    if (this.things.has(record.thingName)) return false;
+    this.things.set(record.thingName, structuredClone(record));
+    this.onChange();
+    return true;
+  }
+
+  /** Replaces a thing (same name); bumps its version. Returns the record or undefined. */
+  replaceThing(record: ThingRecord): ThingRecord | undefined {
+    const current = this.things.get(record.thingName);
+    if (!current) return undefined;
+    const next = { ...structuredClone(record), version: current.version + 1 };
+    this.things.set(record.thingName, next);
+    this.onChange();
+    return structuredClone(next);
+  }
+
+  /** Removes a thing and its principal attachments; returns false if it did not exist. */
+  deleteThing(thingName: string): boolean {
+    const deleted = this.things.delete(thingName);
+    if (deleted) {
+      this.thingPrincipalMap.delete(thingName);
+      this.onChange();
+    }
+    return deleted;
+  }
+
+  /** Principal ARNs attached to a thing. */
+  thingPrincipals(thingName: string): string[] {
+    return [...(this.thingPrincipalMap.get(thingName) ?? [])];
+  }
+
+  /** Names of the things a principal (certificate ARN) is attached to. */
+  principalThings(principal: string): string[] {
+    const names: string[] = [];
+    for (const [thingName, principals] of this.thingPrincipalMap)
+      if (principals.has(principal)) names.push(thingName);
+    return names;
+  }
+
+  /** Attaches a principal to a thing (idempotent). */
+  attachThingPrincipal(thingName: string, principal: string): void {
+    let principals = this.thingPrincipalMap.get(thingName);
+    if (!principals) {
+      principals = new Set();
+      this.thingPrincipalMap.set(thingName, principals);
+    }
+    if (!principals.has(principal)) {
+      principals.add(principal);
+      this.onChange();
+    }
+  }
+
+  /** Detaches a principal from a thing (idempotent). */
+  detachThingPrincipal(thingName: string, principal: string): void {
+    if (this.thingPrincipalMap.get(thingName)?.delete(principal)) this.onChange();
+  }
+
+  // --- policies -----------------------------------------------------------------------------
+
+  /** A policy by name, or undefined. */
+  policy(policyName: string): PolicyRecord | undefined {
+    const record = this.policies.get(policyName);
+    return record && { ...record };
+  }
+
+  /** All policies, in creation order. */
+  listPolicies(): PolicyRecord[] {
+    return [...this.policies.values()].map((p) => ({ ...p }));
+  }
+
+  /** Adds a policy; returns false if the name is taken. */
+  insertPolicy(record: PolicyRecord): boolean {
+    if (this.policies.has(record.policyName)) return false;
+    this.policies.set(record.policyName, { ...record });
+    this.onChange();
+    return true;
+  }
+
+  /** Removes a policy; returns false if it did not exist. */
+  deletePolicy(policyName: string): boolean {
+    const deleted = this.policies.delete(policyName);
+    if (deleted) {
+      this.policyTargetMap.delete(policyName);
+      this.onChange();
+    }
+    return deleted;
+  }
+
+  /** Targets (certificate ARNs, ...) a policy is attached to. */
+  policyTargets(policyName: string): string[] {
+    return [...(this.policyTargetMap.get(policyName) ?? [])];
+  }
+
+  /** Policies attached to a target (a certificate ARN), in attachment order of the policies. */
+  attachedPolicies(target: string): PolicyRecord[] {
+    const attached: PolicyRecord[] = [];
+    for (const [policyName, targets] of this.policyTargetMap) {
+      const policy = this.policies.get(policyName);
+      if (policy && targets.has(target)) attached.push({ ...policy });
+    }
+    return attached;
+  }
+
+  /** Attaches a policy to a target (idempotent). */
+  attachPolicy(policyName: string, target: string): void {
+    let targets = this.policyTargetMap.get(policyName);
+    if (!targets) {
+      targets = new Set();
+      this.policyTargetMap.set(policyName, targets);
+    }
+    if (!targets.has(target)) {
+      targets.add(target);
+      this.onChange();
+    }
+  }
+
+  /** Detaches a policy from a target (idempotent). */
+  detachPolicy(policyName: string, target: string): void {
+    if (this.policyTargetMap.get(policyName)?.delete(target)) this.onChange();
+  }
+
+  // --- provisioning templates ----------------------------------------------------------------
+
+  /** A provisioning template by name, or undefined. */
+  provisioningTemplate(templateName: string): ProvisioningTemplateRecord | undefined {
+    const record = this.templates.get(templateName);
+    return record && structuredClone(record);
+  }
+
+  /** All provisioning templates, in creation order. */
+  listProvisioningTemplates(): ProvisioningTemplateRecord[] {
+    return [...this.templates.values()].map((t) => structuredClone(t));
+  }
+
+  /** Adds a provisioning template; returns false if the name is taken. */
+  insertProvisioningTemplate(record: ProvisioningTemplateRecord): boolean {
+    if (this.templates.has(record.templateName)) return false;
+    this.templates.set(record.templateName, structuredClone(record));
+    this.onChange();
+    return true;
+  }
+
+  /** Removes a provisioning template; returns false if it did not exist. */
+  deleteProvisioningTemplate(templateName: string): boolean {
+    const deleted = this.templates.delete(templateName);
+    if (deleted) this.onChange();
+    return deleted;
+  }
+}

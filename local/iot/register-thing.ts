@@ -1,0 +1,38 @@
+import { z } from "zod";
+import { evaluateTemplate, TemplateError } from "#core/provisioning-template/index.ts";
+import { applyProvisioningPlan } from "./apply-provisioning-plan.ts";
+import { invalidRequest } from "./errors.ts";
+import type { EmulatorContext, OperationRequest, Route } from "./operation.ts";
+import { parseInput } from "./validation.ts";
+
+/**
+ * RegisterThing: evaluates the template with the provisioning-template engine and applies the
+ * plan. Template and parameter errors are InvalidRequestException; failures while applying
+ * (a missing policy, an unknown certificate, a FAIL override) ResourceRegistrationFailureException.
+ */
+async function registerThing(context: EmulatorContext, request: OperationRequest) {
+  const body = parseInput(
+    z.object({
+      templateBody: z.string().min(1).max(10240),
+      parameters: z.record(z.string(), z.string()).optional(),
+    }),
+    request.body ?? {},
+  );
+  let plan: ReturnType<typeof evaluateTemplate>;
+  try {
+    plan = evaluateTemplate(body.templateBody, body.parameters ?? {});
+  } catch (error) {
+    if (error instanceof TemplateError) throw invalidRequest(error.message);
+    throw error;
+  }
+  const result = await applyProvisioningPlan(context, plan);
+  return {
+    ...(result.certificatePem ? { certificatePem: result.certificatePem } : {}),
+    resourceArns: result.resourceArns,
+  };
+}
+
+/** The RegisterThing route. */
+export const registerThingRoutes: Route[] = [
+  { operation: "RegisterThing", method: "POST", path: "/things", handler: registerThing },
+];

@@ -1,0 +1,189 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { IotServiceError, invalidRequest } from "./errors.ts";
+import type { FaultInjector } from "./faults.ts";
+import type { EmulatorContext, Route } from "./operation.ts";
+
+/** Largest request body accepted (bytes); AWS IoT's largest inputs (templates, PEMs) are far smaller. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+type CompiledRoute = Route & { segments: Array<{ literal: string } | { label: string }> };
+
+/** Where the fault-injection control API lives. */
+export const FAULTS_PATH = "/_emulator/faults";
+
+/**
+ * Dispatches AWS IoT REST-JSON requests to operation handlers: matches method and path (labels
+ * URL-decoded per segment, as the SDK encodes them), counts the call and applies injected faults,
+ * parses the JSON body and writes the JSON answer or the AWS error. Signatures are not checked.
+ */
+export class Router {
+  private readonly routes: CompiledRoute[];
+
+  constructor(
+    routes: Route[],
+    private readonly context: EmulatorContext,
+    private readonly faults: FaultInjector,
+  ) {
+    this.routes = routes.map((route) => ({
+      ...route,
+      segments: route.path
+        .split("/")
+        .slice(1)
+        .map((part) => (part.startsWith("{") ? { label: part.slice(1, -1) } : { literal: part })),
+    }));
+  }
+
+  /** The operation names this router serves. */
+  get operations(): Set<string> {
+    return new Set(this.routes.map((r) => r.operation));
+  }
+
+  /** A node http request listener. */
+  readonly listener = (req: IncomingMessage, res: ServerResponse): void => {
+    this.handle(req, res).catch((error: unknown) => {
+      this.context.logger.error("iot emulator: unexpected failure", { error: String(error) });
+      if (!res.headersSent)
+        sendError(res, new IotServiceError("InternalFailureException", "Internal failure."));
+      else res.destroy();
+    });
+  };
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://emulator.local");
+    let segments: string[];
+    try {
+      segments = url.pathname.split("/").slice(1).map(decodeURIComponent);
+    } catch {
+      return sendError(res, invalidRequest("The request path is not valid percent-encoding."));
+    }
+    if (url.pathname === FAULTS_PATH) return this.handleFaults(req, res);
+
+    const method = (req.method ?? "GET").toUpperCase();
+    const match = this.match(method, segments);
+    if (!match) {
+      req.resume();
+      return sendError(
+        res,
+        new IotServiceError(
+          "UnknownOperationException",
+          `The IoT emulator has no operation for ${method} ${url.pathname}.`,
+          {},
+          404,
+        ),
+      );
+    }
+    const fault = this.faults.take(match.route.operation);
+    let body: unknown;
+    try {
+      body = await readJsonBody(req);
+    } catch (error) {
+      return sendError(
+        res,
+        error instanceof IotServiceError ? error : invalidRequest("Cannot read the request body."),
+      );
+    }
+    if (fault) return sendError(res, fault);
+    try {
+      const result = await match.route.handler(this.context, {
+        labels: match.labels,
+        query: url.searchParams,
+        headers: req.headers,
+        body,
+      });
+      sendJson(res, 200, result ?? {});
+    } catch (error) {
+      if (error instanceof IotServiceError) return sendError(res, error);
+      this.context.logger.error("iot emulator: operation failed", {
+        operation: match.route.operation,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
+      sendError(res, new IotServiceError("InternalFailureException", "Internal failure."));
+    }
+  }
+
+  private match(method: string, segments: string[]) {
+    for (const route of this.routes) {
+      if (route.method !== method || route.segments.length !== segments.length) continue;
+      const labels: Record<string, string> = {};
+      let matched = true;
+      for (const [i, part] of route.segments.entries()) {
+        const segment = segments[i] ?? "";
+        if ("literal" in part) {
+          if (part.literal !== segment) {
+            matched = false;
+            break;
+          }
+        } else {
+          if (segment === "") {
+            matched = false;
+            break;
+          }
+          labels[part.label] = segment;
+        }
+      }
+      if (matched) return { route, labels };
+    }
+    return undefined;
+  }
+
+  /** `POST` arms a fault, `DELETE` clears them, `GET` lists pending faults and call counts. */
+  private async handleFaults(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const body = await readJsonBody(req);
+      switch (req.method) {
+        case "POST": {
+          const specs = Array.isArray(body) ? body : [body];
+          for (const spec of specs) this.faults.inject(spec as never);
+          return sendJson(res, 200, { pending: this.faults.pending() });
+        }
+        case "DELETE":
+          this.faults.clear();
+          return sendJson(res, 200, { pending: [] });
+        case "GET":
+          return sendJson(res, 200, { pending: this.faults.pending(), calls: this.faults.allCalls() });
+        default:
+          return sendError(res, invalidRequest(`${FAULTS_PATH} takes GET, POST or DELETE.`));
+      }
+    } catch (error) {
+      sendError(res, error instanceof IotServiceError ? error : invalidRequest(String(error)));
+    }
+  }
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw invalidRequest(`The request body exceeds ${MAX_BODY_BYTES} bytes.`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw invalidRequest("The request body is not valid JSON.");
+  }
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    "x-amzn-RequestId": randomUUID(),
+    ...headers,
+  });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, error: IotServiceError): void {
+  sendJson(res, error.status, error.body(), { "x-amzn-ErrorType": error.errorType });
+}

@@ -26,11 +26,12 @@ type VendOptions = {
   endpoints?: string;
 };
 
-/** `onramp device vend` (and, with the JITR issue, `device issue`). */
+/** `onramp device vend | issue` */
 export function registerDeviceCommands(program: Command): void {
   const device = program
     .command("device")
-    .description("Do what a device does (vend a certificate) and factory tasks");
+    .description("Do what a device does (vend a certificate) and factory tasks (issue certificates)");
+  registerDeviceIssueCommand(device);
 
   withTargetOptions(
     device

@@ -62,18 +62,24 @@ async function main(): Promise<void> {
 }
 
 function measureLoad(bundle: string): number {
-  const dummies = Object.fromEntries(LAMBDA_SETTING_NAMES.map((name) => [name, `bench-${name.toLowerCase()}`]));
-  const child = spawnSync(process.execPath, ["--input-type=module", "-e", LOAD_SCRIPT, pathToFileURL(bundle).href], {
-    cwd: PROJECT_ROOT,
-    encoding: "utf8",
-    env: {
-      PATH: process.env.PATH ?? "",
-      NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
-      AWS_REGION: "us-east-1",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      ...dummies,
+  const dummies = Object.fromEntries(
+    LAMBDA_SETTING_NAMES.map((name) => [name, `bench-${name.toLowerCase()}`]),
+  );
+  const child = spawnSync(
+    process.execPath,
+    ["--input-type=module", "-e", LOAD_SCRIPT, pathToFileURL(bundle).href],
+    {
+      cwd: PROJECT_ROOT,
+      encoding: "utf8",
+      env: {
+        PATH: process.env.PATH ?? "",
+        NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
+        AWS_REGION: "us-east-1",
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+        ...dummies,
+      },
     },
-  });
+  );
   const ms = Number(child.stdout);
   if (child.status !== 0 || !Number.isFinite(ms)) {
     throw new Error(`loading ${bundle} failed (exit ${child.status}):\n${child.stderr}`);

@@ -1,7 +1,7 @@
-import type { AddressInfo } from "node:net";
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import dynalite from "dynalite";
 import { registryTableDefinition } from "#adapters/registry-table.ts";
 import { DynamoFaultProxy } from "./dynamodb-faults.ts";
 import { localCredentials, localRegion } from "./local-aws.ts";
@@ -15,7 +15,10 @@ export type LocalDynamo = {
   close(): Promise<void>;
 };
 
-/** Starts dynalite (persisted under `path`, in memory without it) and creates the registry table. */
+/**
+ * Starts dynalite in a child process (persisted under `path`, in memory without it) and creates
+ * the registry table. Its own process lets DynamoDB work run on another core.
+ */
 export async function startLocalDynamo(options: {
   path?: string;
   port: number;
@@ -23,16 +26,7 @@ export async function startLocalDynamo(options: {
   tableName: string;
   faultInjection?: boolean;
 }): Promise<LocalDynamo> {
-  const server = dynalite({
-    ...(options.path ? { path: options.path } : {}),
-    createTableMs: 0,
-    updateTableMs: 0,
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const { child, port } = await forkDynalite(options.host, options.port, options.path);
   const direct = `http://${options.host}:${port}`;
   const faults = options.faultInjection ? new DynamoFaultProxy(direct) : undefined;
   const endpoint = faults ? await faults.listen(options.host) : direct;
@@ -51,7 +45,10 @@ export async function startLocalDynamo(options: {
     async close() {
       client.destroy();
       await faults?.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        child.once("exit", () => resolve());
+        child.disconnect();
+      });
     },
   };
 }
@@ -63,4 +60,17 @@ async function ensureTable(client: DynamoDBClient, tableName: string): Promise<v
     if (!(error instanceof Error) || error.name !== "ResourceNotFoundException") throw error;
     await client.send(new CreateTableCommand(registryTableDefinition(tableName)));
   }
+}
+
+const dynaliteScript = fileURLToPath(new URL("./dynalite-process.mjs", import.meta.url));
+
+function forkDynalite(host: string, port: number, path?: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(dynaliteScript, [host, String(port), path ?? ""], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  return new Promise((resolve, reject) => {
+    child.once("message", (message: { port?: number; error?: string }) => {
+      if (message.port) resolve({ child, port: message.port });
+      else reject(new Error(`DynamoDB (dynalite) did not start: ${message.error ?? "unknown error"}`));
+    });
+    child.once("exit", (code) => reject(new Error(`DynamoDB (dynalite) exited with code ${code}`)));
+  });
 }

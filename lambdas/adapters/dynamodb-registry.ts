@@ -16,22 +16,34 @@ import { keys, registryTable } from "./registry-table.ts";
 const BATCH_GET_LIMIT = 100;
 const BATCH_WRITE_LIMIT = 25;
 const MAX_BATCH_ATTEMPTS = 8;
+/** How long a product read stays fresh; products change rarely (a change applies within this). */
+const PRODUCT_CACHE_MS = 30_000;
 
 type Item = Record<string, unknown>;
 
 /** The serial-number registry on one DynamoDB table (see registry-table.ts for the design). */
 export class DynamoDbRegistry implements Registry, NonceStore {
+  /** Products found recently (never absences), so the vending path reads each once per interval. */
+  private readonly products = new Map<string, { product: Product; at: number }>();
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
+    private readonly options: { productCacheMs?: number; clock?: () => number } = {},
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {}
 
   async getProduct(productKey: string): Promise<Product | undefined> {
+    const now = (this.options.clock ?? Date.now)();
+    const cached = this.products.get(productKey);
+    if (cached && now - cached.at < (this.options.productCacheMs ?? PRODUCT_CACHE_MS)) return cached.product;
     const { Item } = await aws("GetProduct", () =>
       this.client.send(new GetCommand({ TableName: this.tableName, Key: keys.product(productKey) })),
     );
-    return Item ? toProduct(Item) : undefined;
+    if (!Item) return undefined;
+    const product = toProduct(Item);
+    this.products.set(productKey, { product, at: now });
+    return product;
   }
 
   async createProduct(product: Product): Promise<void> {

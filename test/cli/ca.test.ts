@@ -10,47 +10,15 @@ import {
   GetRegistrationCodeCommand,
   RegisterCACertificateCommand,
 } from "@aws-sdk/client-iot";
-import { Command } from "commander";
 import { CliError } from "#cli/cli-error.ts";
-import { registerCaCommands } from "#cli/commands/ca.ts";
-import { registerDeviceIssueCommand } from "#cli/commands/device-issue.ts";
 import { NotFoundError } from "#core/errors.ts";
 import { loadProvisioningTemplate } from "#templates/catalog.ts";
 import { startTestStack } from "#test/support/local-stack.ts";
+import { onramp } from "#test/support/run-cli.ts";
 
-/**
- * Runs `onramp ...` in-process (the ca group and `device issue`) and returns what it printed.
- * Strings written to stdout are captured, to stderr swallowed; the test runner's own protocol
- * writes Buffers, which pass through untouched.
- */
+/** Runs `onramp ...` in-process and returns what it printed. */
 async function run(...args: string[]): Promise<{ stdout: string; json: Record<string, unknown> }> {
-  const program = new Command("onramp")
-    .exitOverride()
-    .configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerCaCommands(program);
-  registerDeviceIssueCommand(program.command("device"));
-  let stdout = "";
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  const capture =
-    (original: typeof process.stdout.write, sink: (s: string) => void) =>
-    (chunk: unknown, ...rest: unknown[]) => {
-      if (typeof chunk === "string") {
-        sink(chunk);
-        return true;
-      }
-      return (original as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-    };
-  process.stdout.write = capture(out, (s) => {
-    stdout += s;
-  }) as typeof process.stdout.write;
-  process.stderr.write = capture(err, () => {}) as typeof process.stderr.write;
-  try {
-    await program.parseAsync(args, { from: "user" });
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
+  const { stdout } = await onramp(...args);
   return { stdout, json: args.includes("--json") ? JSON.parse(stdout) : {} };
 }
 

@@ -1,32 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Command, CommanderError } from "commander";
+import { CommanderError } from "commander";
 import { CliError } from "#cli/cli-error.ts";
-import { registerCredsCommands } from "#cli/commands/creds.ts";
+import { onramp } from "#test/support/run-cli.ts";
 
-/**
- * Runs `onramp creds ...` in-process and returns what it printed. `printResult` writes strings to
- * process.stdout; the test runner's own protocol writes Buffers, which pass through untouched.
- */
+/** Runs `onramp creds ...` in-process and returns what it printed. */
 async function run(...args: string[]): Promise<{ stdout: string; json: Record<string, unknown> }> {
-  const program = new Command("onramp")
-    .exitOverride()
-    .configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerCredsCommands(program);
-  let stdout = "";
-  const original = process.stdout.write;
-  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-    if (typeof chunk === "string") {
-      stdout += chunk;
-      return true;
-    }
-    return (original as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-  }) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(["creds", ...args], { from: "user" });
-  } finally {
-    process.stdout.write = original;
-  }
+  const { stdout } = await onramp("creds", ...args);
   return { stdout, json: args.includes("--json") ? JSON.parse(stdout) : {} };
 }
 

@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { Command, CommanderError } from "commander";
+import { CommanderError } from "commander";
 import { CliError } from "#cli/cli-error.ts";
-import { registerTemplateCommands } from "#cli/commands/template.ts";
 import { evaluateTemplate } from "#core/provisioning-template/index.ts";
 import { loadProvisioningTemplate } from "#templates/catalog.ts";
+import { runOnramp } from "#test/support/run-cli.ts";
 
 const CERT_ID = "cd".repeat(32);
 const dir = mkdtempSync(join(tmpdir(), "onramp-template-"));
@@ -21,24 +21,8 @@ function file(name: string, content: string): string {
 
 /** Runs `onramp <args>` in-process and returns what it printed and what it threw. */
 async function run(...args: string[]): Promise<{ stdout: string; error?: unknown }> {
-  const program = new Command("onramp")
-    .exitOverride()
-    .configureOutput({ writeOut: () => {}, writeErr: () => {} });
-  registerTemplateCommands(program);
-  const chunks: string[] = [];
-  const write = process.stdout.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    chunks.push(String(chunk));
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(args, { from: "user" });
-    return { stdout: chunks.join("") };
-  } catch (error) {
-    return { stdout: chunks.join(""), error };
-  } finally {
-    process.stdout.write = write;
-  }
+  const { stdout, error } = await runOnramp(...args);
+  return error === undefined ? { stdout } : { stdout, error };
 }
 
 /** Requires a CliError: one line, no stack trace in the message. */

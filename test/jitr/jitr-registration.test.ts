@@ -83,11 +83,11 @@ describe("JITR registration handler against the local stack", () => {
     trusted = await CertificateIssuer.create(cas[0]);
     untrusted = await CertificateIssuer.create(cas[1]);
     await seedProduct(
-      stack,
+      stack.services,
       { productKey: "jitr-product", name: "JITR", trustedCaIds: [trusted.caCertificateId] },
       serials,
     );
-    await seedProduct(stack, { productKey: "no-trust", name: "Trusts no CA" }, ["U-0001"]);
+    await seedProduct(stack.services, { productKey: "no-trust", name: "Trusts no CA" }, ["U-0001"]);
     handler = makeJitrHandler({
       registry: stack.services.registry,
       templates: stack.services.templates,
@@ -192,7 +192,7 @@ describe("JITR registration handler against the local stack", () => {
         { caCertPem: ca.certPem, caPrivateKeyPem: ca.privateKeyPem },
       );
       await seedProduct(
-        stack,
+        stack.services,
         { productKey: "openssl-product", name: "openssl", trustedCaIds: [ca.certificateId] },
         [serial],
       );

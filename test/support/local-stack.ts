@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IoTClient } from "@aws-sdk/client-iot";
+import type { Services } from "#adapters/services.ts";
 import { silentLogger } from "#core/logger.ts";
 import { createProduct, type NewProduct } from "#core/registry/manage-products.ts";
 import { deriveDeviceSecret } from "#credentials/derived-secret.ts";
@@ -36,12 +37,12 @@ export async function startTestStack(
 
 /** Creates a product with serials; returns a function giving each serial's signing secret. */
 export async function seedProduct(
-  stack: LocalStack,
+  services: Services,
   product: NewProduct,
   serials: string[],
 ): Promise<{ productSecret: string; secretFor(serial: string): string }> {
-  const { secret } = await createProduct(stack.services, product);
-  await stack.services.registry.importDevices(
+  const { secret } = await createProduct(services, product);
+  await services.registry.importDevices(
     serials.map((serialNumber) => ({ serialNumber, productKey: product.productKey })),
   );
   return {

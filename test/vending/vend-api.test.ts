@@ -25,9 +25,9 @@ describe("POST /v1/certificates against the local stack", () => {
 
   before(async () => {
     stack = await startTestStack();
-    csrProduct = await seedProduct(stack, { productKey: "csr-only", name: "CSR product" }, serials);
+    csrProduct = await seedProduct(stack.services, { productKey: "csr-only", name: "CSR product" }, serials);
     serverProduct = await seedProduct(
-      stack,
+      stack.services,
       {
         productKey: "server-ok",
         name: "Server keys",

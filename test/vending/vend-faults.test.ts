@@ -21,7 +21,7 @@ describe("vending under injected faults", () => {
   before(async () => {
     stack = await startTestStack({ dynamoFaultInjection: true });
     product = await seedProduct(
-      stack,
+      stack.services,
       { productKey: "faulty", name: "Fault tests" },
       Array.from({ length: 20 }, (_, i) => `F-${i}`),
     );

@@ -49,6 +49,13 @@ export async function createProduct(
     throw new ValidationError(`Invalid product ${String(issue.path[0])}: ${issue.message}`);
   }
   const product = parsed.data;
+  if (input.secret !== undefined && !isUsableSecret(input.secret, product.authMode)) {
+    throw new ValidationError(
+      product.authMode === "device-secret"
+        ? "Invalid product secret: device-secret products need a base64 secret of at least 16 bytes (it keys the per-device derivation)."
+        : "Invalid product secret: at least 16 characters.",
+    );
+  }
   if (await deps.registry.getProduct(product.productKey)) {
     throw new ConflictError("PRODUCT_EXISTS", `Product ${product.productKey} already exists.`);
   }
@@ -57,4 +64,9 @@ export async function createProduct(
   if (!created) secret = (await deps.secrets.getProductSecret(product.productKey)) ?? secret;
   await deps.registry.createProduct(product);
   return { product, secret, resumed: !created };
+}
+
+function isUsableSecret(secret: string, authMode: ProductAuthMode): boolean {
+  if (authMode === "product-secret") return secret.length >= 16;
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(secret) && secret.length % 4 === 0 && Buffer.from(secret, "base64").length >= 16;
 }

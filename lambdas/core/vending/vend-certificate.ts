@@ -4,6 +4,7 @@ import { verifyVendSignature } from "#credentials/vend-signature.ts";
 import {
   AuthenticationError,
   ConflictError,
+  DependencyUnavailableError,
   DeviceNotAllowedError,
   DomainError,
   ValidationError,
@@ -182,21 +183,33 @@ async function authenticate(
   if (!fresh) throw new AuthenticationError("NONCE_REUSED", "This nonce was already used.");
 }
 
-/** The secret a device signs with: its own (sealed in the registry), derived, or the product's. */
+/**
+ * The secret a device signs with: its own (sealed in the registry), derived, or the product's.
+ * Stored data that cannot yield a secret (a tampered seal, a product secret that is not base64)
+ * is a server-side fault: 503, logged without the data.
+ */
 async function signingSecret(
   deps: VendDeps,
   product: Product,
   device: Device | undefined,
   serialNumber: string,
 ): Promise<string | undefined> {
-  if (device?.sealedSecret && device.productKey === product.productKey) {
-    return openSecret(device.sealedSecret, await deps.secrets.getRegistryKey(), serialNumber);
+  try {
+    if (device?.sealedSecret && device.productKey === product.productKey) {
+      return openSecret(device.sealedSecret, await deps.secrets.getRegistryKey(), serialNumber);
+    }
+    const productSecret = await deps.secrets.getProductSecret(product.productKey);
+    if (productSecret === undefined) return undefined;
+    return product.authMode === "device-secret" ? deriveDeviceSecret(productSecret, serialNumber) : productSecret;
+  } catch (error) {
+    if (error instanceof DomainError) throw error;
+    deps.logger.error("cannot compute the signing secret", {
+      serialNumber,
+      productKey: product.productKey,
+      error: describe(error),
+    });
+    throw new DependencyUnavailableError("The device's signing secret is unavailable.");
   }
-  const productSecret = await deps.secrets.getProductSecret(product.productKey);
-  if (productSecret === undefined) return undefined;
-  return product.authMode === "device-secret"
-    ? deriveDeviceSecret(productSecret, serialNumber)
-    : productSecret;
 }
 
 /** A retry after a lost response: answer with the committed certificate, re-activating it if needed. */

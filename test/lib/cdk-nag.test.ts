@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Validations } from "aws-cdk-lib";
+import { AwsSolutionsChecks } from "cdk-nag";
+import type { IConstruct } from "constructs";
+import { defaultApp, fullOptionsApp, type SynthesizedApp } from "./app-fixture.ts";
+
+/** Every acknowledgement in the tree: construct path, rule id, reason. */
+function acknowledgements(root: IConstruct): { path: string; id: string; reason: string }[] {
+  return root.node.findAll().flatMap((construct) =>
+    construct.node.metadata
+      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((entry) =>
+        Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({
+          path: construct.node.path,
+          id: id.replace(/^annotation::/i, ""),
+          reason,
+        })),
+      ),
+  );
+}
+
+const configurations: [string, () => SynthesizedApp][] = [
+  ["default settings", defaultApp],
+  ["every option on", fullOptionsApp],
+];
+
+describe("cdk-nag (AwsSolutions) on the app", () => {
+  for (const [name, app] of configurations) {
+    it(`${name}: synthesizes with the AwsSolutions plugin and no unacknowledged finding`, () => {
+      const { app: cdkApp, assembly } = app(); // synth throws when the plugin reports a violation
+      assert.ok(assembly.stacks.length === 2);
+      const report = new AwsSolutionsChecks(undefined, { verbose: true }).validateScope(cdkApp);
+      const findings = report.violations.map(
+        (v) =>
+          `${v.severity} ${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(", ")}`,
+      );
+      assert.deepEqual(findings, [], findings.join("\n"));
+      assert.equal(report.success, true);
+    });
+
+    it(`${name}: every acknowledgement is a cdk-nag rule with a written reason`, () => {
+      const acks = acknowledgements(app().app).filter((a) => a.id.startsWith("AwsSolutions-"));
+      assert.ok(acks.length > 0);
+      for (const ack of acks) {
+        assert.ok(ack.reason.trim().length >= 40, `${ack.id} at ${ack.path} needs a real reason`);
+      }
+    });
+  }
+
+  it("acknowledges the API authentication findings with the HMAC reason", () => {
+    const acks = acknowledgements(defaultApp().app);
+    const apig4 = acks.find((a) => a.id === "AwsSolutions-APIG4");
+    assert.match(apig4?.reason ?? "", /HMAC/);
+    assert.ok(acks.some((a) => a.id === "AwsSolutions-COG4"));
+    // With a web ACL there is nothing to acknowledge for WAF.
+    assert.ok(acks.some((a) => a.id === "AwsSolutions-APIG3"));
+    assert.ok(!acknowledgements(fullOptionsApp().app).some((a) => a.id === "AwsSolutions-APIG3"));
+  });
+
+  it('acknowledges Resource "*" on the vend role by quoting the allow-list', () => {
+    const ack = acknowledgements(defaultApp().app).find((a) => a.id === "AwsSolutions-IAM5[Resource::*]");
+    assert.ok(ack);
+    assert.match(ack.path, /\/Vend\/Role$/);
+    for (const action of [
+      "iot:CreateCertificateFromCsr",
+      "iot:CreateKeysAndCertificate",
+      "iot:RegisterThing",
+      "iot:DescribeEndpoint",
+    ]) {
+      assert.ok(ack.reason.includes(action), action);
+    }
+  });
+});

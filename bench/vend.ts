@@ -30,7 +30,10 @@ const { values } = parseArgs({
 
 if (values.serve) {
   // Child: the local stack in memory; its endpoints file goes into the given folder.
-  const stack = await startLocalStack({ logger: silentLogger, ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0 } });
+  const stack = await startLocalStack({
+    logger: silentLogger,
+    ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0 },
+  });
   writeFileSync(join(values.serve, "endpoints.json"), JSON.stringify(stack.endpoints));
   process.send?.({ ready: true });
   process.on("disconnect", () => void stack.close().then(() => process.exit(0)));

@@ -67,20 +67,28 @@ export function resolveTarget(options: TargetOptions): Target {
   };
 }
 
-/** The CLI runtime's wiring: the same adapters as Lambda and the local stack. */
-export function cliServices(target: Target): Services & { close(): void } {
-  const base = {
+/** Client settings for a target: region, and for the local stack its endpoint and any credentials. */
+function clientConfig(target: Target, endpoint: string | undefined) {
+  return {
     region: target.region,
     ...(target.kind === "local" ? { credentials: localCredentials } : {}),
+    ...(endpoint ? { endpoint } : {}),
   };
+}
+
+/** An AWS IoT control-plane client for a target. */
+export function cliIotClient(target: Target): IoTClient {
+  return new IoTClient({ ...clientConfig(target, target.awsEndpoint), maxAttempts: 5 });
+}
+
+/** The CLI runtime's wiring: the same adapters as Lambda and the local stack. */
+export function cliServices(target: Target): Services & { close(): void } {
   const dynamoClient = new DynamoDBClient({
-    ...base,
-    ...(target.dynamodbEndpoint ? { endpoint: target.dynamodbEndpoint } : {}),
+    ...clientConfig(target, target.dynamodbEndpoint),
     maxAttempts: 8,
   });
-  const awsEndpoint = target.awsEndpoint ? { endpoint: target.awsEndpoint } : {};
-  const iot = new IoTClient({ ...base, ...awsEndpoint, maxAttempts: 5 });
-  const secretsManager = new SecretsManagerClient({ ...base, ...awsEndpoint });
+  const iot = cliIotClient(target);
+  const secretsManager = new SecretsManagerClient(clientConfig(target, target.awsEndpoint));
   const services = makeServices(
     {
       dynamo: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
@@ -117,5 +125,19 @@ export async function withServices<T>(
     return await fn(services, target);
   } finally {
     services.close();
+  }
+}
+
+/** Runs `fn` with an IoT client for the chosen target and destroys the client afterwards. */
+export async function withIotClient<T>(
+  options: TargetOptions,
+  fn: (client: IoTClient, target: Target) => Promise<T>,
+): Promise<T> {
+  const target = resolveTarget(options);
+  const client = cliIotClient(target);
+  try {
+    return await fn(client, target);
+  } finally {
+    client.destroy();
   }
 }

@@ -64,8 +64,14 @@ async function ensureTable(client: DynamoDBClient, tableName: string): Promise<v
 
 const dynaliteScript = fileURLToPath(new URL("./dynalite-process.mjs", import.meta.url));
 
-function forkDynalite(host: string, port: number, path?: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(dynaliteScript, [host, String(port), path ?? ""], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+function forkDynalite(
+  host: string,
+  port: number,
+  path?: string,
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(dynaliteScript, [host, String(port), path ?? ""], {
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+  });
   return new Promise((resolve, reject) => {
     child.once("message", (message: { port?: number; error?: string }) => {
       if (message.port) resolve({ child, port: message.port });

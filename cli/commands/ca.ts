@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { AwsCaRegistry } from "#adapters/iot-jitr.ts";
+import { AwsCaRegistry } from "#adapters/iot-ca-registry.ts";
 import { ValidationError } from "#core/errors.ts";
 import { registerCaCertificate } from "#core/jitr/register-ca-certificate.ts";
 import { InvalidKeyError } from "#core/pki/errors.ts";
@@ -13,9 +13,8 @@ import {
 } from "#core/pki/issue.ts";
 import { loadProvisioningTemplate } from "#templates/catalog.ts";
 import { CliError } from "../cli-error.ts";
-import { withIotClient } from "../iot-client.ts";
 import { printResult } from "../output.ts";
-import { withTargetOptions } from "../wiring.ts";
+import { withIotClient, withTargetOptions } from "../wiring.ts";
 
 /** Key types of CAs and device keys made by `ca create` and `device issue`. */
 export const issuedKeyTypes: Record<string, KeyPairAlgorithm> = {

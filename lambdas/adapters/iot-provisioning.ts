@@ -14,11 +14,12 @@ import {
   RegisterThingCommand,
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
-import type { CertificateStatus, CreatedCertificate, IotProvisioning } from "#core/vending/ports.ts";
+import type { DescribedCertificate, JitrIot } from "#core/jitr/ports.ts";
+import type { CreatedCertificate, IotProvisioning } from "#core/vending/ports.ts";
 import { aws, isAwsError, translateAwsError } from "./aws-errors.ts";
 
-/** IotProvisioning on the AWS IoT control plane (real AWS or the local emulator). */
-export class AwsIotProvisioning implements IotProvisioning {
+/** The provisioning flows' AWS IoT port (vending and JITR) on the control plane (AWS or the emulator). */
+export class AwsIotProvisioning implements IotProvisioning, JitrIot {
   private dataEndpoint: Promise<string> | undefined;
 
   constructor(private readonly client: IoTClient) {}
@@ -52,15 +53,19 @@ export class AwsIotProvisioning implements IotProvisioning {
     return thingArn ? { thingArn } : {};
   }
 
-  async describeCertificate(
-    certificateId: string,
-  ): Promise<{ certificatePem: string; certificateArn: string; status: CertificateStatus } | undefined> {
+  async describeCertificate(certificateId: string): Promise<DescribedCertificate | undefined> {
     try {
       const { certificateDescription: d } = await this.client.send(
         new DescribeCertificateCommand({ certificateId }),
       );
       if (!d?.certificatePem || !d.certificateArn || !d.status) return undefined;
-      return { certificatePem: d.certificatePem, certificateArn: d.certificateArn, status: d.status };
+      return {
+        certificateId,
+        certificateArn: d.certificateArn,
+        certificatePem: d.certificatePem,
+        status: d.status,
+        ...(d.caCertificateId ? { caCertificateId: d.caCertificateId } : {}),
+      };
     } catch (error) {
       if (isAwsError(error, "ResourceNotFoundException")) return undefined;
       throw translateAwsError(error, "DescribeCertificate");
@@ -79,14 +84,28 @@ export class AwsIotProvisioning implements IotProvisioning {
   async destroyCertificate(certificateId: string): Promise<void> {
     const current = await this.describeCertificate(certificateId);
     if (!current) return;
-    const target = current.certificateArn;
+    await this.detachArn(current.certificateArn);
+    if (current.status !== "REVOKED") await this.setCertificateStatus(certificateId, "REVOKED");
+    try {
+      await this.client.send(new DeleteCertificateCommand({ certificateId, forceDelete: true }));
+    } catch (error) {
+      if (!isAwsError(error, "ResourceNotFoundException"))
+        throw translateAwsError(error, "DeleteCertificate");
+    }
+  }
+
+  async detachCertificate(certificateId: string): Promise<void> {
+    const current = await this.describeCertificate(certificateId);
+    if (current) await this.detachArn(current.certificateArn);
+  }
+
+  /** Detaches every policy and thing from a certificate ARN. */
+  private async detachArn(target: string): Promise<void> {
     const policies = await aws("ListAttachedPolicies", () =>
       this.client.send(new ListAttachedPoliciesCommand({ target, recursive: false })),
     );
-    for (const policy of policies.policies ?? []) {
-      await aws("DetachPolicy", () =>
-        this.client.send(new DetachPolicyCommand({ policyName: policy.policyName, target })),
-      );
+    for (const { policyName } of policies.policies ?? []) {
+      await aws("DetachPolicy", () => this.client.send(new DetachPolicyCommand({ policyName, target })));
     }
     const things = await aws("ListPrincipalThings", () =>
       this.client.send(new ListPrincipalThingsCommand({ principal: target })),
@@ -95,13 +114,6 @@ export class AwsIotProvisioning implements IotProvisioning {
       await aws("DetachThingPrincipal", () =>
         this.client.send(new DetachThingPrincipalCommand({ thingName, principal: target })),
       );
-    }
-    if (current.status !== "REVOKED") await this.setCertificateStatus(certificateId, "REVOKED");
-    try {
-      await this.client.send(new DeleteCertificateCommand({ certificateId, forceDelete: true }));
-    } catch (error) {
-      if (!isAwsError(error, "ResourceNotFoundException"))
-        throw translateAwsError(error, "DeleteCertificate");
     }
   }
 

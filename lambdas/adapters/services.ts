@@ -1,6 +1,7 @@
 import type { IoTClient } from "@aws-sdk/client-iot";
 import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { JitrIot } from "#core/jitr/ports.ts";
 import type { NonceStore, Registry, SecretStore } from "#core/registry/ports.ts";
 import type { IotProvisioning, TemplateSource } from "#core/vending/ports.ts";
 import { DynamoDbRegistry } from "./dynamodb-registry.ts";
@@ -24,7 +25,7 @@ export type Services = {
   registry: Registry;
   nonces: NonceStore;
   secrets: SecretStore;
-  iot: IotProvisioning;
+  iot: IotProvisioning & JitrIot;
   templates: TemplateSource;
 };
 

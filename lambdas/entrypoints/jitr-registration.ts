@@ -1,5 +1,3 @@
-import { IoTClient } from "@aws-sdk/client-iot";
-import { AwsJitrIot } from "#adapters/iot-jitr.ts";
 import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import { makeJitrHandler } from "#handlers/jitr-registration.ts";
 import { lambdaLogger, lambdaServices } from "./lambda-wiring.ts";
@@ -13,7 +11,7 @@ const services = lambdaServices();
 export const handler = makeJitrHandler({
   registry: services.registry,
   templates: services.templates,
-  iot: new AwsJitrIot(new IoTClient({ maxAttempts: 5 })),
+  iot: services.iot,
   config: defaultJitrConfig,
   logger: lambdaLogger("jitr-registration"),
 });

@@ -1,5 +1,5 @@
 import { createPrivateKey, randomUUID } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import {
   AWS_IOT_KEY_POLICY,
   createKeyPair,

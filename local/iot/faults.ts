@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { IotServiceError } from "./errors.ts";
 
 /** Schema of a fault, as `faults.inject()` and `POST /_emulator/faults` take it. */

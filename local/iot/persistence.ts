@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import type { IotSnapshot } from "./iot-state.ts";
 
 /** Loose shape check of `iot-state.json`: enough to refuse a foreign or truncated file. */

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { certificateIdFromArn, policyArn } from "./arns.ts";
 import { alreadyExists, deleteConflict, IotServiceError, notFound } from "./errors.ts";
 import type { PolicyRecord } from "./iot-state.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { provisioningTemplateArn } from "./arns.ts";
 import { alreadyExists, invalidRequest, notFound } from "./errors.ts";
 import type { ProvisioningTemplateRecord } from "./iot-state.ts";

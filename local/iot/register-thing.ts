@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { evaluateTemplate, TemplateError } from "#core/provisioning-template/index.ts";
 import { applyProvisioningPlan } from "./apply-provisioning-plan.ts";
 import { invalidRequest } from "./errors.ts";

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { certificateIdFromArn, thingArn } from "./arns.ts";
 import { alreadyExists, IotServiceError, invalidRequest, notFound } from "./errors.ts";
 import type { ThingRecord } from "./iot-state.ts";

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { z } from "zod";
+import * as z from "zod";
 import { invalidRequest } from "./errors.ts";
 
 /** Thing names: `[a-zA-Z0-9:_-]+`, 1-128 characters. */

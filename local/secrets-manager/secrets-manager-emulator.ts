@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { dirname } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 
 type StoredSecret = { name: string; arn: string; secretString: string; versionId: string; createdAt: number };
 

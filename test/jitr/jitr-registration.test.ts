@@ -12,7 +12,8 @@ import {
   ListThingPrincipalsCommand,
   RegisterCertificateCommand,
 } from "@aws-sdk/client-iot";
-import { AwsCaRegistry, AwsJitrIot } from "#adapters/iot-jitr.ts";
+import { AwsCaRegistry } from "#adapters/iot-ca-registry.ts";
+import { AwsIotProvisioning } from "#adapters/iot-provisioning.ts";
 import { ConflictError, DependencyUnavailableError } from "#core/errors.ts";
 import { registerCaCertificate } from "#core/jitr/register-ca-certificate.ts";
 import type { Logger } from "#core/logger.ts";
@@ -91,7 +92,7 @@ describe("JITR registration handler against the local stack", () => {
     handler = makeJitrHandler({
       registry: stack.services.registry,
       templates: stack.services.templates,
-      iot: new AwsJitrIot(stack.iotClient),
+      iot: new AwsIotProvisioning(stack.iotClient),
       logger: recordingLogger(logs),
     });
   });

@@ -11,7 +11,9 @@ let secret: string;
 before(async () => {
   stack = await startTestStack();
   secret = (
-    await seedProduct(stack.services, { productKey: "fuzz", name: "Fuzz", authMode: "product-secret" }, ["FZ-1"])
+    await seedProduct(stack.services, { productKey: "fuzz", name: "Fuzz", authMode: "product-secret" }, [
+      "FZ-1",
+    ])
   ).productSecret;
 });
 after(() => stack.stop());

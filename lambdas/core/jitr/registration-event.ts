@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 const certificateIdSchema = z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters");
 

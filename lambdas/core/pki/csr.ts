@@ -1,5 +1,5 @@
 import type { KeyObject } from "node:crypto";
-import { isSingleDerSequence } from "./der.ts";
+import { csrParts } from "./der.ts";
 import { type DistinguishedName, readName } from "./distinguished-name.ts";
 import { InvalidCsrError } from "./errors.ts";
 import {
@@ -41,11 +41,28 @@ export type ParseCsrOptions = {
 
 const PEM_LABELS = new Set(["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]);
 
+/** Signature algorithms by OID (hex of the OID's content bytes), in WebCrypto terms. */
+const SIGNATURE_ALGORITHMS: Record<string, { name: string; hash?: string }> = {
+  "2a8648ce3d040302": { name: "ECDSA", hash: "SHA-256" },
+  "2a8648ce3d040303": { name: "ECDSA", hash: "SHA-384" },
+  "2a8648ce3d040304": { name: "ECDSA", hash: "SHA-512" },
+  "2a8648ce3d0401": { name: "ECDSA", hash: "SHA-1" },
+  "2a864886f70d01010b": { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+  "2a864886f70d01010c": { name: "RSASSA-PKCS1-v1_5", hash: "SHA-384" },
+  "2a864886f70d01010d": { name: "RSASSA-PKCS1-v1_5", hash: "SHA-512" },
+  "2a864886f70d010105": { name: "RSASSA-PKCS1-v1_5", hash: "SHA-1" },
+  "2b6570": { name: "Ed25519" },
+};
+
 /**
  * Parses a PEM CSR, verifies its self-signature (proof of possession of the private key) and
- * checks its key against the policy. The signature is checked with Node's crypto (one key import
- * instead of two through WebCrypto; about 3x faster). Rejects only with InvalidCsrError, whatever the input:
+ * checks its key against the policy. Rejects only with InvalidCsrError, whatever the input:
  * MALFORMED (not one PEM CSR, does not parse), BAD_SIGNATURE, WEAK_KEY, UNSUPPORTED_KEY.
+ *
+ * The hot path avoids decoding the whole request: the fields are located in the DER, only the
+ * subject name is decoded by @peculiar/x509 (the full request only when it carries attributes or
+ * an RSA-PSS signature), and the signature is checked with Node's crypto (one key import instead
+ * of two through WebCrypto). About 3x faster than decoding everything with @peculiar/x509.
  */
 export async function parseCsr(pem: string, options: ParseCsrOptions = {}): Promise<ParsedCsr> {
   const policy = options.keyPolicy ?? DEFAULT_KEY_POLICY;
@@ -57,22 +74,28 @@ export async function parseCsr(pem: string, options: ParseCsrOptions = {}): Prom
   if (blocks?.length !== 1 || !block || !PEM_LABELS.has(block.label)) {
     throw new InvalidCsrError("MALFORMED", "Expected exactly one PEM block labelled CERTIFICATE REQUEST.");
   }
-  if (!isSingleDerSequence(block.der)) throw new InvalidCsrError("MALFORMED", "The CSR is not valid DER.");
+  const der = block.der;
+  const parts = csrParts(der);
+  if (!parts) throw new InvalidCsrError("MALFORMED", "The CSR is not a DER PKCS#10 request.");
 
-  let csr: x509.Pkcs10CertificateRequest;
-  let spki: Uint8Array;
   let subject: DistinguishedName;
+  let full: x509.Pkcs10CertificateRequest | undefined;
+  let signatureAlgorithm: unknown = parts.signatureHasParameters
+    ? undefined
+    : SIGNATURE_ALGORITHMS[parts.signatureOid];
   try {
-    csr = new x509.Pkcs10CertificateRequest(block.der);
-    spki = new Uint8Array(csr.publicKey.rawData);
-    subject = readName(csr.subjectName);
+    subject = readName(new x509.Name(parts.subjectNameDer));
+    if (parts.hasAttributes || signatureAlgorithm === undefined) {
+      full = new x509.Pkcs10CertificateRequest(der);
+      signatureAlgorithm ??= full.signatureAlgorithm;
+    }
   } catch (error) {
     throw new InvalidCsrError("MALFORMED", "The CSR does not parse as PKCS#10.", { cause: error });
   }
 
   let key: KeyObject;
   try {
-    key = publicKeyObject(spki);
+    key = publicKeyObject(parts.spki);
   } catch (error) {
     throw new InvalidCsrError("MALFORMED", "The CSR public key does not parse.", { cause: error });
   }
@@ -81,26 +104,19 @@ export async function parseCsr(pem: string, options: ParseCsrOptions = {}): Prom
   if (!verdict.allowed) throw new InvalidCsrError(verdict.reason, verdict.message);
   if (keyAlgorithm.type === "UNSUPPORTED") throw new InvalidCsrError("UNSUPPORTED_KEY", "Unsupported key.");
 
-  let signatureOk: boolean;
-  try {
-    signatureOk = verifySignedStructure(block.der, csr.signatureAlgorithm, key);
-  } catch (error) {
-    throw new InvalidCsrError("BAD_SIGNATURE", "The CSR signature algorithm is not supported.", {
-      cause: error,
-    });
-  }
-  if (!signatureOk) {
+  if (!verifySignedStructure(der, signatureAlgorithm, key)) {
     throw new InvalidCsrError("BAD_SIGNATURE", "The CSR signature does not match its public key.");
   }
 
+  const spki = new Uint8Array(parts.spki);
   return {
     subject,
     keyAlgorithm,
     publicKeySpkiDer: spki,
     publicKeyPem: toPem(spki, "PUBLIC KEY"),
     publicKeyFingerprint: sha256Hex(spki),
-    dnsNames: readDnsNames(csr),
-    pem: toPem(block.der, "CERTIFICATE REQUEST"),
+    dnsNames: full ? readDnsNames(full) : [],
+    pem: toPem(der, "CERTIFICATE REQUEST"),
   };
 }
 

@@ -46,7 +46,7 @@ export function isSingleDerSequence(der: Uint8Array): boolean {
 }
 
 /** The children of a constructed value, as [start, end) ranges of whole TLVs. */
-function children(der: Uint8Array, parent: DerHeader): DerHeader[] | undefined {
+export function children(der: Uint8Array, parent: DerHeader): DerHeader[] | undefined {
   const result: DerHeader[] = [];
   for (let offset = parent.contentStart; offset < parent.end; ) {
     const child = readHeader(der, offset);
@@ -153,5 +153,43 @@ export function signedParts(der: Uint8Array): { toBeSigned: Uint8Array; signatur
   return {
     toBeSigned: der.subarray(body.contentStart - body.headerLength, body.end),
     signature: der.subarray(bits.contentStart + 1, bits.end),
+  };
+}
+
+/** The parts of a PKCS#10 CertificationRequest, located without decoding them. */
+export type CsrParts = {
+  subjectNameDer: Uint8Array;
+  spki: Uint8Array;
+  /** True when the `[0]` attributes set holds anything (extension requests, challenge password). */
+  hasAttributes: boolean;
+  /** OID (content bytes, hex) of the signature algorithm, and whether it has parameters. */
+  signatureOid: string;
+  signatureHasParameters: boolean;
+};
+
+/**
+ * Locates the fields of a CertificationRequest (RFC 2986): SEQUENCE { SEQUENCE { version,
+ * subject, subjectPKInfo, [0] attributes }, AlgorithmIdentifier, BIT STRING }.
+ * Undefined when the structure does not have that shape.
+ */
+export function csrParts(der: Uint8Array): CsrParts | undefined {
+  const outer = readHeader(der, 0);
+  if (outer?.tag !== 0x30 || outer.end !== der.length) return undefined;
+  const [info, algorithm, bits, ...rest] = children(der, outer) ?? [];
+  if (info?.tag !== 0x30 || algorithm?.tag !== 0x30 || bits?.tag !== 0x03 || rest.length > 0)
+    return undefined;
+  const [version, subject, spki, attributes, ...more] = children(der, info) ?? [];
+  if (version?.tag !== 0x02 || subject?.tag !== 0x30 || spki?.tag !== 0x30 || more.length > 0)
+    return undefined;
+  if (attributes !== undefined && attributes.tag !== 0xa0) return undefined;
+  const [oid, ...parameters] = children(der, algorithm) ?? [];
+  if (oid?.tag !== 0x06) return undefined;
+  const whole = (h: DerHeader) => der.subarray(h.contentStart - h.headerLength, h.end);
+  return {
+    subjectNameDer: whole(subject),
+    spki: whole(spki),
+    hasAttributes: attributes !== undefined && attributes.length > 0,
+    signatureOid: Buffer.from(der.subarray(oid.contentStart, oid.end)).toString("hex"),
+    signatureHasParameters: parameters.some((p) => p.tag !== 0x05),
   };
 }

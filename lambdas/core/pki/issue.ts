@@ -104,6 +104,7 @@ export function randomSerialNumber(): string {
  */
 export class CertificateIssuer {
   private readonly extensionCache = new Map<string, Uint8Array[]>();
+  private readonly nameCache = new Map<string, Uint8Array>();
 
   private constructor(
     /** The CA certificate, PEM. */
@@ -139,7 +140,7 @@ export class CertificateIssuer {
     const { spki, keyId, isRsa } = readSubjectKey(request.subjectPublicKey);
     const times = validity(request);
     const serialNumber = checkSerialNumber(request.serialNumber) ?? randomSerialNumber();
-    const subjectDer = new Uint8Array(toX509Name(request.subject).toArrayBuffer());
+    const subjectDer = this.subjectName(request.subject);
     const extensions = [
       ...this.constantExtensions(request, isRsa),
       sequence(OID_SUBJECT_KEY_ID, tlv(0x04, tlv(0x04, Buffer.from(keyId, "hex")))),
@@ -161,6 +162,17 @@ export class CertificateIssuer {
       der,
       ...times,
     };
+  }
+
+  /** The subject Name DER; names given as strings (a fixed subject, like AWS IoT's) are cached. */
+  private subjectName(subject: SubjectInput): Uint8Array {
+    if (typeof subject !== "string") return new Uint8Array(toX509Name(subject).toArrayBuffer());
+    let der = this.nameCache.get(subject);
+    if (!der) {
+      der = new Uint8Array(toX509Name(subject).toArrayBuffer());
+      if (this.nameCache.size < 64) this.nameCache.set(subject, der);
+    }
+    return der;
   }
 
   /** basicConstraints, keyUsage, authorityKeyIdentifier and extKeyUsage: the same for many certificates. */

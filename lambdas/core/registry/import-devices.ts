@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { productKeySchema, serialNumberSchema } from "./model.ts";
 import type { ImportOutcome, NewDevice, Registry, SecretStore } from "./ports.ts";
 import { sealSecret } from "./sealed-secret.ts";

@@ -68,5 +68,9 @@ export async function createProduct(
 
 function isUsableSecret(secret: string, authMode: ProductAuthMode): boolean {
   if (authMode === "product-secret") return secret.length >= 16;
-  return /^[A-Za-z0-9+/]+={0,2}$/.test(secret) && secret.length % 4 === 0 && Buffer.from(secret, "base64").length >= 16;
+  return (
+    /^[A-Za-z0-9+/]+={0,2}$/.test(secret) &&
+    secret.length % 4 === 0 &&
+    Buffer.from(secret, "base64").length >= 16
+  );
 }

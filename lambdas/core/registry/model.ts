@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /** How a product's devices sign their requests to the vending API. */
 export const productAuthModes = ["product-secret", "device-secret"] as const;

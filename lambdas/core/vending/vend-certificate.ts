@@ -200,7 +200,9 @@ async function signingSecret(
     }
     const productSecret = await deps.secrets.getProductSecret(product.productKey);
     if (productSecret === undefined) return undefined;
-    return product.authMode === "device-secret" ? deriveDeviceSecret(productSecret, serialNumber) : productSecret;
+    return product.authMode === "device-secret"
+      ? deriveDeviceSecret(productSecret, serialNumber)
+      : productSecret;
   } catch (error) {
     if (error instanceof DomainError) throw error;
     deps.logger.error("cannot compute the signing secret", {

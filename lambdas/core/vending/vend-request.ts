@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { productKeySchema, serialNumberSchema } from "../registry/model.ts";
 
 /** Largest vend request body accepted (bytes). */

@@ -1,0 +1,57 @@
+import { RemovalPolicy } from "aws-cdk-lib";
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
+import { Key } from "aws-cdk-lib/aws-kms";
+import { Construct } from "constructs";
+import { registryTable } from "#adapters/registry-table.ts";
+
+/** Settings of {@link RegistryTable}. */
+export type RegistryTableProps = {
+  /** RETAIN (default) keeps the table, and blocks deletion, when the stack goes away. */
+  removalPolicy?: RemovalPolicy;
+  /** `aws-managed` (default) or `customer-managed`: a KMS key with yearly rotation, owned here. */
+  encryption?: "aws-managed" | "customer-managed";
+};
+
+/**
+ * The serial-number registry: one DynamoDB table built from the same constants the adapter and
+ * the local stack use (`lambdas/adapters/registry-table.ts`): `pk`/`sk`, the `gsi1` index
+ * (`gsi1pk`/`gsi1sk`, all attributes) and `expiresAt` as the TTL attribute.
+ */
+export class RegistryTable extends Construct {
+  /** The table. */
+  readonly table: Table;
+  /** The customer managed key, when `encryption` is `customer-managed`. */
+  readonly encryptionKey?: Key;
+
+  constructor(scope: Construct, id: string, props: RegistryTableProps = {}) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const retained = removalPolicy === RemovalPolicy.RETAIN;
+    if (props.encryption === "customer-managed") {
+      this.encryptionKey = new Key(this, "Key", {
+        description: "iot-onramp registry table",
+        enableKeyRotation: true,
+        removalPolicy,
+      });
+    }
+    const { partitionKey, sortKey, gsi1, ttlAttribute } = registryTable;
+    this.table = new Table(this, "Table", {
+      partitionKey: { name: partitionKey, type: AttributeType.STRING },
+      sortKey: { name: sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: ttlAttribute,
+      ...(this.encryptionKey
+        ? { encryption: TableEncryption.CUSTOMER_MANAGED, encryptionKey: this.encryptionKey }
+        : { encryption: TableEncryption.AWS_MANAGED }),
+      deletionProtection: retained,
+      removalPolicy,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: gsi1.name,
+      partitionKey: { name: gsi1.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: gsi1.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
+    });
+  }
+}

@@ -1,0 +1,185 @@
+import { RemovalPolicy } from "aws-cdk-lib";
+import {
+  AccessLogField,
+  AccessLogFormat,
+  type DomainName,
+  EndpointType,
+  LambdaIntegration,
+  LogGroupLogDestination,
+  MethodLoggingLevel,
+  Model,
+  RequestValidator,
+  ResponseType,
+  RestApi,
+  SecurityPolicy,
+} from "aws-cdk-lib/aws-apigateway";
+import { Certificate } from "aws-cdk-lib/aws-certificatemanager";
+import type { IFunction } from "aws-cdk-lib/aws-lambda";
+import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
+import { CfnWebACLAssociation } from "aws-cdk-lib/aws-wafv2";
+import { Construct } from "constructs";
+import type { VendingApiConfig } from "../config.ts";
+import { vendRequestModelSchema } from "../vend-request-model.ts";
+
+/** Settings of {@link VendingApi}. */
+export type VendingApiProps = VendingApiConfig & {
+  /** The vend Lambda (proxy integration). */
+  handler: IFunction;
+  logRetention: RetentionDays;
+  /** Of the access log group. */
+  removalPolicy?: RemovalPolicy;
+  /** Stage name (default `prod`). */
+  stageName?: string;
+};
+
+/** The vend route, as devices call it (below the stage or the custom domain). */
+export const VEND_PATH = "/v1/certificates";
+
+const JSON_ERROR_HEADERS = {
+  "Content-Type": "'application/json'",
+  "Cache-Control": "'no-store'",
+};
+
+/**
+ * The certificate vending API: a regional REST API with one route, `POST /v1/certificates`, proxied
+ * to the vend Lambda.
+ *
+ * - No API Gateway authorizer: the device proves who it is with the HMAC signature in the body
+ *   (timestamp + single-use nonce), which the Lambda verifies against the registry.
+ * - The request size limit (16 KiB -> 413 PAYLOAD_TOO_LARGE) is enforced by the Lambda, not here:
+ *   API Gateway only caps payloads at 10 MB.
+ * - The body is validated against the VendRequest model (derived from the Lambda's zod schema) so
+ *   malformed requests never invoke the function; gateway errors use the API's error shape
+ *   `{"error": {"code", "message"}}` and never echo request values.
+ * - Stage throttling, JSON access logs (no bodies: they carry signatures and keys), optional
+ *   execution logs, custom domain and WAF web ACL.
+ */
+export class VendingApi extends Construct {
+  /** The REST API. */
+  readonly api: RestApi;
+  /** The access log group. */
+  readonly accessLogs: LogGroup;
+  /** The custom domain, when configured. */
+  readonly domain?: DomainName;
+
+  constructor(scope: Construct, id: string, props: VendingApiProps) {
+    super(scope, id);
+    this.accessLogs = new LogGroup(this, "AccessLogs", {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    this.api = new RestApi(this, "Api", {
+      restApiName: "iot-onramp-vending",
+      description: "iot-onramp certificate vending API (openapi.yaml)",
+      endpointTypes: [EndpointType.REGIONAL],
+      cloudWatchRole: props.createCloudWatchRole,
+      ...(props.createCloudWatchRole ? { cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN } : {}),
+      deployOptions: {
+        stageName: props.stageName ?? "prod",
+        throttlingRateLimit: props.rateLimit,
+        throttlingBurstLimit: props.burstLimit,
+        accessLogDestination: new LogGroupLogDestination(this.accessLogs),
+        accessLogFormat: accessLogFormat(),
+        loggingLevel: MethodLoggingLevel[props.executionLogLevel],
+        // Never log request/response bodies: they carry signatures, CSRs and private keys.
+        dataTraceEnabled: false,
+        metricsEnabled: true,
+      },
+    });
+
+    const model = new Model(this, "VendRequestModel", {
+      restApi: this.api,
+      contentType: "application/json",
+      modelName: "VendRequest",
+      description: "Body of POST /v1/certificates (see openapi.yaml)",
+      schema: vendRequestModelSchema(),
+    });
+    const validator = new RequestValidator(this, "BodyValidator", {
+      restApi: this.api,
+      requestValidatorName: "vend-request-body",
+      validateRequestBody: true,
+      // No parameters are declared, so this checks nothing today; it keeps any added later honest.
+      validateRequestParameters: true,
+    });
+    this.api.root
+      .resourceForPath(VEND_PATH)
+      .addMethod("POST", new LambdaIntegration(props.handler, { proxy: true }), {
+        operationName: "vendCertificate",
+        requestValidator: validator,
+        requestModels: { "application/json": model },
+      });
+    addErrorResponses(this.api);
+
+    if (props.customDomain) {
+      this.domain = this.api.addDomainName("CustomDomain", {
+        domainName: props.customDomain.domainName,
+        certificate: Certificate.fromCertificateArn(this, "Certificate", props.customDomain.certificateArn),
+        endpointType: EndpointType.REGIONAL,
+        securityPolicy: SecurityPolicy.TLS_1_2,
+      });
+    }
+    if (props.wafWebAclArn) {
+      new CfnWebACLAssociation(this, "WebAcl", {
+        resourceArn: this.api.deploymentStage.stageArn,
+        webAclArn: props.wafWebAclArn,
+      });
+    }
+  }
+}
+
+/** One JSON line per request; nothing from the body, headers or query string. */
+function accessLogFormat(): AccessLogFormat {
+  return AccessLogFormat.custom(
+    JSON.stringify({
+      requestId: AccessLogField.contextRequestId(),
+      ip: AccessLogField.contextIdentitySourceIp(),
+      requestTime: AccessLogField.contextRequestTime(),
+      httpMethod: AccessLogField.contextHttpMethod(),
+      resourcePath: AccessLogField.contextResourcePath(),
+      status: AccessLogField.contextStatus(),
+      protocol: AccessLogField.contextProtocol(),
+      responseLength: AccessLogField.contextResponseLength(),
+      responseLatency: AccessLogField.contextResponseLatency(),
+      integrationLatency: AccessLogField.contextIntegrationLatency(),
+      integrationStatus: AccessLogField.contextIntegrationStatus(),
+      errorType: AccessLogField.contextErrorResponseType(),
+      errorMessage: AccessLogField.contextErrorMessage(),
+    }),
+  );
+}
+
+/** Gateway-generated errors in the API's error shape (openapi.yaml `Error`). */
+function addErrorResponses(api: RestApi): void {
+  const body = (code: string, message: string) => JSON.stringify({ error: { code, message } });
+  api.addGatewayResponse("BadRequestBody", {
+    type: ResponseType.BAD_REQUEST_BODY,
+    statusCode: "400",
+    responseHeaders: JSON_ERROR_HEADERS,
+    templates: {
+      "application/json": body(
+        "INVALID_REQUEST",
+        "The request body does not match the VendRequest schema (see openapi.yaml).",
+      ),
+    },
+  });
+  api.addGatewayResponse("Throttled", {
+    type: ResponseType.THROTTLED,
+    statusCode: "429",
+    responseHeaders: { ...JSON_ERROR_HEADERS, "Retry-After": "'1'" },
+    templates: { "application/json": body("THROTTLED", "Too many requests; retry later.") },
+  });
+  api.addGatewayResponse("Default4xx", {
+    type: ResponseType.DEFAULT_4XX,
+    responseHeaders: JSON_ERROR_HEADERS,
+    templates: {
+      // $context.error.messageString is already a quoted JSON string.
+      "application/json":
+        '{"error":{"code":"$context.error.responseType","message":$context.error.messageString}}',
+    },
+  });
+  api.addGatewayResponse("Default5xx", {
+    type: ResponseType.DEFAULT_5XX,
+    responseHeaders: JSON_ERROR_HEADERS,
+    templates: { "application/json": body("UNAVAILABLE", "Service unavailable; retry later.") },
+  });
+}

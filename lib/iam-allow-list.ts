@@ -1,0 +1,115 @@
+/**
+ * The only actions an identity policy of this app may grant on `Resource: "*"`. Each is an action
+ * for which the Service Authorization Reference (list_awsiot.html) lists no resource type, so IAM
+ * cannot scope it by ARN. Everything else is granted on ARNs (table, secret, `thing/*`, `cert/*`,
+ * `policy/onramp-device-policy`, log group). `test/lib/iam-wildcards.test.ts` fails on any other
+ * `"*"` resource and on any wildcard action; the cdk-nag IAM5 suppression quotes these reasons.
+ */
+export type WildcardResourceGrant = {
+  /** The IAM action (`service:Action`, no wildcards). */
+  action: string;
+  /** Why it needs `Resource: "*"`. */
+  reason: string;
+};
+
+/** Actions allowed on `Resource: "*"`, with the reason for each. */
+export const WILDCARD_RESOURCE_ALLOW_LIST: readonly WildcardResourceGrant[] = [
+  {
+    // Vend path, CSR mode: the certificate only exists after the call.
+    action: "iot:CreateCertificateFromCsr",
+    reason: "no resource type: the certificate is created by the call (vend, CSR mode)",
+  },
+  {
+    // Vend path, server-key mode (products with allowServerKeys).
+    action: "iot:CreateKeysAndCertificate",
+    reason: "no resource type: the key pair and certificate are created by the call (vend, server-key mode)",
+  },
+  {
+    // RegisterThing is authorized as a whole; the calls it makes for the template (CreateThing,
+    // UpdateThing, AttachPolicy, AttachThingPrincipal, ...) are granted separately on ARNs.
+    action: "iot:RegisterThing",
+    reason:
+      "no resource type: RegisterThing itself takes no ARN; the actions it performs are granted on thing/*, cert/* and the device policy",
+  },
+  {
+    // The account's data endpoint returned to the device (cached per Lambda instance).
+    action: "iot:DescribeEndpoint",
+    reason: "no resource type: the endpoint is an account-level setting",
+  },
+];
+
+/** True when `action` may be granted on `Resource: "*"`. */
+export function isWildcardResourceAllowed(action: string): boolean {
+  return WILDCARD_RESOURCE_ALLOW_LIST.some((grant) => grant.action === action);
+}
+
+/** One finding of {@link wildcardViolations}. */
+export type WildcardViolation = { resource: string; statement: string; problem: string };
+
+type Statement = {
+  Sid?: string;
+  Effect?: string;
+  Action?: unknown;
+  NotAction?: unknown;
+  Resource?: unknown;
+  NotResource?: unknown;
+};
+
+/**
+ * Walks every identity policy of a synthesized CloudFormation template (`AWS::IAM::Policy`,
+ * `AWS::IAM::ManagedPolicy`, inline policies of `AWS::IAM::Role`/`User`/`Group`) and reports Allow
+ * statements that grant a wildcard action (`*`, `service:*` or any `*` in an action), use
+ * `NotAction`/`NotResource`, or grant `Resource: "*"` for an action not on
+ * {@link WILDCARD_RESOURCE_ALLOW_LIST}. Resource-based policies (key policies, …) are out of scope.
+ */
+export function wildcardViolations(template: { Resources?: Record<string, unknown> }): WildcardViolation[] {
+  const violations: WildcardViolation[] = [];
+  for (const [logicalId, raw] of Object.entries(template.Resources ?? {})) {
+    const resource = raw as { Type?: string; Properties?: Record<string, unknown> };
+    for (const [where, document] of policyDocuments(resource)) {
+      const statements = asArray((document as { Statement?: unknown }).Statement) as Statement[];
+      statements.forEach((statement, index) => {
+        if (statement.Effect !== "Allow") return;
+        const name = `${where}#${statement.Sid ?? index}`;
+        const report = (problem: string) =>
+          violations.push({ resource: logicalId, statement: name, problem });
+        if (statement.NotAction !== undefined) report("NotAction grants everything else");
+        if (statement.NotResource !== undefined) report("NotResource grants everything else");
+        const actions = asArray(statement.Action).map(String);
+        for (const action of actions.filter((a) => a.includes("*"))) report(`wildcard action ${action}`);
+        if (asArray(statement.Resource).includes("*")) {
+          for (const action of actions.filter((a) => !a.includes("*") && !isWildcardResourceAllowed(a))) {
+            report(`${action} on Resource "*" is not on lib/iam-allow-list.ts`);
+          }
+        }
+      });
+    }
+  }
+  return violations;
+}
+
+function policyDocuments(resource: {
+  Type?: string;
+  Properties?: Record<string, unknown>;
+}): [string, unknown][] {
+  const props = resource.Properties ?? {};
+  switch (resource.Type) {
+    case "AWS::IAM::Policy":
+    case "AWS::IAM::ManagedPolicy":
+      return [["PolicyDocument", props.PolicyDocument]];
+    case "AWS::IAM::Role":
+    case "AWS::IAM::User":
+    case "AWS::IAM::Group":
+      return asArray(props.Policies).map((p) => {
+        const inline = p as { PolicyName?: unknown; PolicyDocument?: unknown };
+        return [`Policies/${String(inline.PolicyName)}`, inline.PolicyDocument];
+      });
+    default:
+      return [];
+  }
+}
+
+function asArray(value: unknown): unknown[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}

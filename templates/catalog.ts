@@ -1,8 +1,9 @@
 /**
- * The one source of provisioning templates and IoT policy documents for both runtimes: the CDK
- * stack reads them at synth time, the local stack at start-up. The JSON files live next to this
- * module (`provisioning/*.json`, `policies/*.json`) and are read relative to it, so a Lambda
- * bundle that imports this module needs those two folders copied next to the bundle (ESM output).
+ * The one source of provisioning templates, IoT policy documents and topic rules for both
+ * runtimes: the CDK stack reads them at synth time, the local stack at start-up. The JSON files
+ * live next to this module (`provisioning/*.json`, `policies/*.json`, `rules/*.json`) and are read
+ * relative to it, so a Lambda bundle that imports this module needs the folders it reads copied
+ * next to the bundle (ESM output).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { NotFoundError } from "#core/errors.ts";
@@ -22,9 +23,33 @@ export const PROVISIONING_TEMPLATES = {
   fleetClaim: "fleet-claim-device",
 } as const;
 
+/**
+ * Handlers a topic rule can target (`rules/*.json` `target`): the CDK stack maps each to its
+ * Lambda function, the local stack to the same handler in-process.
+ */
+export const RULE_TARGETS = {
+  /** The JITR Lambda (`lambdas/handlers/jitr-registration.ts`). */
+  jitrRegistration: "jitr-registration",
+} as const;
+
+/**
+ * A topic rule as `rules/*.json` defines it. `sql` is an AWS IoT SQL statement (the local rule
+ * engine only runs `SELECT * FROM '<topic filter>'`); `target` names a handler of RULE_TARGETS.
+ */
+export type TopicRuleDefinition = {
+  /** AWS IoT rule name: `^[a-zA-Z0-9_]{1,128}$`. */
+  ruleName: string;
+  sql: string;
+  awsIotSqlVersion: "2015-10-08" | "2016-03-23" | "beta";
+  target: string;
+  description: string;
+};
+
 // Resolved on use, not at import: importing the catalog never touches the file system.
 const provisioningDir = () => new URL("./provisioning/", import.meta.url);
 const policiesDir = () => new URL("./policies/", import.meta.url);
+const rulesDir = () => new URL("./rules/", import.meta.url);
+const SQL_VERSIONS: readonly string[] = ["2015-10-08", "2016-03-23", "beta"];
 
 /** Names of the provisioning templates in `templates/provisioning/`, sorted. */
 export function listProvisioningTemplates(): string[] {
@@ -53,6 +78,41 @@ export function loadProvisioningTemplate(name: string): string {
  */
 export function loadPolicyDocument(name: string): string {
   return loadJson(policiesDir(), name, "policy document", listPolicyDocuments());
+}
+
+/** Names of the topic rules in `templates/rules/`, sorted. */
+export function listTopicRules(): string[] {
+  return listJson(rulesDir());
+}
+
+/**
+ * A topic rule definition, checked for the fields both runtimes need.
+ * @throws NotFoundError when there is no rule of that name
+ * @throws Error naming the file when a field is missing or malformed
+ */
+export function loadTopicRule(name: string): TopicRuleDefinition {
+  const rule = JSON.parse(loadJson(rulesDir(), name, "topic rule", listTopicRules())) as Record<
+    string,
+    unknown
+  >;
+  const bad = (field: string, expected: string) =>
+    new Error(`templates/rules/${name}.json: "${field}" must be ${expected}.`);
+  const text = (field: string) => {
+    const value = rule[field];
+    if (typeof value !== "string" || value.trim() === "") throw bad(field, "a non-empty string");
+    return value;
+  };
+  const ruleName = text("ruleName");
+  if (!/^[a-zA-Z0-9_]{1,128}$/.test(ruleName)) throw bad("ruleName", "1-128 of [a-zA-Z0-9_]");
+  const awsIotSqlVersion = text("awsIotSqlVersion");
+  if (!SQL_VERSIONS.includes(awsIotSqlVersion)) throw bad("awsIotSqlVersion", SQL_VERSIONS.join(" | "));
+  return {
+    ruleName,
+    sql: text("sql"),
+    awsIotSqlVersion: awsIotSqlVersion as TopicRuleDefinition["awsIotSqlVersion"],
+    target: text("target"),
+    description: text("description"),
+  };
 }
 
 function listJson(dir: URL): string[] {

@@ -33,30 +33,36 @@ export function loadSnapshot(path: string): IotSnapshot | undefined {
 }
 
 /**
- * Saves the state to one JSON file: writes are coalesced (one write per `debounceMs` however
- * many changes), atomic (temporary file in the same folder, then rename) and private (0600).
+ * Saves the state to one JSON file: writes are coalesced (at most one per `debounceMs`, and
+ * never more often than ten times the last write's duration, so a large registry under load
+ * spends at most about a tenth of its time saving), atomic (temporary file in the same folder,
+ * then rename) and private (0600).
  */
 export class SnapshotWriter {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private dirty = false;
   private sequence = 0;
+  private lastWriteMs = 0;
 
   constructor(
     private readonly path: string,
     private readonly read: () => IotSnapshot,
     private readonly onError: (error: unknown) => void,
-    private readonly debounceMs = 25,
+    private readonly debounceMs = 50,
   ) {}
 
-  /** Marks the state changed; a write follows within `debounceMs`. */
+  /** Marks the state changed; a write follows after the debounce delay. */
   changed(): void {
     this.dirty = true;
     if (this.timer || this.writing) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.startWriting();
-    }, this.debounceMs);
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.startWriting();
+      },
+      Math.max(this.debounceMs, 10 * this.lastWriteMs),
+    );
     this.timer.unref();
   }
 
@@ -77,26 +83,26 @@ export class SnapshotWriter {
   }
 
   private startWriting(): void {
-    this.writing = this.drain().finally(() => {
+    this.writing = this.writeOnce().finally(() => {
       this.writing = undefined;
       if (this.dirty) this.changed();
     });
   }
 
-  private async drain(): Promise<void> {
-    while (this.dirty) {
-      this.dirty = false;
-      const text = `${JSON.stringify(this.read(), null, 1)}\n`;
-      const temporary = `${this.path}.${process.pid}.${++this.sequence}.tmp`;
-      try {
-        await mkdir(dirname(this.path), { recursive: true });
-        await writeFile(temporary, text, { mode: 0o600 });
-        await rename(temporary, this.path);
-      } catch (error) {
-        await rm(temporary, { force: true }).catch(() => undefined);
-        this.onError(error);
-        return;
-      }
+  /** One write of the current state; changes made meanwhile schedule the next one. */
+  private async writeOnce(): Promise<void> {
+    this.dirty = false;
+    const started = performance.now();
+    const temporary = `${this.path}.${process.pid}.${++this.sequence}.tmp`;
+    try {
+      const text = `${JSON.stringify(this.read())}\n`;
+      await mkdir(dirname(this.path), { recursive: true });
+      await writeFile(temporary, text, { mode: 0o600 });
+      await rename(temporary, this.path);
+      this.lastWriteMs = performance.now() - started;
+    } catch (error) {
+      await rm(temporary, { force: true }).catch(() => undefined);
+      this.onError(error);
     }
   }
 }

@@ -70,6 +70,7 @@ function forkDynalite(
   path?: string,
 ): Promise<{ child: ChildProcess; port: number }> {
   const child = fork(dynaliteScript, [host, String(port), path ?? ""], {
+    execArgv: [],
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
   return new Promise((resolve, reject) => {

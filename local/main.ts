@@ -64,6 +64,13 @@ const stack = await startLocalStack({
     mqtt: port("mqtt-port"),
   },
   logger,
+}).catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  const hint = /EADDRINUSE/.test(message)
+    ? "\n  Another local stack (or another program) uses that port: stop it, or choose ports with --api-port, --aws-port, --dynamodb-port, --mqtt-port."
+    : "";
+  console.error(`npm start: the local stack did not start: ${message}${hint}`);
+  process.exit(1);
 });
 const demo = values["no-demo"] ? undefined : await seedDemo(stack.services);
 const e = stack.endpoints;

@@ -5,21 +5,29 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreatePolicyCommand, IoTClient } from "@aws-sdk/client-iot";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { AwsIotProvisioning } from "#adapters/iot-provisioning.ts";
 import { defaultSecretNames, makeServices, type Services } from "#adapters/services.ts";
+import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import type { Logger } from "#core/logger.ts";
 import { defaultVendConfig } from "#core/vending/vend-certificate.ts";
+import { makeJitrHandler } from "#handlers/jitr-registration.ts";
 import { makeVendCertificateHandler } from "#handlers/vend-certificate.ts";
 import {
   DEVICE_POLICY_DOCUMENT,
   DEVICE_POLICY_NAME,
+  listTopicRules,
   loadPolicyDocument,
   loadProvisioningTemplate,
+  loadTopicRule,
+  RULE_TARGETS,
 } from "#templates/catalog.ts";
 import { apiGatewayListener } from "./api-gateway.ts";
 import { startLocalDynamo } from "./dynamodb.ts";
 import type { DynamoFaultProxy } from "./dynamodb-faults.ts";
 import { createIotEmulator, type IotEmulator } from "./iot/index.ts";
 import { localAccountId, localCredentials, localRegion } from "./local-aws.ts";
+import { startMqttEndpoint } from "./mqtt/mqtt-endpoint.ts";
+import { RuleEngine, type RuleTarget } from "./mqtt/rule-engine.ts";
 import { SecretsManagerEmulator } from "./secrets-manager/secrets-manager-emulator.ts";
 
 export type LocalStackOptions = {
@@ -51,6 +59,8 @@ export type LocalStack = {
   endpoints: LocalEndpoints;
   services: Services;
   iot: IotEmulator;
+  /** The MQTT over TLS endpoint (AWS IoT Core's data plane) and its rule engine. */
+  mqtt: { port: number; url: string; rules: RuleEngine };
   dynamoFaults?: DynamoFaultProxy;
   rootCaPem: string;
   close(): Promise<void>;
@@ -61,7 +71,8 @@ const openApiPath = join(dirname(fileURLToPath(import.meta.url)), "..", "openapi
 
 /**
  * Starts the whole backend in this process: dynalite, the AWS endpoint (IoT control plane and
- * Secrets Manager emulators), and the vending API served by the real Lambda handler.
+ * Secrets Manager emulators), the vending API served by the real Lambda handler, and the MQTT
+ * over TLS endpoint whose rule engine runs `templates/rules/*.json` (JITR: the real handler).
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const host = options.host ?? "127.0.0.1";
@@ -138,11 +149,42 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const apiUrl = await listen(apiServer, ports.api ?? 0, host);
     closers.push(() => close(apiServer));
 
+    // The topic rules' targets: the same handlers the CDK stack deploys as Lambda functions.
+    const targets = new Map<string, RuleTarget>([
+      [
+        RULE_TARGETS.jitrRegistration,
+        makeJitrHandler({
+          registry: services.registry,
+          templates: services.templates,
+          iot: new AwsIotProvisioning(iotClient),
+          config: defaultJitrConfig,
+          logger: options.logger,
+        }),
+      ],
+    ]);
+    const rules = new RuleEngine({
+      rules: listTopicRules().map(loadTopicRule),
+      targets,
+      logger: options.logger,
+    });
+    const mqtt = await startMqttEndpoint({
+      iot,
+      rules,
+      host,
+      port: mqttPort,
+      logger: options.logger,
+      region: localRegion,
+      accountId: localAccountId,
+    });
+    closers.push(() => mqtt.close());
+    // DescribeEndpoint answers with the port actually bound (port 0 picks a free one).
+    iot.context.dataEndpoint = `localhost:${mqtt.port}`;
+
     const endpoints: LocalEndpoints = {
       api: apiUrl,
       aws: awsUrl,
       dynamodb: dynamo.endpoint,
-      mqtt: `mqtts://localhost:${mqttPort}`,
+      mqtt: mqtt.url,
       region: localRegion,
       accountId: localAccountId,
       tableName,
@@ -153,6 +195,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       endpoints,
       services,
       iot,
+      mqtt: { port: mqtt.port, url: mqtt.url, rules },
       ...(dynamo.faults ? { dynamoFaults: dynamo.faults } : {}),
       rootCaPem: iot.rootCaPem,
       close: () => closeAll(closers),

@@ -33,6 +33,19 @@ const registrationConfigSchema = z.object({
   roleArn: z.string().min(20).max(2048).optional(),
 });
 
+const registerCaBody = z.object({
+  caCertificate: z.string().min(1).max(65536),
+  verificationCertificate: z.string().min(1).max(65536).optional(),
+  registrationConfig: registrationConfigSchema.optional(),
+  certificateMode: z.enum(["DEFAULT", "SNI_ONLY"]).default("DEFAULT"),
+  tags: z.array(z.object({ Key: z.string(), Value: z.string().optional() })).optional(),
+});
+
+const updateCaBody = z.object({
+  registrationConfig: registrationConfigSchema.optional(),
+  removeAutoRegistration: z.boolean().optional(),
+});
+
 /**
  * The registered CA that signed a certificate (issuer name and signature checked), or undefined.
  * Used by RegisterCertificate without a CA, RegisterThing with a PEM, and JITR.
@@ -100,16 +113,7 @@ function getRegistrationCode(context: EmulatorContext) {
 }
 
 async function registerCaCertificate(context: EmulatorContext, request: OperationRequest) {
-  const body = parseInput(
-    z.object({
-      caCertificate: z.string().min(1).max(65536),
-      verificationCertificate: z.string().min(1).max(65536).optional(),
-      registrationConfig: registrationConfigSchema.optional(),
-      certificateMode: z.enum(["DEFAULT", "SNI_ONLY"]).default("DEFAULT"),
-      tags: z.array(z.object({ Key: z.string(), Value: z.string().optional() })).optional(),
-    }),
-    request.body ?? {},
-  );
+  const body = parseInput(registerCaBody, request.body ?? {});
   const setAsActive = queryBoolean(request.query, "setAsActive") ?? false;
   const allowAutoRegistration = queryBoolean(request.query, "allowAutoRegistration") ?? false;
   checkRegistrationConfig(context, body.registrationConfig);
@@ -187,13 +191,7 @@ function updateCaCertificate(context: EmulatorContext, request: OperationRequest
     "ENABLE",
     "DISABLE",
   ] as const);
-  const body = parseInput(
-    z.object({
-      registrationConfig: registrationConfigSchema.optional(),
-      removeAutoRegistration: z.boolean().optional(),
-    }),
-    request.body ?? {},
-  );
+  const body = parseInput(updateCaBody, request.body ?? {});
   checkRegistrationConfig(context, body.registrationConfig);
   context.state.updateCaCertificate(
     record.certificateId,

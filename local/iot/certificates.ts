@@ -39,6 +39,14 @@ const STATUSES = [
 ] as const;
 
 const pemSchema = (max: number) => z.string().min(1).max(max);
+const statusSchema = z.enum(STATUSES);
+const createFromCsrBody = z.object({ certificateSigningRequest: pemSchema(4096) });
+const registerBody = z.object({
+  certificatePem: pemSchema(65536),
+  caCertificatePem: pemSchema(65536).optional(),
+  status: z.string().optional(),
+});
+const registerWithoutCaBody = z.object({ certificatePem: pemSchema(65536), status: z.string().optional() });
 
 /** The `certificateDescription` of DescribeCertificate. */
 export function describeCertificateRecord(record: CertificateRecord) {
@@ -192,7 +200,7 @@ function existing(context: EmulatorContext, request: OperationRequest): Certific
 
 function initialStatus(request: OperationRequest, status: string | undefined): CertificateStatus {
   if (status !== undefined) {
-    const parsed = parseInput(z.enum(STATUSES), status, "status");
+    const parsed = parseInput(statusSchema, status, "status");
     if (parsed === "PENDING_TRANSFER")
       throw invalidRequest("A certificate cannot be registered as PENDING_TRANSFER.");
     return parsed;
@@ -201,7 +209,7 @@ function initialStatus(request: OperationRequest, status: string | undefined): C
 }
 
 async function createCertificateFromCsr(context: EmulatorContext, request: OperationRequest) {
-  const body = parseInput(z.object({ certificateSigningRequest: pemSchema(4096) }), request.body ?? {});
+  const body = parseInput(createFromCsrBody, request.body ?? {});
   const status = queryBoolean(request.query, "setAsActive") ? "ACTIVE" : "INACTIVE";
   const record = await certificateFromCsr(context, body.certificateSigningRequest, status);
   insertCertificate(context, record);
@@ -247,7 +255,7 @@ function describeCertificate(context: EmulatorContext, request: OperationRequest
 
 function updateCertificate(context: EmulatorContext, request: OperationRequest) {
   const record = existing(context, request);
-  const newStatus = parseInput(z.enum(STATUSES), request.query.get("newStatus") ?? undefined, "newStatus");
+  const newStatus = parseInput(statusSchema, request.query.get("newStatus") ?? undefined, "newStatus");
   if (newStatus === "PENDING_TRANSFER" || newStatus === "PENDING_ACTIVATION") {
     throw invalidRequest(`The status cannot be set to ${newStatus} with UpdateCertificate.`);
   }
@@ -309,14 +317,7 @@ function listCertificatesByCa(context: EmulatorContext, request: OperationReques
 }
 
 async function registerCertificate(context: EmulatorContext, request: OperationRequest) {
-  const body = parseInput(
-    z.object({
-      certificatePem: pemSchema(65536),
-      caCertificatePem: pemSchema(65536).optional(),
-      status: z.string().optional(),
-    }),
-    request.body ?? {},
-  );
+  const body = parseInput(registerBody, request.body ?? {});
   const status = initialStatus(request, body.status);
   const { record } = await certificateFromRegisteredCa(
     context,
@@ -329,10 +330,7 @@ async function registerCertificate(context: EmulatorContext, request: OperationR
 }
 
 async function registerCertificateWithoutCa(context: EmulatorContext, request: OperationRequest) {
-  const body = parseInput(
-    z.object({ certificatePem: pemSchema(65536), status: z.string().optional() }),
-    request.body ?? {},
-  );
+  const body = parseInput(registerWithoutCaBody, request.body ?? {});
   const status = initialStatus(request, body.status);
   const certificate = await readDeviceCertificate(context, body.certificatePem);
   const record = {

@@ -9,6 +9,11 @@ import { paginate, parseInput, policyNameSchema, queryInteger } from "./validati
 /** AWS IoT attaches at most this many policies to one target. */
 const MAX_POLICIES_PER_TARGET = 10;
 
+const createPolicyBody = z.object({
+  policyDocument: z.string().min(1).max(20480),
+  tags: z.array(z.object({ Key: z.string(), Value: z.string().optional() })).optional(),
+});
+
 /** MalformedPolicyException unless the document is a JSON object with a Statement. */
 export function checkPolicyDocument(document: string): void {
   let parsed: unknown;
@@ -67,13 +72,7 @@ function name(request: OperationRequest): string {
 
 function createPolicy(context: EmulatorContext, request: OperationRequest) {
   const policyName = name(request);
-  const body = parseInput(
-    z.object({
-      policyDocument: z.string().min(1).max(20480),
-      tags: z.array(z.object({ Key: z.string(), Value: z.string().optional() })).optional(),
-    }),
-    request.body ?? {},
-  );
+  const body = parseInput(createPolicyBody, request.body ?? {});
   checkPolicyDocument(body.policyDocument);
   const record = newPolicyRecord(context, policyName, body.policyDocument);
   if (!context.state.insertPolicy(record)) {
@@ -112,6 +111,7 @@ function deletePolicy(context: EmulatorContext, request: OperationRequest) {
 }
 
 const targetBody = z.object({ target: z.string().min(1).max(2048) });
+const targetLabel = z.string().min(1).max(2048);
 
 function attachPolicy(context: EmulatorContext, request: OperationRequest) {
   const policyName = name(request);
@@ -128,7 +128,7 @@ function detachPolicy(context: EmulatorContext, request: OperationRequest) {
 }
 
 function listAttachedPolicies(context: EmulatorContext, request: OperationRequest) {
-  const target = parseInput(z.string().min(1), request.labels.target, "target");
+  const target = parseInput(targetLabel, request.labels.target, "target");
   const pageSize = queryInteger(request.query, "pageSize", 1, 250) ?? 25;
   const { page, nextToken } = paginate(
     context.state.attachedPolicies(target),

@@ -24,20 +24,19 @@ const hookSchema = z.object({
   payloadVersion: z.string().optional(),
 });
 
+const createTemplateBody = z.object({
+  templateName: templateNameSchema,
+  templateBody: templateBodySchema,
+  provisioningRoleArn: z.string().min(20).max(2048),
+  description: z.string().max(500).optional(),
+  enabled: z.boolean().optional(),
+  preProvisioningHook: hookSchema.optional(),
+  tags: z.array(z.object({ Key: z.string(), Value: z.string().optional() })).optional(),
+  type: z.enum(["FLEET_PROVISIONING", "JITP"]).default("FLEET_PROVISIONING"),
+});
+
 function createProvisioningTemplate(context: EmulatorContext, request: OperationRequest) {
-  const body = parseInput(
-    z.object({
-      templateName: templateNameSchema,
-      templateBody: templateBodySchema,
-      provisioningRoleArn: z.string().min(20).max(2048),
-      description: z.string().max(500).optional(),
-      enabled: z.boolean().optional(),
-      preProvisioningHook: hookSchema.optional(),
-      tags: z.array(z.object({ Key: z.string(), Value: z.string().optional() })).optional(),
-      type: z.enum(["FLEET_PROVISIONING", "JITP"]).default("FLEET_PROVISIONING"),
-    }),
-    request.body ?? {},
-  );
+  const body = parseInput(createTemplateBody, request.body ?? {});
   if (body.preProvisioningHook && body.type !== "FLEET_PROVISIONING") {
     throw invalidRequest("A pre-provisioning hook is only allowed on FLEET_PROVISIONING templates.");
   }

@@ -5,19 +5,18 @@ import { invalidRequest } from "./errors.ts";
 import type { EmulatorContext, OperationRequest, Route } from "./operation.ts";
 import { parseInput } from "./validation.ts";
 
+const registerThingBody = z.object({
+  templateBody: z.string().min(1).max(10240),
+  parameters: z.record(z.string(), z.string()).optional(),
+});
+
 /**
  * RegisterThing: evaluates the template with the provisioning-template engine and applies the
  * plan. Template and parameter errors are InvalidRequestException; failures while applying
  * (a missing policy, an unknown certificate, a FAIL override) ResourceRegistrationFailureException.
  */
 async function registerThing(context: EmulatorContext, request: OperationRequest) {
-  const body = parseInput(
-    z.object({
-      templateBody: z.string().min(1).max(10240),
-      parameters: z.record(z.string(), z.string()).optional(),
-    }),
-    request.body ?? {},
-  );
+  const body = parseInput(registerThingBody, request.body ?? {});
   let plan: ReturnType<typeof evaluateTemplate>;
   try {
     plan = evaluateTemplate(body.templateBody, body.parameters ?? {});

@@ -20,6 +20,26 @@ const typeNameSchema = z
   .max(128)
   .regex(/^[a-zA-Z0-9:_-]+$/);
 
+const createThingBody = z.object({
+  thingTypeName: typeNameSchema.optional(),
+  attributePayload: z
+    .object({ attributes: attributesSchema.optional(), merge: z.boolean().optional() })
+    .optional(),
+  billingGroupName: typeNameSchema.optional(),
+});
+
+const updateThingBody = z.object({
+  thingTypeName: typeNameSchema.optional(),
+  attributePayload: z
+    .object({
+      attributes: z.record(z.string(), z.string().max(800)).optional(),
+      merge: z.boolean().optional(),
+    })
+    .optional(),
+  expectedVersion: z.number().int().optional(),
+  removeThingType: z.boolean().optional(),
+});
+
 /** A new thing record (not stored yet). */
 export function newThingRecord(
   context: EmulatorContext,
@@ -67,16 +87,7 @@ function sameAttributes(a: Record<string, string>, b: Record<string, string>): b
 
 function createThing(context: EmulatorContext, request: OperationRequest) {
   const name = thingName(request);
-  const body = parseInput(
-    z.object({
-      thingTypeName: typeNameSchema.optional(),
-      attributePayload: z
-        .object({ attributes: attributesSchema.optional(), merge: z.boolean().optional() })
-        .optional(),
-      billingGroupName: typeNameSchema.optional(),
-    }),
-    request.body ?? {},
-  );
+  const body = parseInput(createThingBody, request.body ?? {});
   const attributes = body.attributePayload?.attributes ?? {};
   const current = context.state.thing(name);
   if (current) {
@@ -110,20 +121,7 @@ function describeThing(context: EmulatorContext, request: OperationRequest) {
 
 function updateThing(context: EmulatorContext, request: OperationRequest) {
   const thing = existing(context, request);
-  const body = parseInput(
-    z.object({
-      thingTypeName: typeNameSchema.optional(),
-      attributePayload: z
-        .object({
-          attributes: z.record(z.string(), z.string().max(800)).optional(),
-          merge: z.boolean().optional(),
-        })
-        .optional(),
-      expectedVersion: z.number().int().optional(),
-      removeThingType: z.boolean().optional(),
-    }),
-    request.body ?? {},
-  );
+  const body = parseInput(updateThingBody, request.body ?? {});
   if (body.expectedVersion !== undefined && body.expectedVersion !== thing.version) {
     throw new IotServiceError(
       "VersionConflictException",

@@ -4,18 +4,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IoTClient } from "@aws-sdk/client-iot";
 import type { Services } from "#adapters/services.ts";
-import { silentLogger } from "#core/logger.ts";
+import { type Logger, silentLogger } from "#core/logger.ts";
 import { createProduct, type NewProduct } from "#core/registry/manage-products.ts";
 import { deriveDeviceSecret } from "#credentials/derived-secret.ts";
 import { localCredentials, localRegion } from "#local/local-aws.ts";
 import { type LocalStack, startLocalStack } from "#local/stack.ts";
 
-/** The local stack in memory on free ports, for integration tests. */
+/** The local stack in memory on free ports, for integration tests (silent unless given a logger). */
 export async function startTestStack(
-  options: { dynamoFaultInjection?: boolean } = {},
+  options: { dynamoFaultInjection?: boolean; logger?: Logger } = {},
 ): Promise<LocalStack & { iotClient: IoTClient; stop(): Promise<void> }> {
   const stack = await startLocalStack({
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0 },
     dynamoFaultInjection: options.dynamoFaultInjection ?? false,
   });

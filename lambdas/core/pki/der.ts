@@ -124,12 +124,6 @@ export function time(date: Date): Uint8Array {
     : tlv(0x18, Buffer.from(digits, "latin1"));
 }
 
-/** A WebCrypto ECDSA signature (r || s, fixed width) as a DER Ecdsa-Sig-Value. */
-export function ecdsaSignatureToDer(raw: Uint8Array): Uint8Array {
-  const half = raw.length / 2;
-  return sequence(unsignedInteger(raw.subarray(0, half)), unsignedInteger(raw.subarray(half)));
-}
-
 /** The OID (content bytes, hex) of a SubjectPublicKeyInfo's algorithm, or undefined. */
 export function spkiAlgorithmOid(spki: Uint8Array): string | undefined {
   const outer = readHeader(spki, 0);

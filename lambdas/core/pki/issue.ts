@@ -1,9 +1,8 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, sign } from "node:crypto";
 import { ValidationError } from "../errors.ts";
 import { certificateIdOf, parseCertificate } from "./certificate.ts";
 import {
   certificateSubjectDer,
-  ecdsaSignatureToDer,
   isSingleDerSequence,
   sequence,
   spkiAlgorithmOid,
@@ -146,7 +145,7 @@ export class CertificateIssuer {
       sequence(OID_SUBJECT_KEY_ID, tlv(0x04, tlv(0x04, Buffer.from(keyId, "hex")))),
       ...altNameExtension(request.extensions),
     ];
-    const der = await signCertificate({
+    const der = signCertificate({
       serialNumber,
       issuerNameDer: this.issuerNameDer,
       subjectNameDer: subjectDer,
@@ -228,7 +227,7 @@ export async function createSelfSignedCa(params: {
     new x509.KeyUsagesExtension(flags, true),
     new x509.SubjectKeyIdentifierExtension(keyId),
   ].map((e) => new Uint8Array(e.rawData));
-  const der = await signCertificate({
+  const der = signCertificate({
     serialNumber: randomSerialNumber(),
     issuerNameDer: nameDer,
     subjectNameDer: nameDer,
@@ -329,7 +328,7 @@ function altNameExtension(requested: IssueExtensions | undefined): Uint8Array[] 
 }
 
 /** Writes the TBSCertificate, signs it with the CA key and returns the certificate DER. */
-async function signCertificate(fields: {
+function signCertificate(fields: {
   serialNumber: string;
   issuerNameDer: Uint8Array;
   subjectNameDer: Uint8Array;
@@ -338,8 +337,8 @@ async function signCertificate(fields: {
   notAfter: Date;
   extensions: Uint8Array[];
   signingKey: SigningKey;
-}): Promise<Uint8Array> {
-  const { signingAlgorithm, privateKey } = fields.signingKey;
+}): Uint8Array {
+  const { signingAlgorithm, privateKeyObject } = fields.signingKey;
   const hash = (signingAlgorithm as { hash?: string }).hash ?? "SHA-256";
   const algorithmDer = SIGNATURE_ALGORITHMS[`${signingAlgorithm.name}/${hash}`];
   if (!algorithmDer)
@@ -354,8 +353,9 @@ async function signCertificate(fields: {
     fields.spki,
     tlv(0xa3, sequence(...fields.extensions)),
   );
-  const raw = new Uint8Array(await crypto.subtle.sign(signingAlgorithm, privateKey, tbs));
-  const signature = signingAlgorithm.name === "ECDSA" ? ecdsaSignatureToDer(raw) : raw;
+  // Node's sign: synchronous (about 40 us for P-256, less than a WebCrypto round trip through the
+  // thread pool) and ECDSA signatures come out DER-encoded as X.509 wants them.
+  const signature = sign(hash.replace("-", "").toLowerCase(), tbs, privateKeyObject);
   return sequence(tbs, algorithmDer, tlv(0x03, Uint8Array.of(0), signature));
 }
 

@@ -41,6 +41,8 @@ export type KeyPairPem = { privateKeyPem: string; publicKeyPem: string };
 /** A private key imported once for signing certificates and CSRs. */
 export type SigningKey = {
   privateKey: webcrypto.CryptoKey;
+  /** The same key for Node's crypto.sign (the certificate issuing hot path). */
+  privateKeyObject: KeyObject;
   publicKey: webcrypto.CryptoKey;
   algorithm: SupportedKeyAlgorithm;
   publicKeySpkiDer: Uint8Array;
@@ -195,5 +197,12 @@ export async function importSigningKey(privateKeyPem: string): Promise<SigningKe
     crypto.subtle.importKey("pkcs8", toArrayBuffer(pkcs8), importParams, false, ["sign"]),
     crypto.subtle.importKey("spki", toArrayBuffer(publicKeySpkiDer), importParams, true, ["verify"]),
   ]);
-  return { privateKey, publicKey, algorithm, publicKeySpkiDer, signingAlgorithm };
+  return {
+    privateKey,
+    privateKeyObject: keyObject,
+    publicKey,
+    algorithm,
+    publicKeySpkiDer,
+    signingAlgorithm,
+  };
 }

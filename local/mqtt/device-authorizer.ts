@@ -1,0 +1,85 @@
+import type { SubjectFields } from "#core/pki/index.ts";
+import type { IotState, PolicyRecord } from "#local/iot/index.ts";
+import {
+  evaluatePolicies,
+  type IotAction,
+  type ParsedPolicy,
+  type PolicyContext,
+  type PolicyDecision,
+  parsePolicyDocument,
+  type ResourceScope,
+} from "./policy-engine.ts";
+
+/** An authenticated MQTT connection: the client id and the certificate it connected with. */
+export type DeviceSession = {
+  clientId: string;
+  certificateId: string;
+  certificateArn: string;
+  subject: SubjectFields;
+  issuer: SubjectFields;
+};
+
+/** A policy decision, or a refusal because the certificate is no longer ACTIVE. */
+export type DeviceDecision =
+  | (PolicyDecision & { thingName?: string })
+  | { allowed: false; reason: "certificate-not-active"; thingName?: string };
+
+const MAX_CACHED_POLICIES = 256;
+
+/**
+ * Authorizes what a device does against the emulated registry as it is now: the certificate must
+ * still be ACTIVE, and the policies attached to it decide, with the policy variables of the
+ * connection (the thing named like the client id and whether the certificate is attached to it,
+ * the client id, the certificate's subject and issuer). Parsed policy documents are cached.
+ */
+export class DeviceAuthorizer {
+  private readonly parsed = new Map<string, ParsedPolicy>();
+
+  constructor(
+    private readonly state: IotState,
+    /** Region and account of the resource ARNs. */
+    readonly scope: ResourceScope,
+  ) {}
+
+  /** What the policy variables of this connection resolve to, read from the registry now. */
+  context(session: DeviceSession): PolicyContext {
+    const thing = this.state.thing(session.clientId);
+    return {
+      clientId: session.clientId,
+      ...(thing
+        ? {
+            thing: {
+              thingName: thing.thingName,
+              attached: this.state.thingPrincipals(thing.thingName).includes(session.certificateArn),
+              ...(thing.thingTypeName ? { thingTypeName: thing.thingTypeName } : {}),
+              attributes: thing.attributes,
+            },
+          }
+        : {}),
+      certificate: { subject: session.subject, issuer: session.issuer },
+    };
+  }
+
+  /** Decides one action on one resource ARN for a connection. */
+  authorize(session: DeviceSession, action: IotAction, resource: string): DeviceDecision {
+    const context = this.context(session);
+    const thingName = context.thing?.thingName;
+    const named = thingName === undefined ? {} : { thingName };
+    if (this.state.certificate(session.certificateId)?.status !== "ACTIVE") {
+      return { allowed: false, reason: "certificate-not-active", ...named };
+    }
+    const policies = this.state.attachedPolicies(session.certificateArn).map((p) => this.parse(p));
+    return { ...evaluatePolicies(policies, { action, resource, context }), ...named };
+  }
+
+  private parse(record: PolicyRecord): ParsedPolicy {
+    const key = `${record.policyName}\n${record.policyDocument}`;
+    let parsed = this.parsed.get(key);
+    if (!parsed) {
+      if (this.parsed.size >= MAX_CACHED_POLICIES) this.parsed.clear();
+      parsed = parsePolicyDocument(record.policyName, record.policyDocument);
+      this.parsed.set(key, parsed);
+    }
+    return parsed;
+  }
+}

@@ -1,0 +1,211 @@
+import type { Socket } from "node:net";
+import { createServer, type TLSSocket } from "node:tls";
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from "aedes";
+import type { Logger } from "#core/logger.ts";
+import type { IotEmulator } from "#local/iot/index.ts";
+import { type ConnectDecision, decideConnect } from "./connect-decision.ts";
+import { DeviceAuthorizer, type DeviceSession } from "./device-authorizer.ts";
+import { type IotAction, topicArn, topicFilterArn } from "./policy-engine.ts";
+import type { RuleEngine } from "./rule-engine.ts";
+import { issueServerIdentity } from "./server-certificate.ts";
+
+/** Options of startMqttEndpoint. */
+export type MqttEndpointOptions = {
+  /** The registry that authenticates devices and the CA that signs the server certificate. */
+  iot: IotEmulator;
+  /** Every message published through the endpoint (and each JITR event) is offered to it. */
+  rules: RuleEngine;
+  /** Address to listen on, e.g. `127.0.0.1`. */
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  logger: Logger;
+  /** Region and account of the resource ARNs policies are evaluated against. */
+  region: string;
+  accountId: string;
+};
+
+/** A running local MQTT endpoint. */
+export type MqttEndpoint = {
+  /** The port it listens on (the real one when 0 was asked). */
+  port: number;
+  /** `mqtts://localhost:{port}`. */
+  url: string;
+  /** Closes every connection and stops listening. */
+  close(): Promise<void>;
+};
+
+const REFUSAL_IS_EXPECTED = new Set(["jitr-registered", "jitp-provisioned", "certificate-pending-activation"]);
+
+/**
+ * The local AWS IoT Core data endpoint: MQTT 3.1.1 over TLS (aedes) with X.509 client
+ * certificates, JITR / JITP on first connection, and AWS IoT policies enforced on connect,
+ * publish, subscribe and delivery. The server certificate (`localhost`, `127.0.0.1`) is issued at
+ * start by the emulator's root CA and kept in memory.
+ *
+ * Refused connections are closed without CONNACK and an unauthorized publish disconnects the
+ * client, as AWS IoT Core does with MQTT 3.1.1; an unauthorized subscription gets SUBACK 0x80 and
+ * a message the client may not receive is not delivered. A second connection with the same
+ * client id takes over from the first.
+ */
+export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<MqttEndpoint> {
+  const { iot, rules, logger } = options;
+  const authorizer = new DeviceAuthorizer(iot.state, { region: options.region, accountId: options.accountId });
+  const sessions = new WeakMap<Client, DeviceSession>();
+  const identity = await issueServerIdentity(iot.context.issuer, options.host);
+
+  const broker = await Aedes.createBroker({
+    authenticate(client, _username, _password, done) {
+      const socket = client.conn as TLSSocket;
+      const peer = typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate(true) : undefined;
+      const request = {
+        clientId: client.id,
+        ...(peer?.raw ? { certificateDer: new Uint8Array(peer.raw) } : {}),
+      };
+      decideConnect({ iot, authorizer, accountId: options.accountId, publishEvent }, request).then(
+        (decision) => {
+          logDecision(client.id, decision);
+          if (decision.outcome === "accepted") {
+            sessions.set(client, decision.session);
+            done(null, true);
+          } else {
+            // No CONNACK: AWS IoT Core (MQTT 3.1.1) just drops a connection it refuses.
+            client.close();
+            done(null, false);
+          }
+        },
+        (error: unknown) => {
+          logger.error("mqtt: connect failed", {
+            clientId: logged(client.id),
+            error: error instanceof Error ? error.name : "unknown",
+          });
+          client.close();
+          done(null, false);
+        },
+      );
+    },
+    authorizePublish(client, packet, callback) {
+      if (!client) return callback(null); // the endpoint's own messages (registration events)
+      const allowed = authorize(client, "iot:Publish", topicArn(authorizer.scope, packet.topic), packet.topic);
+      // An error closes the connection: AWS IoT disconnects a client on an unauthorized publish.
+      callback(allowed ? null : new Error("not authorized to publish"));
+    },
+    authorizeSubscribe(client, subscription, callback) {
+      const filter = subscription.topic;
+      const allowed = authorize(client, "iot:Subscribe", topicFilterArn(authorizer.scope, filter), filter);
+      callback(null, allowed ? subscription : null); // null: SUBACK 0x80 for this filter
+    },
+    authorizeForward(client, packet) {
+      if (packet.topic.startsWith("$SYS/")) return null;
+      const resource = topicArn(authorizer.scope, packet.topic);
+      return authorize(client, "iot:Receive", resource, packet.topic, "debug") ? packet : null;
+    },
+  });
+  broker.on("publish", (packet: AedesPublishPacket) => {
+    if (!packet.topic.startsWith("$SYS/")) void rules.dispatch(packet.topic, packet.payload);
+  });
+  broker.on("clientError", (client: Client, error: Error) =>
+    logger.debug("mqtt: client error", { clientId: logged(client.id), error: error.message }),
+  );
+
+  function publishEvent(topic: string, event: object): Promise<void> {
+    const packet: PublishPacket = {
+      cmd: "publish",
+      topic,
+      payload: Buffer.from(JSON.stringify(event)),
+      qos: 0,
+      retain: false,
+      dup: false,
+    };
+    return new Promise((resolve, reject) =>
+      broker.publish(packet, (error) => (error ? reject(error) : resolve())),
+    );
+  }
+
+  function authorize(
+    client: Client,
+    action: IotAction,
+    resource: string,
+    topic: string,
+    level: "warn" | "debug" = "warn",
+  ): boolean {
+    const session = sessions.get(client);
+    if (!session) return false;
+    const decision = authorizer.authorize(session, action, resource);
+    if (!decision.allowed) {
+      logger[level]("mqtt: denied", {
+        clientId: logged(session.clientId),
+        certificateId: session.certificateId,
+        ...(decision.thingName ? { thingName: decision.thingName } : {}),
+        action,
+        topic: logged(topic),
+        reason: decision.reason,
+      });
+    }
+    return decision.allowed;
+  }
+
+  function logDecision(clientId: string, decision: ConnectDecision) {
+    const fields: Record<string, unknown> = { clientId: logged(clientId), outcome: decision.outcome };
+    if (decision.certificateId) fields.certificateId = decision.certificateId;
+    if (decision.thingName) fields.thingName = decision.thingName;
+    if (decision.outcome === "refused") {
+      fields.reason = decision.reason;
+      if (decision.caCertificateId) fields.caCertificateId = decision.caCertificateId;
+      if (decision.detail) fields.detail = decision.detail;
+      if (REFUSAL_IS_EXPECTED.has(decision.reason)) logger.info("mqtt: connect", fields);
+      else logger.warn("mqtt: connect", fields);
+    } else {
+      logger.info("mqtt: connect", fields);
+    }
+  }
+
+  const sockets = new Set<Socket>();
+  const server = createServer(
+    {
+      key: identity.keyPem,
+      cert: identity.certPem,
+      requestCert: true,
+      rejectUnauthorized: false, // the certificate is judged against the registry, in authenticate
+      minVersion: "TLSv1.2",
+    },
+    (socket) => broker.handle(socket),
+  );
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  server.on("tlsClientError", (error: Error) =>
+    logger.debug("mqtt: TLS handshake failed", { error: error.message }),
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port, options.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw error;
+  }
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+
+  return {
+    port,
+    url: `mqtts://localhost:${port}`,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+/** Client ids and topics come from devices: cap what goes into a log line. */
+function logged(text: string): string {
+  return text.length > 128 ? `${text.slice(0, 128)}...` : text;
+}

@@ -1,0 +1,175 @@
+import type { Logger } from "#core/logger.ts";
+import type { TopicRuleDefinition } from "#templates/catalog.ts";
+import { isValidTopicFilter, topicMatchesFilter } from "./topic-filter.ts";
+
+/** A rule action's target: the handler a Lambda action would invoke, called in-process. */
+export type RuleTarget = (payload: unknown, topic: string) => Promise<unknown>;
+
+/** A rule as the engine runs it. */
+export type LoadedRule = { ruleName: string; topicFilter: string; target: string };
+
+/** What became of one message for one rule. */
+export type RuleDelivery = {
+  ruleName: string;
+  target: string;
+  topic: string;
+  outcome: "delivered" | "failed" | "skipped";
+  /** The message as the target got it (parsed JSON); absent when skipped. */
+  payload?: unknown;
+  /** What the target returned (delivered). */
+  result?: unknown;
+  /** `Name: message` of what the target threw (failed), or why the message was skipped. */
+  error?: string;
+};
+
+/** A failed delivery, as the rule's error action (an SQS queue in AWS) would keep it. */
+export type DeadLetter = {
+  ruleName: string;
+  target: string;
+  topic: string;
+  payload: unknown;
+  error: string;
+  failedAt: number;
+};
+
+/** Options of the RuleEngine. */
+export type RuleEngineOptions = {
+  rules: readonly TopicRuleDefinition[];
+  /** Handlers by target name; every rule's target must be here. */
+  targets: ReadonlyMap<string, RuleTarget>;
+  logger: Logger;
+  /** Oldest dead letters are dropped beyond this (default 1000). */
+  maxDeadLetters?: number;
+  clock?: () => number;
+};
+
+/** A rule the local engine cannot run; thrown when the rules are loaded. */
+export class RuleDefinitionError extends Error {
+  override readonly name = "RuleDefinitionError";
+}
+
+const SELECT_ALL = /^\s*SELECT\s+\*\s+FROM\s+'([^']+)'\s*;?\s*$/i;
+const RECENT_DELIVERIES = 100;
+
+/**
+ * Reads the only SQL form the local engine runs, `SELECT * FROM '<topic filter>'`, and returns
+ * the filter. @throws RuleDefinitionError for any other statement or a malformed filter
+ */
+export function parseRuleSql(sql: string): string {
+  const match = SELECT_ALL.exec(sql);
+  if (!match) {
+    throw new RuleDefinitionError(
+      `The local rule engine only runs "SELECT * FROM '<topic filter>'"; got "${sql.slice(0, 200)}".`,
+    );
+  }
+  const filter = match[1] as string;
+  if (!isValidTopicFilter(filter)) {
+    throw new RuleDefinitionError(`"${filter}" is not a valid MQTT topic filter.`);
+  }
+  return filter;
+}
+
+/**
+ * The local stand-in for the AWS IoT rules engine with a Lambda action and an error action: each
+ * message whose topic matches a rule's filter is parsed as JSON and handed to the rule's target;
+ * a target that throws is logged (names only, never the payload) and the message kept as a dead
+ * letter. Deliveries run in the background; `settled()` waits for them.
+ */
+export class RuleEngine {
+  /** The loaded rules, in definition order. */
+  readonly rules: readonly LoadedRule[];
+  private readonly targets: ReadonlyMap<string, RuleTarget>;
+  private readonly logger: Logger;
+  private readonly maxDeadLetters: number;
+  private readonly clock: () => number;
+  private readonly dead: DeadLetter[] = [];
+  private readonly recent: RuleDelivery[] = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  /** @throws RuleDefinitionError for unsupported SQL, a bad filter, an unknown target or a duplicate name */
+  constructor(options: RuleEngineOptions) {
+    this.targets = options.targets;
+    this.logger = options.logger;
+    this.maxDeadLetters = options.maxDeadLetters ?? 1000;
+    this.clock = options.clock ?? Date.now;
+    const names = new Set<string>();
+    this.rules = options.rules.map((rule) => {
+      const where = `Rule ${rule.ruleName}`;
+      if (names.has(rule.ruleName)) throw new RuleDefinitionError(`${where} is defined twice.`);
+      names.add(rule.ruleName);
+      if (!this.targets.has(rule.target)) {
+        throw new RuleDefinitionError(
+          `${where} targets "${rule.target}", which is not one of: ${[...this.targets.keys()].join(", ")}.`,
+        );
+      }
+      try {
+        return { ruleName: rule.ruleName, topicFilter: parseRuleSql(rule.sql), target: rule.target };
+      } catch (error) {
+        throw new RuleDefinitionError(`${where}: ${(error as Error).message}`, { cause: error });
+      }
+    });
+  }
+
+  /** The rules whose filter matches a topic. */
+  matchingRules(topic: string): LoadedRule[] {
+    return this.rules.filter((rule) => topicMatchesFilter(rule.topicFilter, topic));
+  }
+
+  /**
+   * Delivers one message to every matching rule's target, concurrently. Resolves (never rejects)
+   * with what became of it per rule once every target has finished.
+   */
+  dispatch(topic: string, payload: Uint8Array | string): Promise<RuleDelivery[]> {
+    const rules = this.matchingRules(topic);
+    if (rules.length === 0) return Promise.resolve([]);
+    const delivery = Promise.all(rules.map((rule) => this.deliver(rule, topic, payload)));
+    this.inFlight.add(delivery);
+    void delivery.finally(() => this.inFlight.delete(delivery));
+    return delivery;
+  }
+
+  /** Resolves when every delivery started so far (and any they started) has finished. */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Failed deliveries, oldest first (a copy). */
+  get deadLetters(): readonly DeadLetter[] {
+    return [...this.dead];
+  }
+
+  /** The last 100 deliveries, oldest first (a copy). */
+  get recentDeliveries(): readonly RuleDelivery[] {
+    return [...this.recent];
+  }
+
+  private async deliver(rule: LoadedRule, topic: string, payload: Uint8Array | string) {
+    const base = { ruleName: rule.ruleName, target: rule.target, topic };
+    let message: unknown;
+    try {
+      message = JSON.parse(typeof payload === "string" ? payload : Buffer.from(payload).toString("utf8"));
+    } catch {
+      this.logger.warn("rule engine: payload is not JSON, rule skipped", base);
+      return this.record({ ...base, outcome: "skipped", error: "the payload is not JSON" });
+    }
+    const target = this.targets.get(rule.target) as RuleTarget;
+    try {
+      const result = await target(message, topic);
+      this.logger.debug("rule engine: delivered", base);
+      return this.record({ ...base, outcome: "delivered", payload: message, result });
+    } catch (error) {
+      const name = error instanceof Error ? error.name : "unknown";
+      const described = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      this.logger.error("rule engine: delivery failed, kept as a dead letter", { ...base, error: name });
+      this.dead.push({ ...base, payload: message, error: described, failedAt: this.clock() });
+      if (this.dead.length > this.maxDeadLetters) this.dead.shift();
+      return this.record({ ...base, outcome: "failed", payload: message, error: described });
+    }
+  }
+
+  private record(delivery: RuleDelivery): RuleDelivery {
+    this.recent.push(delivery);
+    if (this.recent.length > RECENT_DELIVERIES) this.recent.shift();
+    return delivery;
+  }
+}

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CreatePolicyCommand, IoTClient } from "@aws-sdk/client-iot";
+import { IoTClient } from "@aws-sdk/client-iot";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { AwsIotProvisioning } from "#adapters/iot-provisioning.ts";
 import { defaultSecretNames, makeServices, type Services } from "#adapters/services.ts";
@@ -97,6 +97,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       region: localRegion,
       accountId: localAccountId,
       dataEndpoint: `localhost:${mqttPort}`,
+      // The shared device policy from templates/ (the CDK stack deploys the same document).
+      policies: { [DEVICE_POLICY_NAME]: loadPolicyDocument(DEVICE_POLICY_DOCUMENT) },
     });
     closers.push(() => iot.close());
     const secretsManager = new SecretsManagerEmulator({
@@ -124,7 +126,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       iotClient.destroy();
       secretsClient.destroy();
     });
-    await ensureDevicePolicy(iotClient);
     const services = makeServices(
       { dynamo: dynamo.documentClient, iot: iotClient, secretsManager: secretsClient },
       { tableName, secretNames: defaultSecretNames, loadTemplate: loadProvisioningTemplate },
@@ -178,7 +179,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
     closers.push(() => mqtt.close());
     // DescribeEndpoint answers with the port actually bound (port 0 picks a free one).
-    iot.context.dataEndpoint = `localhost:${mqtt.port}`;
+    iot.setDataEndpoint(`localhost:${mqtt.port}`);
 
     const endpoints: LocalEndpoints = {
       api: apiUrl,
@@ -203,20 +204,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   } catch (error) {
     await closeAll(closers);
     throw error;
-  }
-}
-
-/** Creates the shared device policy from templates/ (the CDK stack deploys the same document). */
-async function ensureDevicePolicy(client: IoTClient): Promise<void> {
-  try {
-    await client.send(
-      new CreatePolicyCommand({
-        policyName: DEVICE_POLICY_NAME,
-        policyDocument: loadPolicyDocument(DEVICE_POLICY_DOCUMENT),
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof Error && error.name === "ResourceAlreadyExistsException")) throw error;
   }
 }
 

@@ -53,6 +53,8 @@ export type IotEmulator = {
   state: IotState;
   /** Fault injection and per-operation call counts. */
   faults: FaultInjector;
+  /** Sets what DescribeEndpoint answers (the MQTT endpoint, once it knows its port). */
+  setDataEndpoint(hostAndPort: string): void;
   /** What operations use; pass it to applyProvisioningPlan (JITP). */
   context: EmulatorContext;
   /**
@@ -132,6 +134,9 @@ export async function createIotEmulator(options: IotEmulatorOptions = {}): Promi
     state,
     faults,
     context,
+    setDataEndpoint(hostAndPort) {
+      context.dataEndpoint = hostAndPort;
+    },
     async listen(port, host = "127.0.0.1") {
       if (server) throw new Error("The IoT emulator is already listening.");
       const created = createServer(router.listener);

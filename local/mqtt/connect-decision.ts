@@ -1,10 +1,10 @@
+import { type ParsedCertificate, parseCertificate, verifySignedBy } from "#core/pki/index.ts";
+import { toPem } from "#core/pki/pem.ts";
 import {
   type CertificateParameters,
   evaluateTemplate,
   TemplateError,
 } from "#core/provisioning-template/index.ts";
-import { type ParsedCertificate, parseCertificate, verifySignedBy } from "#core/pki/index.ts";
-import { toPem } from "#core/pki/pem.ts";
 import {
   applyProvisioningPlan,
   type CaCertificateRecord,
@@ -100,11 +100,13 @@ export async function decideConnect(deps: ConnectDeps, request: ConnectRequest):
   const ca = await findIssuingCa(deps, certificate);
   if (!ca) return { outcome: "refused", reason: "unknown-ca", certificateId };
   const caCertificateId = ca.certificateId;
-  if (ca.status !== "ACTIVE") return { outcome: "refused", reason: "ca-not-active", certificateId, caCertificateId };
+  if (ca.status !== "ACTIVE") {
+    return { outcome: "refused", reason: "ca-not-active", certificateId, caCertificateId };
+  }
   if (ca.autoRegistrationStatus !== "ENABLE") {
     return { outcome: "refused", reason: "auto-registration-disabled", certificateId, caCertificateId };
   }
-  if (jitpTemplate(deps, ca) !== undefined) return provisionJustInTime(deps, certificate, ca);
+  if (isJitpCa(ca)) return provisionJustInTime(deps, certificate, ca);
 
   const { certificate: registered } = await deps.iot.registerCertificateFromCa(certificate.pem);
   if (registered.status !== "PENDING_ACTIVATION") {
@@ -128,7 +130,7 @@ async function decideKnown(
       break;
     case "PENDING_ACTIVATION": {
       const ca = record.caCertificateId ? deps.iot.state.caCertificate(record.caCertificateId) : undefined;
-      if (ca && jitpTemplate(deps, ca) !== undefined) {
+      if (ca && isJitpCa(ca)) {
         // An earlier JITP attempt failed after registering the certificate: run the template again.
         return provisionJustInTime(deps, certificate, ca);
       }
@@ -181,7 +183,7 @@ async function provisionJustInTime(
     caCertificateId,
     detail,
   });
-  const templateBody = jitpTemplate(deps, ca);
+  const templateBody = jitpTemplateBody(deps, ca);
   if (!templateBody) return failed("the CA's JITP provisioning template does not exist");
   let plan: ReturnType<typeof evaluateTemplate>;
   try {
@@ -206,13 +208,18 @@ async function provisionJustInTime(
   }
 }
 
-/** The JITP template body of a CA (inline, or a JITP provisioning template by name), if it has one. */
-function jitpTemplate(deps: ConnectDeps, ca: CaCertificateRecord): string | undefined {
+/** True when the CA provisions just in time: its registration config names a template. */
+function isJitpCa(ca: CaCertificateRecord): boolean {
+  return Boolean(ca.registrationConfig?.templateBody || ca.registrationConfig?.templateName);
+}
+
+/** The CA's JITP template body: inline, or the provisioning template it names (if that exists). */
+function jitpTemplateBody(deps: ConnectDeps, ca: CaCertificateRecord): string | undefined {
   const config = ca.registrationConfig;
-  if (!config) return undefined;
-  if (config.templateBody) return config.templateBody;
-  if (config.templateName) return deps.iot.state.provisioningTemplate(config.templateName)?.templateBody ?? "";
-  return undefined;
+  if (config?.templateBody) return config.templateBody;
+  return config?.templateName
+    ? deps.iot.state.provisioningTemplate(config.templateName)?.templateBody
+    : undefined;
 }
 
 /** The `AWS::IoT::Certificate::*` parameters of a certificate (fields it lacks are left out). */

@@ -35,7 +35,11 @@ export type MqttEndpoint = {
   close(): Promise<void>;
 };
 
-const REFUSAL_IS_EXPECTED = new Set(["jitr-registered", "jitp-provisioned", "certificate-pending-activation"]);
+const REFUSAL_IS_EXPECTED = new Set([
+  "jitr-registered",
+  "jitp-provisioned",
+  "certificate-pending-activation",
+]);
 
 /**
  * The local AWS IoT Core data endpoint: MQTT 3.1.1 over TLS (aedes) with X.509 client
@@ -50,14 +54,18 @@ const REFUSAL_IS_EXPECTED = new Set(["jitr-registered", "jitp-provisioned", "cer
  */
 export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<MqttEndpoint> {
   const { iot, rules, logger } = options;
-  const authorizer = new DeviceAuthorizer(iot.state, { region: options.region, accountId: options.accountId });
+  const authorizer = new DeviceAuthorizer(iot.state, {
+    region: options.region,
+    accountId: options.accountId,
+  });
   const sessions = new WeakMap<Client, DeviceSession>();
   const identity = await issueServerIdentity(iot.context.issuer, options.host);
 
   const broker = await Aedes.createBroker({
     authenticate(client, _username, _password, done) {
       const socket = client.conn as TLSSocket;
-      const peer = typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate(true) : undefined;
+      const peer =
+        typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate(true) : undefined;
       const request = {
         clientId: client.id,
         ...(peer?.raw ? { certificateDer: new Uint8Array(peer.raw) } : {}),
@@ -86,7 +94,12 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     },
     authorizePublish(client, packet, callback) {
       if (!client) return callback(null); // the endpoint's own messages (registration events)
-      const allowed = authorize(client, "iot:Publish", topicArn(authorizer.scope, packet.topic), packet.topic);
+      const allowed = authorize(
+        client,
+        "iot:Publish",
+        topicArn(authorizer.scope, packet.topic),
+        packet.topic,
+      );
       // An error closes the connection: AWS IoT disconnects a client on an unauthorized publish.
       callback(allowed ? null : new Error("not authorized to publish"));
     },

@@ -6,8 +6,8 @@ export type PolicyConditionBlock = Record<string, unknown>;
 type Operator = (actual: string | undefined, expected: string[], variables: PolicyVariables) => boolean;
 
 const equalsAny = (actual: string, expected: string[], variables: PolicyVariables, ignoreCase: boolean) =>
-  expected.some((value) =>
-    compilePattern(value, { wildcards: false, variables, ignoreCase })?.test(actual) === true,
+  expected.some(
+    (value) => compilePattern(value, { wildcards: false, variables, ignoreCase })?.test(actual) === true,
   );
 const likeAny = (actual: string, expected: string[], variables: PolicyVariables) =>
   expected.some((value) => compilePattern(value, { wildcards: true, variables })?.test(actual) === true);

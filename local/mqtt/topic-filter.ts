@@ -15,7 +15,7 @@ export function isValidTopicFilter(filter: string): boolean {
 
 /** True for a topic name a message can be published to: not empty, no wildcards. */
 export function isValidTopicName(topic: string): boolean {
-  return topic.length > 0 && !/[+#\u0000]/.test(topic);
+  return topic.length > 0 && !topic.includes("+") && !topic.includes("#") && !topic.includes("\u0000");
 }
 
 /** True when the topic name matches the filter (both assumed well-formed). */

@@ -25,7 +25,12 @@ import {
 import { OpensslDeviceCa } from "./openssl-device-ca.ts";
 
 type Stack = Awaited<ReturnType<typeof startTestStack>>;
-type Vended = { credentials: DeviceCredentials; certificateId: string; rootCaPem: string; mqttEndpoint: string };
+type Vended = {
+  credentials: DeviceCredentials;
+  certificateId: string;
+  rootCaPem: string;
+  mqttEndpoint: string;
+};
 
 /**
  * Certificates the endpoint already knows: vended ones connect at once; revoked, inactive, absent
@@ -164,8 +169,13 @@ describe("MQTT endpoint: certificates AWS IoT already knows, and foreign ones", 
       new UpdateCACertificateCommand({ certificateId: ca.caCertificateId, newStatus: "INACTIVE" }),
     );
     const device = ca.issueDevice("SN-V-0001");
-    assert.equal((await connect("SN-V-0001", { keyPem: device.keyPem, certPem: device.chainPem })).connected, false);
-    const registered = stack.iot.state.listCertificates().filter((c) => c.caCertificateId === ca.caCertificateId);
+    assert.equal(
+      (await connect("SN-V-0001", { keyPem: device.keyPem, certPem: device.chainPem })).connected,
+      false,
+    );
+    const registered = stack.iot.state
+      .listCertificates()
+      .filter((c) => c.caCertificateId === ca.caCertificateId);
     assert.deepEqual(registered, [], "nothing auto-registered from an INACTIVE CA");
   });
 });

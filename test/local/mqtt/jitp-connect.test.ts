@@ -5,11 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
+  CreateProvisioningTemplateCommand,
   DescribeCACertificateCommand,
   DescribeCertificateCommand,
   DescribeThingCommand,
+  GetRegistrationCodeCommand,
   ListAttachedPoliciesCommand,
   ListThingPrincipalsCommand,
+  RegisterCACertificateCommand,
 } from "@aws-sdk/client-iot";
 import type { MqttClient } from "mqtt";
 import { DEVICE_POLICY_NAME, loadProvisioningTemplate } from "#templates/catalog.ts";
@@ -107,6 +110,40 @@ describe("JITP over MQTT (local endpoint)", () => {
     const echo = nextMessage(client, "things/SN-P-0001/echo");
     client.publish("things/SN-P-0001/echo", "hello", { qos: 1 });
     assert.equal((await echo)?.payload, "hello");
+  });
+
+  it("runs a JITP provisioning template the CA names (registrationConfig.templateName)", async () => {
+    const byName = OpensslDeviceCa.create(join(dir, "by-name"), "JITP by template name");
+    await stack.iotClient.send(
+      new CreateProvisioningTemplateCommand({
+        templateName: "onramp-jitp-test",
+        templateBody: loadProvisioningTemplate("jitp-device"),
+        provisioningRoleArn: "arn:aws:iam::000000000000:role/onramp-jitp",
+        type: "JITP",
+        enabled: true,
+      }),
+    );
+    const { registrationCode } = await stack.iotClient.send(new GetRegistrationCodeCommand({}));
+    await stack.iotClient.send(
+      new RegisterCACertificateCommand({
+        caCertificate: byName.certPem,
+        verificationCertificate: byName.verificationCertificate(registrationCode ?? ""),
+        allowAutoRegistration: true,
+        setAsActive: true,
+        registrationConfig: { templateName: "onramp-jitp-test" },
+      }),
+    );
+    const device = byName.issueDevice("SN-P-0002");
+    assert.equal((await connect(device)).connected, false, "the first connection is dropped");
+    const thing = await stack.iotClient.send(new DescribeThingCommand({ thingName: "SN-P-0002" }));
+    assert.equal(thing.attributes?.provisionedBy, "jitp");
+    const client = await connectOrFail({
+      url: stack.endpoints.mqtt,
+      caPem: stack.rootCaPem,
+      clientId: "SN-P-0002",
+      credentials: { keyPem: device.keyPem, certPem: device.chainPem },
+    });
+    clients.push(client);
   });
 
   it("refuses a certificate the template cannot provision (no CN), and registers nothing", async () => {

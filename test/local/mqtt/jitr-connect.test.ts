@@ -82,7 +82,12 @@ describe("JITR over MQTT (local endpoint, rule engine, JITR handler)", () => {
     certPem: device.chainPem,
   });
   const connect = (device: OpensslDevice, clientId = device.serial) =>
-    connectDevice({ url: stack.endpoints.mqtt, caPem: stack.rootCaPem, clientId, credentials: credentialsOf(device) });
+    connectDevice({
+      url: stack.endpoints.mqtt,
+      caPem: stack.rootCaPem,
+      clientId,
+      credentials: credentialsOf(device),
+    });
   const statusOf = async (certificateId: string) =>
     (await stack.iotClient.send(new DescribeCertificateCommand({ certificateId }))).certificateDescription
       ?.status;
@@ -200,7 +205,7 @@ describe("JITR over MQTT (local endpoint, rule engine, JITR handler)", () => {
     const dead = stack.mqtt.rules.deadLetters.slice(deadBefore);
     assert.equal(dead.length, 1);
     assert.equal(dead[0]?.ruleName, "onramp_jitr_registration");
-    assert.equal((dead[0]?.payload as { certificateId?: string }).certificateId, certificateId);
+    assert.equal((dead[0]?.payload as { certificateId?: string } | undefined)?.certificateId, certificateId);
     assert.equal(await statusOf(certificateId), "PENDING_ACTIVATION");
 
     const again = nextMessage(observer, eventTopic());
@@ -226,7 +231,9 @@ describe("JITR over MQTT (local endpoint, rule engine, JITR handler)", () => {
       assert.equal(typeof entry.clientId, "string");
       assert.ok(entry.outcome === "accepted" || entry.outcome === "refused");
     }
-    assert.ok(decisions.some((e) => e.reason === "jitr-registered" && e.caCertificateId === ca.caCertificateId));
+    assert.ok(
+      decisions.some((e) => e.reason === "jitr-registered" && e.caCertificateId === ca.caCertificateId),
+    );
     assert.ok(decisions.some((e) => e.outcome === "accepted" && e.thingName === "SN-M-0001"));
     assert.equal(logsCarryKeyMaterial(logger.entries), false);
   });

@@ -1,6 +1,7 @@
 /**
  * Test helper: an "observer" MQTT client with its own AWS IoT-issued certificate and a policy that
- * lets it watch every thing's topics and the JITR registration events, as an operator's tool would.
+ * lets it watch every thing's topics and the JITR registration events, and publish to things'
+ * topics (commands), as an operator's tool would.
  */
 import {
   AttachPolicyCommand,
@@ -15,6 +16,7 @@ const OBSERVER_POLICY = JSON.stringify({
   Version: "2012-10-17",
   Statement: [
     { Effect: "Allow", Action: "iot:Connect", Resource: "arn:aws:iot:*:*:client/observer-*" },
+    { Effect: "Allow", Action: "iot:Publish", Resource: "arn:aws:iot:*:*:topic/things/*" },
     {
       Effect: "Allow",
       Action: "iot:Subscribe",
@@ -26,7 +28,10 @@ const OBSERVER_POLICY = JSON.stringify({
     {
       Effect: "Allow",
       Action: "iot:Receive",
-      Resource: ["arn:aws:iot:*:*:topic/things/*", "arn:aws:iot:*:*:topic/$aws/events/certificates/registered/*"],
+      Resource: [
+        "arn:aws:iot:*:*:topic/things/*",
+        "arn:aws:iot:*:*:topic/$aws/events/certificates/registered/*",
+      ],
     },
   ],
 });

@@ -17,7 +17,7 @@ import { silentLogger } from "#core/logger.ts";
 import { createCsr, createKeyPair, type KeyPairAlgorithm } from "#core/pki/issue.ts";
 import { startLocalStack } from "#local/stack.ts";
 import { seedProduct } from "#test/support/local-stack.ts";
-import { machine, percentile, runLoad } from "./stats.ts";
+import { childPids, machine, percentile, processCpuMs, runLoad } from "./stats.ts";
 
 const { values } = parseArgs({
   options: {
@@ -61,7 +61,14 @@ async function measure(): Promise<void> {
   const services = cliServices(target);
 
   console.log(`vend benchmark: ${requests} requests per run; ${machine()}`);
-  console.log("mode      conc  vends/s   p50 ms   p99 ms   errors");
+  // CPU per vend by process: this load generator, the stack (API + IoT/Secrets emulators), dynalite.
+  const processes = {
+    devices: process.pid,
+    stack: child.pid!,
+    dynalite: childPids(child.pid!)[0] ?? Number.NaN,
+  };
+  const cpu = () => Object.fromEntries(Object.entries(processes).map(([k, pid]) => [k, processCpuMs(pid)]));
+  console.log("mode      conc  vends/s   p50 ms   p99 ms   errors   CPU ms/vend: devices stack dynalite");
   let run = 0;
   for (const mode of modes) {
     const algorithm = algorithms[mode];
@@ -84,6 +91,7 @@ async function measure(): Promise<void> {
           )
         : [];
       let errors = 0;
+      const cpuBefore = cpu();
       const { latencies, seconds } = await runLoad(requests, concurrency, async (i) => {
         const csr = csrs[i];
         const res = await requestCertificate({
@@ -96,8 +104,12 @@ async function measure(): Promise<void> {
         });
         if (res.status !== 201) errors++;
       });
+      const cpuAfter = cpu();
+      const perVend = Object.keys(processes)
+        .map((k) => ((cpuAfter[k]! - cpuBefore[k]!) / requests).toFixed(1).padStart(k.length + 1))
+        .join("");
       console.log(
-        `${mode.padEnd(8)} ${String(concurrency).padStart(5)} ${(requests / seconds).toFixed(0).padStart(8)} ${percentile(latencies, 50).toFixed(1).padStart(8)} ${percentile(latencies, 99).toFixed(1).padStart(8)} ${String(errors).padStart(8)}`,
+        `${mode.padEnd(8)} ${String(concurrency).padStart(5)} ${(requests / seconds).toFixed(0).padStart(8)} ${percentile(latencies, 50).toFixed(1).padStart(8)} ${percentile(latencies, 99).toFixed(1).padStart(8)} ${String(errors).padStart(8)}              ${perVend}`,
       );
     }
   }

@@ -57,7 +57,7 @@ async function measure(): Promise<void> {
     child.once("message", () => resolve());
     child.once("exit", (code) => reject(new Error(`local stack exited (${code})`)));
   });
-  const target = resolveTarget({ endpoints: join(dir, "endpoints.json") });
+  const target = await resolveTarget({ endpoints: join(dir, "endpoints.json") });
   const services = cliServices(target);
 
   console.log(`vend benchmark: ${requests} requests per run; ${machine()}`);

@@ -8,6 +8,7 @@ import type { Command } from "commander";
 import { makeServices, type Services } from "#adapters/services.ts";
 import { localCredentials } from "#local/local-aws.ts";
 import { loadProvisioningTemplate } from "#templates/catalog.ts";
+import { awsTarget } from "./aws-target.ts";
 import { CliError } from "./cli-error.ts";
 
 /** Where the CLI's commands act: the local stack (from its endpoints file) or an AWS account. */
@@ -23,21 +24,44 @@ export type Target = {
   dynamodbEndpoint?: string;
 };
 
-export type TargetOptions = { endpoints?: string; api?: string };
+export type TargetOptions = {
+  endpoints?: string;
+  aws?: boolean;
+  region?: string;
+  profile?: string;
+  stackPrefix?: string;
+};
 
 export const DEFAULT_ENDPOINTS_FILE = ".onramp/endpoints.json";
 
-/** Adds the options that choose a target to a command. */
+/** Adds the options that choose a target (the local stack by default, or a deployed stack) to a command. */
 export function withTargetOptions(command: Command): Command {
-  return command.option(
-    "--endpoints <file>",
-    "local stack endpoints file written by `npm start`",
-    process.env.ONRAMP_ENDPOINTS ?? DEFAULT_ENDPOINTS_FILE,
-  );
+  return command
+    .option(
+      "--endpoints <file>",
+      "local stack endpoints file written by `npm start`",
+      process.env.ONRAMP_ENDPOINTS ?? DEFAULT_ENDPOINTS_FILE,
+    )
+    .option("--aws", "act on the stacks deployed with `cdk deploy` instead of the local stack")
+    .option("--region <region>", "with --aws: the stacks' region (default: the AWS SDK's)")
+    .option("--profile <profile>", "with --aws: the AWS profile to use")
+    .option("--stack-prefix <prefix>", "with --aws: the stacks' name prefix", "IotOnramp");
+}
+
+/** The target the options choose: a deployed stack (`--aws`) or the local stack's endpoints file. */
+export async function resolveTarget(options: TargetOptions): Promise<Target> {
+  if (options.aws || process.env.ONRAMP_TARGET === "aws") {
+    return awsTarget({
+      ...(options.region ? { region: options.region } : {}),
+      ...(options.profile ? { profile: options.profile } : {}),
+      ...(options.stackPrefix ? { stackPrefix: options.stackPrefix } : {}),
+    });
+  }
+  return localTarget(options);
 }
 
 /** Reads the local stack's endpoints file. */
-export function resolveTarget(options: TargetOptions): Target {
+function localTarget(options: TargetOptions): Target {
   const file = resolve(options.endpoints ?? DEFAULT_ENDPOINTS_FILE);
   if (!existsSync(file)) {
     throw new CliError(
@@ -119,7 +143,7 @@ export async function withServices<T>(
   options: TargetOptions,
   fn: (services: Services, target: Target) => Promise<T>,
 ): Promise<T> {
-  const target = resolveTarget(options);
+  const target = await resolveTarget(options);
   const services = cliServices(target);
   try {
     return await fn(services, target);
@@ -133,7 +157,7 @@ export async function withIotClient<T>(
   options: TargetOptions,
   fn: (client: IoTClient, target: Target) => Promise<T>,
 ): Promise<T> {
-  const target = resolveTarget(options);
+  const target = await resolveTarget(options);
   const client = cliIotClient(target);
   try {
     return await fn(client, target);

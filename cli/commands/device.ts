@@ -58,7 +58,7 @@ export function registerDeviceCommands(program: Command): void {
       throw new CliError("--key-mode must be csr or server");
     const algorithm = keyTypes[options.keyType];
     if (!algorithm) throw new CliError(`--key-type must be one of ${Object.keys(keyTypes).join(", ")}`);
-    const apiUrl = options.api ?? resolveTarget(options).apiUrl;
+    const apiUrl = options.api ?? (await resolveTarget(options)).apiUrl;
     if (!apiUrl) throw new CliError("no vending API URL: pass --api");
 
     let privateKeyPem: string | undefined;

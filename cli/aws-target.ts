@@ -53,6 +53,7 @@ export async function awsTarget(
       tableName: need("tableName"),
       productSecretPrefix: need("productSecretPrefix"),
       registryKeyName: need("registryKeySecretName"),
+      ...(provisioning[OUTPUTS.jitpRoleArn] ? { jitpRoleArn: provisioning[OUTPUTS.jitpRoleArn] } : {}),
     };
   } finally {
     if (!cfnClient) cfn.destroy();

@@ -19,6 +19,8 @@ export type Target = {
   tableName: string;
   productSecretPrefix: string;
   registryKeyName: string;
+  /** The role AWS IoT assumes for JITP templates (deployed stack output). */
+  jitpRoleArn?: string;
   /** Endpoint override for AWS service clients (the local stack's AWS endpoint). */
   awsEndpoint?: string;
   dynamodbEndpoint?: string;

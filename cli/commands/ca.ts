@@ -204,7 +204,7 @@ export function registerCaCommands(program: Command): void {
       .option("--jitp <template>", "attach this provisioning template from templates/provisioning (JITP)")
       .option(
         "--role-arn <arn>",
-        `IAM role AWS IoT runs the JITP template with (local default ${LOCAL_JITP_ROLE_ARN})`,
+        `IAM role AWS IoT runs the JITP template with (default: the stack's JitpRoleArn output with --aws, ${LOCAL_JITP_ROLE_ARN} locally)`,
       )
       .option("--json", "print JSON")
       .addHelpText(
@@ -218,7 +218,10 @@ export function registerCaCommands(program: Command): void {
     const result = await withIotClient(options, async (client, target) => {
       let registrationConfig: { templateBody: string; roleArn: string } | undefined;
       if (templateBody !== undefined) {
-        const roleArn = options.roleArn ?? (target.kind === "local" ? LOCAL_JITP_ROLE_ARN : undefined);
+        const roleArn =
+          options.roleArn ??
+          target.jitpRoleArn ??
+          (target.kind === "local" ? LOCAL_JITP_ROLE_ARN : undefined);
         if (!roleArn) throw new CliError("--role-arn is required with --jitp");
         if (!ROLE_ARN.test(roleArn)) throw new CliError(`--role-arn is not an IAM role ARN: ${roleArn}`);
         registrationConfig = { templateBody, roleArn };

@@ -76,6 +76,7 @@ describe("onramp --aws: the deployed stacks as a target", () => {
       tableName: "onramp-registry-abc",
       productSecretPrefix: "onramp/products/",
       registryKeyName: "onramp/registry-key",
+      jitpRoleArn: "arn:aws:iam::123456789012:role/IotOnramp-Jitp",
     });
     assert.deepEqual(requested.sort(), [STACK_NAMES.provisioning, STACK_NAMES.registry].sort());
   });

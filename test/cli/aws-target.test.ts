@@ -19,6 +19,7 @@ const stacks: Record<string, Record<string, string>> = {
   },
   [STACK_NAMES.provisioning]: {
     [OUTPUTS.vendApiUrl]: "https://abc.execute-api.eu-west-1.amazonaws.com/prod/",
+    [OUTPUTS.jitpRoleArn]: "arn:aws:iam::123456789012:role/IotOnramp-Jitp",
   },
 };
 

@@ -90,7 +90,14 @@ if (demo) {
   Vend a certificate like a device would (makes a key + CSR, signs, calls the API):
     npx onramp device vend --serial ${demo.serials[0]} --product-key ${demo.productKey} --secret '${demo.deviceSecret}' --out ./device-${demo.serials[0]}
 
-  Talk to the IoT emulator with the AWS SDK or CLI:
+  Then connect over MQTT with the files it saved (the first publish goes to the thing's own topic):
+    mosquitto_pub --cafile device-${demo.serials[0]}/root-ca.pem --cert device-${demo.serials[0]}/device.crt --key device-${demo.serials[0]}/device.key \\
+      -h localhost -p ${new URL(e.mqtt).port} -i ${demo.serials[0]} -t things/${demo.serials[0]}/hello -m hi
+
+  Devices with certificates from your own CA (JITR / JITP): see docs/by-hand.md, or
+    npx onramp ca create --out ./ca && npx onramp ca register --ca-cert ca/root-ca.pem --ca-key ca/root-ca.key
+
+  Talk to the IoT emulator with the AWS SDK or CLI (any credentials):
     aws --endpoint-url ${e.aws} --region ${e.region} iot list-things
 `);
 }

@@ -1,9 +1,9 @@
-import { randomUUID } from "node:crypto";
 import { ConflictError, DomainError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { type ParsedCertificate, parseCertificate } from "../pki/certificate.ts";
-import { type Device, isClaimActive, type Product, serialNumberSchema } from "../registry/model.ts";
+import { type Device, type Product, serialNumberSchema } from "../registry/model.ts";
 import type { Registry } from "../registry/ports.ts";
+import { takeClaim } from "../registry/take-claim.ts";
 import type { TemplateSource } from "../vending/ports.ts";
 import type { DescribedCertificate, JitrIot } from "./ports.ts";
 import type { RegistrationEvent } from "./registration-event.ts";
@@ -138,24 +138,13 @@ async function provision(
   const { serialNumber, productKey } = device;
   const { certificateId } = certificate;
   const log = { serialNumber, productKey, certificateId };
-  if (isClaimActive(device, now)) {
-    throw new ConflictError("PROVISIONING_IN_PROGRESS", "Provisioning of this device is in progress.");
-  }
-  if (device.claim?.certificateId) {
-    // A vending flow that crashed after creating its certificate: clean up before taking over.
-    await deps.iot.destroyCertificate(device.claim.certificateId);
-  }
   // The certificate id is deliberately not recorded on the claim: a takeover destroys a recorded
   // certificate, and this one belongs to the device.
-  const claim = {
-    id: randomUUID(),
+  const claim = await takeClaim(deps, device, {
     publicKeyFingerprint: parsed.publicKeyFingerprint,
-    expiresAt: now + (deps.config ?? defaultJitrConfig).claimTtlMs,
-  };
-  const claimed = await deps.registry.claimDevice(device, claim, now);
-  if (!claimed) {
-    throw new ConflictError("PROVISIONING_IN_PROGRESS", "Provisioning of this device is in progress.");
-  }
+    ttlMs: (deps.config ?? defaultJitrConfig).claimTtlMs,
+    now,
+  });
 
   let thingName = serialNumber;
   let step = "load-template";

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { deriveDeviceSecret } from "#credentials/derived-secret.ts";
 import { verifyVendSignature } from "#credentials/vend-signature.ts";
 import {
@@ -12,9 +11,10 @@ import {
 import type { Logger } from "../logger.ts";
 import { parseCertificate } from "../pki/certificate.ts";
 import { parseCsr } from "../pki/csr.ts";
-import { type Device, isClaimActive, type Product } from "../registry/model.ts";
+import type { Device, Product } from "../registry/model.ts";
 import type { NonceStore, Registry, SecretStore } from "../registry/ports.ts";
 import { openSecret } from "../registry/sealed-secret.ts";
+import { takeClaim } from "../registry/take-claim.ts";
 import type { CreatedCertificate, IotProvisioning, TemplateSource } from "./ports.ts";
 import type { VendRequest, VendResult } from "./vend-request.ts";
 
@@ -77,21 +77,11 @@ export async function vendCertificate(deps: VendDeps, request: VendRequest): Pro
     }
   }
 
-  if (isClaimActive(device, now)) {
-    throw new ConflictError("PROVISIONING_IN_PROGRESS", "Provisioning of this device is in progress.");
-  }
-  if (device.claim?.certificateId) {
-    // A flow that crashed after creating its certificate: clean up before taking over.
-    await deps.iot.destroyCertificate(device.claim.certificateId);
-  }
-  const claim = {
-    id: randomUUID(),
+  const claim = await takeClaim(deps, device, {
     publicKeyFingerprint: csr?.publicKeyFingerprint ?? "server-key",
-    expiresAt: now + deps.config.claimTtlMs,
-  };
-  const claimed = await deps.registry.claimDevice(device, claim, now);
-  if (!claimed)
-    throw new ConflictError("PROVISIONING_IN_PROGRESS", "Provisioning of this device is in progress.");
+    ttlMs: deps.config.claimTtlMs,
+    now,
+  });
 
   const log = { serialNumber, productKey };
   let certificate: (CreatedCertificate & { privateKeyPem?: string }) | undefined;

@@ -7,7 +7,12 @@
  * Hex case: the C SDK writes uppercase and the platform accepts either, so builders write uppercase
  * by default (`hexCase: "lower"` for the Node samples' style) and verification ignores case.
  */
-import { ALIYUN_HMAC_ALGORITHM, ALIYUN_SIGN_METHODS, type AliyunSignMethod } from "./aliyun-sign-method.ts";
+import {
+  ALIYUN_HMAC_ALGORITHM,
+  ALIYUN_SIGN_METHODS,
+  type AliyunSignMethod,
+  aliyunSigningOptions,
+} from "./aliyun-sign-method.ts";
 import { formatClientId, type ParsedClientId } from "./client-id.ts";
 import { optionalTimestamp, requireParam, signMethodParam } from "./connect-params.ts";
 import { CredentialError } from "./errors.ts";
@@ -84,18 +89,7 @@ export function aliyunMqttPassword(
 /** Builds the clientId, username and password an Alibaba device sends in its MQTT CONNECT. */
 export function buildAliyunMqttCredentials(input: AliyunMqttInput): MqttCredentials {
   const secureMode = checkOneOf(input.secureMode ?? 2, [2, 3] as const, "secureMode", "INVALID_INPUT");
-  const signMethod = checkOneOf(
-    input.signMethod ?? "hmacsha256",
-    ALIYUN_SIGN_METHODS,
-    "signMethod",
-    "INVALID_INPUT",
-  );
-  const hexCase = checkOneOf(
-    input.hexCase ?? "upper",
-    ["upper", "lower"] as const,
-    "hexCase",
-    "INVALID_INPUT",
-  );
+  const { signMethod, hexCase } = aliyunSigningOptions(input);
   const timestamp = input.timestamp === undefined ? undefined : timestampArgument(input.timestamp);
   const username = formatUsername(input.deviceName, input.productKey, "deviceName", "productKey");
   const id = input.clientId ?? `${input.productKey}.${input.deviceName}`;

@@ -5,9 +5,14 @@
  * `{code: 200, data: {productKey, deviceName, deviceSecret}, message}`.
  */
 import { aliyunRegisterSign } from "./aliyun-register.ts";
-import { ALIYUN_HMAC_ALGORITHM, ALIYUN_SIGN_METHODS, type AliyunSignMethod } from "./aliyun-sign-method.ts";
+import {
+  ALIYUN_HMAC_ALGORITHM,
+  ALIYUN_SIGN_METHODS,
+  type AliyunSignMethod,
+  aliyunSigningOptions,
+} from "./aliyun-sign-method.ts";
 import { CredentialError } from "./errors.ts";
-import { checkOneOf, checkText } from "./field-checks.ts";
+import { checkText } from "./field-checks.ts";
 import { DIGEST_HEX_LENGTH, type HexCase, hexEqual } from "./sign.ts";
 
 /** The registration path on the Alibaba HTTPS endpoint. */
@@ -50,18 +55,7 @@ const FIELDS = ["productKey", "deviceName", "random", "sign", "signMethod"] as c
 
 /** Builds the HTTPS registration request a pre-registered device sends to get its deviceSecret. */
 export function buildAliyunRegisterForm(input: AliyunRegisterFormInput): AliyunRegisterFormRequest {
-  const signMethod = checkOneOf(
-    input.signMethod ?? "hmacsha256",
-    ALIYUN_SIGN_METHODS,
-    "signMethod",
-    "INVALID_INPUT",
-  );
-  const hexCase = checkOneOf(
-    input.hexCase ?? "upper",
-    ["upper", "lower"] as const,
-    "hexCase",
-    "INVALID_INPUT",
-  );
+  const { signMethod, hexCase } = aliyunSigningOptions(input);
   const productKey = checkText(input.productKey, "productKey");
   const deviceName = checkText(input.deviceName, "deviceName");
   const random = checkText(input.random, "random");

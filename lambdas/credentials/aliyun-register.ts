@@ -12,7 +12,12 @@
  * `secureMode` chooses what builders write (default 2). The random carries no time, so a captured
  * register CONNECT can be replayed; callers that care keep used randoms for a while.
  */
-import { ALIYUN_HMAC_ALGORITHM, ALIYUN_SIGN_METHODS, type AliyunSignMethod } from "./aliyun-sign-method.ts";
+import {
+  ALIYUN_HMAC_ALGORITHM,
+  ALIYUN_SIGN_METHODS,
+  type AliyunSignMethod,
+  aliyunSigningOptions,
+} from "./aliyun-sign-method.ts";
 import { formatClientId, type ParsedClientId } from "./client-id.ts";
 import { requireParam, signMethodParam } from "./connect-params.ts";
 import { CredentialError } from "./errors.ts";
@@ -109,18 +114,7 @@ export function aliyunRegisterSign(
 export function buildAliyunRegisterCredentials(input: AliyunRegisterInput): MqttCredentials {
   const authType = checkOneOf(input.authType, ["register", "regnwl"] as const, "authType", "INVALID_INPUT");
   const secureMode = checkOneOf(input.secureMode ?? 2, [2, -2] as const, "secureMode", "INVALID_INPUT");
-  const signMethod = checkOneOf(
-    input.signMethod ?? "hmacsha256",
-    ALIYUN_SIGN_METHODS,
-    "signMethod",
-    "INVALID_INPUT",
-  );
-  const hexCase = checkOneOf(
-    input.hexCase ?? "upper",
-    ["upper", "lower"] as const,
-    "hexCase",
-    "INVALID_INPUT",
-  );
+  const { signMethod, hexCase } = aliyunSigningOptions(input);
   const username = formatUsername(input.deviceName, input.productKey, "deviceName", "productKey");
   const clientId = formatClientId(input.clientId ?? `${input.productKey}.${input.deviceName}`, [
     ["securemode", String(secureMode)],

@@ -52,8 +52,11 @@ export const FLEET_PARAMETERS = { serialNumber: "SerialNumber", productKey: "Pro
  * progress, or already `provisioned` with this very certificate (a retried request). The answer
  * overrides `ProductKey` with the registry's value, so the thing gets the product on record.
  *
- * Nothing is written: AWS IoT may still fail the provisioning after the hook allowed it, so the
- * registry learns of the device elsewhere (see ARCHITECTURE.md / the report of this change).
+ * Nothing is written: AWS IoT may still fail the provisioning after the hook allowed it (template
+ * error, throttling, the device never confirming), so marking the device provisioned here could
+ * record a certificate that never existed. The registry is to learn of it afterwards, from the
+ * device's first connection with the new certificate (not built yet: a topic rule on
+ * `$aws/events/presence/connected/+` whose handler checks the thing's principal).
  *
  * Never throws: a registry failure is a denial (`registry-error`), and so is a decision that takes
  * longer than `config.deadlineMs` (`deadline-exceeded`), because AWS IoT fails the request anyway

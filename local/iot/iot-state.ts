@@ -1,4 +1,5 @@
 import type { ArnScope } from "./arns.ts";
+import { Relation } from "./relation.ts";
 
 /** Certificate statuses of AWS IoT. */
 export type CertificateStatus =
@@ -117,8 +118,10 @@ export class IotState {
   private readonly things = new Map<string, ThingRecord>();
   private readonly policies = new Map<string, PolicyRecord>();
   private readonly templates = new Map<string, ProvisioningTemplateRecord>();
-  private readonly thingPrincipalMap = new Map<string, Set<string>>();
-  private readonly policyTargetMap = new Map<string, Set<string>>();
+  /** thing name ↔ principal (certificate ARN) */
+  private readonly thingPrincipalLinks: Relation;
+  /** policy name ↔ target (certificate ARN) */
+  private readonly policyTargetLinks: Relation;
   private code: string;
 
   constructor(
@@ -132,12 +135,8 @@ export class IotState {
     for (const t of snapshot.things) this.things.set(t.thingName, t);
     for (const p of snapshot.policies) this.policies.set(p.policyName, p);
     for (const t of snapshot.provisioningTemplates) this.templates.set(t.templateName, t);
-    for (const [thing, principals] of Object.entries(snapshot.thingPrincipals)) {
-      this.thingPrincipalMap.set(thing, new Set(principals));
-    }
-    for (const [policy, targets] of Object.entries(snapshot.policyTargets)) {
-      this.policyTargetMap.set(policy, new Set(targets));
-    }
+    this.thingPrincipalLinks = new Relation(snapshot.thingPrincipals);
+    this.policyTargetLinks = new Relation(snapshot.policyTargets);
   }
 
   /** An empty registry with a registration code. */
@@ -165,8 +164,8 @@ export class IotState {
       things: [...this.things.values()],
       policies: [...this.policies.values()],
       provisioningTemplates: [...this.templates.values()],
-      thingPrincipals: Object.fromEntries([...this.thingPrincipalMap].map(([k, v]) => [k, [...v]])),
-      policyTargets: Object.fromEntries([...this.policyTargetMap].map(([k, v]) => [k, [...v]])),
+      thingPrincipals: this.thingPrincipalLinks.toJSON(),
+      policyTargets: this.policyTargetLinks.toJSON(),
     };
   }
 
@@ -214,8 +213,8 @@ export class IotState {
     const record = this.certificates.get(certificateId);
     if (!record) return false;
     this.certificates.delete(certificateId);
-    for (const targets of this.policyTargetMap.values()) targets.delete(record.certificateArn);
-    for (const principals of this.thingPrincipalMap.values()) principals.delete(record.certificateArn);
+    this.policyTargetLinks.removeRight(record.certificateArn);
+    this.thingPrincipalLinks.removeRight(record.certificateArn);
     this.onChange();
     return true;
   }
@@ -305,7 +304,7 @@ export class IotState {
   deleteThing(thingName: string): boolean {
     const deleted = this.things.delete(thingName);
     if (deleted) {
-      this.thingPrincipalMap.delete(thingName);
+      this.thingPrincipalLinks.removeLeft(thingName);
       this.onChange();
     }
     return deleted;
@@ -313,33 +312,22 @@ export class IotState {
 
   /** Principal ARNs attached to a thing. */
   thingPrincipals(thingName: string): string[] {
-    return [...(this.thingPrincipalMap.get(thingName) ?? [])];
+    return this.thingPrincipalLinks.rightsOf(thingName);
   }
 
   /** Names of the things a principal (certificate ARN) is attached to. */
   principalThings(principal: string): string[] {
-    const names: string[] = [];
-    for (const [thingName, principals] of this.thingPrincipalMap)
-      if (principals.has(principal)) names.push(thingName);
-    return names;
+    return this.thingPrincipalLinks.leftsOf(principal);
   }
 
   /** Attaches a principal to a thing (idempotent). */
   attachThingPrincipal(thingName: string, principal: string): void {
-    let principals = this.thingPrincipalMap.get(thingName);
-    if (!principals) {
-      principals = new Set();
-      this.thingPrincipalMap.set(thingName, principals);
-    }
-    if (!principals.has(principal)) {
-      principals.add(principal);
-      this.onChange();
-    }
+    if (this.thingPrincipalLinks.add(thingName, principal)) this.onChange();
   }
 
   /** Detaches a principal from a thing (idempotent). */
   detachThingPrincipal(thingName: string, principal: string): void {
-    if (this.thingPrincipalMap.get(thingName)?.delete(principal)) this.onChange();
+    if (this.thingPrincipalLinks.remove(thingName, principal)) this.onChange();
   }
 
   // --- policies -----------------------------------------------------------------------------
@@ -367,7 +355,7 @@ export class IotState {
   deletePolicy(policyName: string): boolean {
     const deleted = this.policies.delete(policyName);
     if (deleted) {
-      this.policyTargetMap.delete(policyName);
+      this.policyTargetLinks.removeLeft(policyName);
       this.onChange();
     }
     return deleted;
@@ -375,35 +363,25 @@ export class IotState {
 
   /** Targets (certificate ARNs, ...) a policy is attached to. */
   policyTargets(policyName: string): string[] {
-    return [...(this.policyTargetMap.get(policyName) ?? [])];
+    return this.policyTargetLinks.rightsOf(policyName);
   }
 
-  /** Policies attached to a target (a certificate ARN), in attachment order of the policies. */
+  /** Policies attached to a target (a certificate ARN), in attachment order. */
   attachedPolicies(target: string): PolicyRecord[] {
-    const attached: PolicyRecord[] = [];
-    for (const [policyName, targets] of this.policyTargetMap) {
-      const policy = this.policies.get(policyName);
-      if (policy && targets.has(target)) attached.push({ ...policy });
-    }
-    return attached;
+    return this.policyTargetLinks.leftsOf(target).flatMap((name) => {
+      const policy = this.policies.get(name);
+      return policy ? [{ ...policy }] : [];
+    });
   }
 
   /** Attaches a policy to a target (idempotent). */
   attachPolicy(policyName: string, target: string): void {
-    let targets = this.policyTargetMap.get(policyName);
-    if (!targets) {
-      targets = new Set();
-      this.policyTargetMap.set(policyName, targets);
-    }
-    if (!targets.has(target)) {
-      targets.add(target);
-      this.onChange();
-    }
+    if (this.policyTargetLinks.add(policyName, target)) this.onChange();
   }
 
   /** Detaches a policy from a target (idempotent). */
   detachPolicy(policyName: string, target: string): void {
-    if (this.policyTargetMap.get(policyName)?.delete(target)) this.onChange();
+    if (this.policyTargetLinks.remove(policyName, target)) this.onChange();
   }
 
   // --- provisioning templates ----------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { ConflictError, DomainError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { type ParsedCertificate, parseCertificate } from "../pki/certificate.ts";
+import { type CertificateFacts, readCertificate } from "../pki/certificate-reader.ts";
 import { type Device, type Product, serialNumberSchema } from "../registry/model.ts";
 import type { Registry } from "../registry/ports.ts";
 import { takeClaim } from "../registry/take-claim.ts";
@@ -78,7 +78,7 @@ export async function registerDeviceCertificate(
     return reject(deps, certificate, "ca-mismatch");
   }
 
-  const parsed = await parseCertificate(certificate.certificatePem).catch(() => undefined);
+  const parsed = readCertificateOrUndefined(certificate.certificatePem);
   const serial = serialNumberSchema.safeParse(parsed?.subject.commonName);
   if (!parsed || !serial.success) return reject(deps, certificate, "bad-subject");
   const serialNumber = serial.data;
@@ -110,6 +110,15 @@ export async function registerDeviceCertificate(
   return provision(deps, device, product, certificate, parsed);
 }
 
+/** The certificate's subject and key, or undefined when it does not parse (then refused as bad-subject). */
+function readCertificateOrUndefined(pem: string): CertificateFacts | undefined {
+  try {
+    return readCertificate(pem);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Registry and trust checks; undefined when the certificate may be activated. */
 function refusalReason(
   device: Device,
@@ -132,7 +141,7 @@ async function provision(
   device: Device,
   product: Product,
   certificate: DescribedCertificate,
-  parsed: ParsedCertificate,
+  parsed: CertificateFacts,
 ): Promise<JitrOutcome> {
   const now = (deps.clock ?? Date.now)();
   const { serialNumber, productKey } = device;

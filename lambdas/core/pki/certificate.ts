@@ -1,12 +1,16 @@
-import { isSingleDerSequence } from "./der.ts";
+import { certificateIdOf, readCertificateDers } from "./certificate-reader.ts";
 import { type DistinguishedName, readName } from "./distinguished-name.ts";
 import { InvalidCertificateError } from "./errors.ts";
 import { describePublicKey, type PublicKeyAlgorithm, publicKeyObject, sha256Hex } from "./keys.ts";
-import { readPemBlocks, toPem } from "./pem.ts";
+import { toPem } from "./pem.ts";
 import { verifySignedStructure } from "./signature.ts";
 import { x509 } from "./x509.ts";
 
-/** An X.509 certificate's facts as AWS IoT and the JITP templates use them. */
+/**
+ * An X.509 certificate's facts as AWS IoT and the JITP templates use them. Decoded with
+ * @peculiar/x509 (for the emulator and the CLI); the Lambda path uses readCertificate
+ * (certificate-reader.ts), which gives the same values for the fields it shares.
+ */
 export type ParsedCertificate = {
   /** The AWS IoT certificate id: lowercase hex SHA-256 of the DER. */
   id: string;
@@ -35,13 +39,7 @@ export type ParsedCertificate = {
   authorityKeyId?: string;
 };
 
-/** Longest PEM text accepted, in characters. */
-const MAX_PEM_LENGTH = 256 * 1024;
-
-/** The lowercase hex SHA-256 of a certificate's DER: the AWS IoT certificate id. */
-export function certificateIdOf(der: Uint8Array): string {
-  return sha256Hex(der);
-}
+export { certificateIdOf };
 
 /**
  * Splits a PEM bundle (a chain, a CA file) into its certificates, as normalized PEM strings.
@@ -103,20 +101,6 @@ function sameName(a: x509.Name, b: x509.Name): boolean {
   } catch {
     return false;
   }
-}
-
-function readCertificateDers(text: string): Uint8Array[] {
-  if (typeof text !== "string" || text.length > MAX_PEM_LENGTH) {
-    throw new InvalidCertificateError("MALFORMED", "The certificate is missing or too long.");
-  }
-  const blocks = readPemBlocks(text);
-  if (!blocks) throw new InvalidCertificateError("MALFORMED", "The certificate PEM is malformed.");
-  const ders = blocks.filter((b) => b.label === "CERTIFICATE").map((b) => b.der);
-  for (const der of ders) {
-    if (!isSingleDerSequence(der))
-      throw new InvalidCertificateError("MALFORMED", "The certificate is not valid DER.");
-  }
-  return ders;
 }
 
 function decode(der: Uint8Array): x509.X509Certificate {

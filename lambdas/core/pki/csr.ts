@@ -1,6 +1,7 @@
 import type { KeyObject } from "node:crypto";
+import { readCsrDnsNames, readRsaPssParameters } from "./csr-attributes.ts";
 import { csrParts } from "./der.ts";
-import { type DistinguishedName, readName } from "./distinguished-name.ts";
+import { type DistinguishedName, readDistinguishedName } from "./distinguished-name-reader.ts";
 import { InvalidCsrError } from "./errors.ts";
 import {
   checkKeyPolicy,
@@ -13,7 +14,6 @@ import {
 } from "./keys.ts";
 import { readPemBlocks, toPem } from "./pem.ts";
 import { verifySignedStructure } from "./signature.ts";
-import { x509 } from "./x509.ts";
 
 /** A certificate signing request whose signature (proof of possession) was verified. */
 export type ParsedCsr = {
@@ -39,6 +39,9 @@ export type ParseCsrOptions = {
   maxLength?: number;
 };
 
+/** id-RSASSA-PSS, 1.2.840.113549.1.1.10: its parameters carry the hash and salt length. */
+const RSASSA_PSS = "2a864886f70d01010a";
+
 const PEM_LABELS = new Set(["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]);
 
 /** Signature algorithms by OID (hex of the OID's content bytes), in WebCrypto terms. */
@@ -47,10 +50,12 @@ const SIGNATURE_ALGORITHMS: Record<string, { name: string; hash?: string }> = {
   "2a8648ce3d040303": { name: "ECDSA", hash: "SHA-384" },
   "2a8648ce3d040304": { name: "ECDSA", hash: "SHA-512" },
   "2a8648ce3d0401": { name: "ECDSA", hash: "SHA-1" },
+  "2a8648ce3d040301": { name: "ECDSA", hash: "SHA-224" },
   "2a864886f70d01010b": { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
   "2a864886f70d01010c": { name: "RSASSA-PKCS1-v1_5", hash: "SHA-384" },
   "2a864886f70d01010d": { name: "RSASSA-PKCS1-v1_5", hash: "SHA-512" },
   "2a864886f70d010105": { name: "RSASSA-PKCS1-v1_5", hash: "SHA-1" },
+  "2a864886f70d01010e": { name: "RSASSA-PKCS1-v1_5", hash: "SHA-224" },
   "2b6570": { name: "Ed25519" },
 };
 
@@ -59,10 +64,10 @@ const SIGNATURE_ALGORITHMS: Record<string, { name: string; hash?: string }> = {
  * checks its key against the policy. Rejects only with InvalidCsrError, whatever the input:
  * MALFORMED (not one PEM CSR, does not parse), BAD_SIGNATURE, WEAK_KEY, UNSUPPORTED_KEY.
  *
- * The hot path avoids decoding the whole request: the fields are located in the DER, only the
- * subject name is decoded by @peculiar/x509 (the full request only when it carries attributes or
- * an RSA-PSS signature), and the signature is checked with Node's crypto (one key import instead
- * of two through WebCrypto). About 3x faster than decoding everything with @peculiar/x509.
+ * Reads the DER directly, without @peculiar/x509 (which keeps asn1js, tsyringe and
+ * reflect-metadata out of the Lambda bundles): the fields are located in the DER, the subject
+ * name, the subjectAltName DNS names and RSA-PSS parameters are decoded by small readers, and the
+ * signature is checked with Node's crypto (one key import instead of two through WebCrypto).
  */
 export async function parseCsr(pem: string, options: ParseCsrOptions = {}): Promise<ParsedCsr> {
   const policy = options.keyPolicy ?? DEFAULT_KEY_POLICY;
@@ -78,20 +83,14 @@ export async function parseCsr(pem: string, options: ParseCsrOptions = {}): Prom
   const parts = csrParts(der);
   if (!parts) throw new InvalidCsrError("MALFORMED", "The CSR is not a DER PKCS#10 request.");
 
-  let subject: DistinguishedName;
-  let full: x509.Pkcs10CertificateRequest | undefined;
-  let signatureAlgorithm: unknown = parts.signatureHasParameters
-    ? undefined
-    : SIGNATURE_ALGORITHMS[parts.signatureOid];
-  try {
-    subject = readName(new x509.Name(parts.subjectNameDer));
-    if (parts.hasAttributes || signatureAlgorithm === undefined) {
-      full = new x509.Pkcs10CertificateRequest(der);
-      signatureAlgorithm ??= full.signatureAlgorithm;
-    }
-  } catch (error) {
-    throw new InvalidCsrError("MALFORMED", "The CSR does not parse as PKCS#10.", { cause: error });
-  }
+  const subject = readDistinguishedName(parts.subjectNameDer);
+  if (!subject) throw new InvalidCsrError("MALFORMED", "The CSR subject is not a DER Name.");
+  const dnsNames = parts.attributes ? readCsrDnsNames(der, parts.attributes) : [];
+  if (!dnsNames) throw new InvalidCsrError("MALFORMED", "The CSR attributes do not parse.");
+  const signatureAlgorithm =
+    parts.signatureOid === RSASSA_PSS
+      ? parts.signatureParameters && readRsaPssParameters(parts.signatureParameters)
+      : SIGNATURE_ALGORITHMS[parts.signatureOid];
 
   let key: KeyObject;
   try {
@@ -115,17 +114,7 @@ export async function parseCsr(pem: string, options: ParseCsrOptions = {}): Prom
     publicKeySpkiDer: spki,
     publicKeyPem: toPem(spki, "PUBLIC KEY"),
     publicKeyFingerprint: sha256Hex(spki),
-    dnsNames: full ? readDnsNames(full) : [],
+    dnsNames,
     pem: toPem(der, "CERTIFICATE REQUEST"),
   };
-}
-
-function readDnsNames(csr: x509.Pkcs10CertificateRequest): string[] {
-  try {
-    const san = csr.getExtension("2.5.29.17");
-    if (!(san instanceof x509.SubjectAlternativeNameExtension)) return [];
-    return san.names.items.filter((n) => n.type === "dns").map((n) => n.value);
-  } catch {
-    return [];
-  }
 }

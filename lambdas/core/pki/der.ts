@@ -1,6 +1,7 @@
 /**
  * The few DER reads and writes the pki module needs beyond @peculiar/x509: checking framing,
- * locating fields in a certificate, and writing a TBSCertificate quickly (the issuance hot path).
+ * locating fields in a certificate or CSR (the Lambda path reads them without @peculiar/x509),
+ * and writing a TBSCertificate quickly (the issuance hot path).
  */
 
 /** One TLV header. */
@@ -156,9 +157,13 @@ export type CsrParts = {
   spki: Uint8Array;
   /** True when the `[0]` attributes set holds anything (extension requests, challenge password). */
   hasAttributes: boolean;
+  /** The `[0]` attributes (tag 0xa0), when present. */
+  attributes?: DerHeader;
   /** OID (content bytes, hex) of the signature algorithm, and whether it has parameters. */
   signatureOid: string;
   signatureHasParameters: boolean;
+  /** The whole DER of the signature algorithm's parameters (other than NULL), when present. */
+  signatureParameters?: Uint8Array;
 };
 
 /**
@@ -179,11 +184,96 @@ export function csrParts(der: Uint8Array): CsrParts | undefined {
   const [oid, ...parameters] = children(der, algorithm) ?? [];
   if (oid?.tag !== 0x06) return undefined;
   const whole = (h: DerHeader) => der.subarray(h.contentStart - h.headerLength, h.end);
+  const signatureParameters = parameters.find((p) => p.tag !== 0x05);
   return {
     subjectNameDer: whole(subject),
     spki: whole(spki),
     hasAttributes: attributes !== undefined && attributes.length > 0,
+    ...(attributes ? { attributes } : {}),
     signatureOid: Buffer.from(der.subarray(oid.contentStart, oid.end)).toString("hex"),
-    signatureHasParameters: parameters.some((p) => p.tag !== 0x05),
+    signatureHasParameters: signatureParameters !== undefined,
+    ...(signatureParameters ? { signatureParameters: whole(signatureParameters) } : {}),
   };
+}
+
+/** The fields of a certificate's TBSCertificate, located without decoding them. */
+export type CertificateFields = {
+  /** INTEGER content bytes of the serial number. */
+  serialNumber: Uint8Array;
+  /** Whole DER of the issuer and subject Names. */
+  issuerDer: Uint8Array;
+  subjectDer: Uint8Array;
+  /** notBefore and notAfter: tag (0x17 UTCTime, 0x18 GeneralizedTime) and content. */
+  notBefore: { tag: number; content: Uint8Array };
+  notAfter: { tag: number; content: Uint8Array };
+  /** Whole DER of the SubjectPublicKeyInfo. */
+  spki: Uint8Array;
+};
+
+/**
+ * Locates the fields of a certificate (RFC 5280): SEQUENCE { SEQUENCE { [0] version OPTIONAL,
+ * serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, ... }, ... }.
+ * Undefined when the structure does not have that shape.
+ */
+export function certificateFields(der: Uint8Array): CertificateFields | undefined {
+  const outer = readHeader(der, 0);
+  if (outer?.tag !== 0x30 || outer.end !== der.length) return undefined;
+  const tbs = readHeader(der, outer.contentStart);
+  const fields = tbs?.tag === 0x30 ? children(der, tbs) : undefined;
+  if (!fields) return undefined;
+  const [serial, algorithm, issuer, validity, subject, spki] = fields.slice(fields[0]?.tag === 0xa0 ? 1 : 0);
+  if (
+    serial?.tag !== 0x02 ||
+    algorithm?.tag !== 0x30 ||
+    issuer?.tag !== 0x30 ||
+    validity?.tag !== 0x30 ||
+    subject?.tag !== 0x30 ||
+    spki?.tag !== 0x30
+  ) {
+    return undefined;
+  }
+  const [notBefore, notAfter, ...rest] = children(der, validity) ?? [];
+  const isTime = (h: DerHeader | undefined): h is DerHeader => h?.tag === 0x17 || h?.tag === 0x18;
+  if (!isTime(notBefore) || !isTime(notAfter) || rest.length > 0) return undefined;
+  const whole = (h: DerHeader) => der.subarray(h.contentStart - h.headerLength, h.end);
+  const content = (h: DerHeader) => der.subarray(h.contentStart, h.end);
+  return {
+    serialNumber: content(serial),
+    issuerDer: whole(issuer),
+    subjectDer: whole(subject),
+    notBefore: { tag: notBefore.tag, content: content(notBefore) },
+    notAfter: { tag: notAfter.tag, content: content(notAfter) },
+    spki: whole(spki),
+  };
+}
+
+/**
+ * Reads a UTCTime (tag 0x17, `YYMMDDHHMMSSZ`, years 1950-2049) or GeneralizedTime (0x18,
+ * `YYYYMMDDHHMMSS[.fff]Z`) as RFC 5280 writes them. Undefined for any other form.
+ */
+export function readTime(tag: number, content: Uint8Array): Date | undefined {
+  const text = Buffer.from(content).toString("latin1");
+  const match =
+    tag === 0x17
+      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
+      : tag === 0x18
+        ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,3})\d*)?Z$/.exec(text)
+        : null;
+  if (!match) return undefined;
+  const [, y, mo, d, h, mi, s, fraction] = match;
+  let year = Number(y);
+  if (tag === 0x17) year += year < 50 ? 2000 : 1900;
+  const ms = Date.UTC(
+    year,
+    Number(mo) - 1,
+    Number(d),
+    Number(h),
+    Number(mi),
+    Number(s),
+    Number((fraction ?? "0").padEnd(3, "0")),
+  );
+  const date = new Date(ms);
+  // Date.UTC rolls over (month 13, day 32): refuse values that do not round-trip.
+  if (date.getUTCMonth() !== Number(mo) - 1 || date.getUTCDate() !== Number(d)) return undefined;
+  return year < 100 ? undefined : date;
 }

@@ -1,24 +1,13 @@
+/**
+ * Writing X.501 names (and reading parsed @peculiar/x509 ones) for issuance, CA and CSR creation.
+ * The Lambda path reads names from DER with distinguished-name-reader.ts instead, which does not
+ * load @peculiar/x509.
+ */
 import { ValidationError } from "../errors.ts";
+import type { DistinguishedName } from "./distinguished-name-reader.ts";
 import { x509 } from "./x509.ts";
 
-/**
- * The subject or issuer fields AWS IoT exposes as JITP certificate parameters
- * (`AWS::IoT::Certificate::CommonName`, `::Country`, ...), plus locality and e-mail.
- * Where a name repeats an attribute, the first value is kept; `text` has them all.
- */
-export type DistinguishedName = {
-  commonName?: string;
-  country?: string;
-  stateName?: string;
-  locality?: string;
-  organization?: string;
-  organizationalUnit?: string;
-  serialNumber?: string;
-  distinguishedNameQualifier?: string;
-  emailAddress?: string;
-  /** The whole name as a string, e.g. `CN=dev-1, O=Acme, C=US`. */
-  text: string;
-};
+export type { DistinguishedName } from "./distinguished-name-reader.ts";
 
 /** The fields of a name to create. */
 export type SubjectFields = Omit<DistinguishedName, "text">;
@@ -44,7 +33,10 @@ const ATTRIBUTES: ReadonlyArray<{ field: Field; oid: string; encoding: Encoding 
 
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 
-/** Reads the known fields of a parsed X.509 name. */
+/**
+ * Reads the known fields of a parsed X.509 name. readDistinguishedName (distinguished-name-reader.ts)
+ * gives the same result from the name's DER without @peculiar/x509.
+ */
 export function readName(name: x509.Name): DistinguishedName {
   const result: DistinguishedName = { text: name.toString() };
   for (const { field, oid } of ATTRIBUTES) {

@@ -3,8 +3,15 @@
  * certificates. Pure functions over @peculiar/x509 and WebCrypto; no AWS SDK.
  */
 export * from "./certificate.ts";
+export {
+  type CertificateFacts,
+  MAX_CERTIFICATE_PEM_LENGTH,
+  readCertificate,
+  readCertificateDers,
+} from "./certificate-reader.ts";
 export * from "./csr.ts";
 export * from "./distinguished-name.ts";
+export { readDistinguishedName } from "./distinguished-name-reader.ts";
 export * from "./errors.ts";
 export * from "./issue.ts";
 export {

@@ -9,7 +9,7 @@ import {
   ValidationError,
 } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { parseCertificate } from "../pki/certificate.ts";
+import { readCertificate } from "../pki/certificate-reader.ts";
 import { parseCsr } from "../pki/csr.ts";
 import type { Device, Product } from "../registry/model.ts";
 import type { NonceStore, Registry, SecretStore } from "../registry/ports.ts";
@@ -102,7 +102,7 @@ export async function vendCertificate(deps: VendDeps, request: VendRequest): Pro
     );
     thingName = registered.thingArn?.split("/").pop() ?? serialNumber;
     const fingerprint =
-      csr?.publicKeyFingerprint ?? (await parseCertificate(certificate.certificatePem)).publicKeyFingerprint;
+      csr?.publicKeyFingerprint ?? readCertificate(certificate.certificatePem).publicKeyFingerprint;
     const committed = await deps.registry.completeClaim(serialNumber, claim.id, {
       certificateId: certificate.certificateId,
       thingName,

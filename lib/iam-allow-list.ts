@@ -2,7 +2,8 @@
  * The only actions an identity policy of this app may grant on `Resource: "*"`. Each is an action
  * for which the Service Authorization Reference (list_awsiot.html) lists no resource type, so IAM
  * cannot scope it by ARN. Everything else is granted on ARNs (table, secret, `thing/*`, `cert/*`,
- * `policy/onramp-device-policy`, log group). `test/lib/iam-wildcards.test.ts` fails on any other
+ * `policy/onramp-device-policy`, log group, queue). The vend role uses all four; the JITR role and
+ * the IoT provisioning role (JITP and fleet templates) only `iot:RegisterThing`. `test/lib/iam-wildcards.test.ts` fails on any other
  * `"*"` resource and on any wildcard action; the cdk-nag IAM5 suppression quotes these reasons.
  */
 export type WildcardResourceGrant = {

@@ -1,6 +1,7 @@
 import { App, type AppProps, Tags, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { type OnrampConfig, readOnrampConfig } from "./config.ts";
+import { stackNames } from "./outputs.ts";
 import { ProvisioningStack } from "./provisioning-stack.ts";
 import { RegistryStack } from "./registry-stack.ts";
 
@@ -34,13 +35,14 @@ export function createOnrampApp(
   const config = readOnrampConfig(app.node, environment);
   const env = Object.keys(config.env).length > 0 ? { env: config.env } : {};
 
-  const registry = new RegistryStack(app, `${config.prefix}-Registry`, {
+  const names = stackNames(config.prefix);
+  const registry = new RegistryStack(app, names.registry, {
     ...env,
     exportPrefix: config.prefix,
     destroyOnRemoval: config.destroyOnRemoval,
     tableEncryption: config.tableEncryption,
   });
-  const provisioning = new ProvisioningStack(app, `${config.prefix}-Provisioning`, {
+  const provisioning = new ProvisioningStack(app, names.provisioning, {
     ...env,
     exportPrefix: config.prefix,
     table: registry.table,
@@ -53,7 +55,10 @@ export function createOnrampApp(
     logRetention: config.logRetention,
     destroyOnRemoval: config.destroyOnRemoval,
   });
-  provisioning.addStackDependency(registry, "the vend Lambda uses the registry table and secrets");
+  provisioning.addStackDependency(
+    registry,
+    "the Lambdas use the registry table, the vend Lambda the secrets too",
+  );
 
   Tags.of(app).add("app", "iot-onramp");
   // cdk-nag 3 is a policy validation plugin (v2 was an aspect): synthesis fails on any finding

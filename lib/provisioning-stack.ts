@@ -3,12 +3,17 @@ import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
-import type { Construct } from "constructs";
+import type { Construct, IConstruct } from "constructs";
 import type { VendingApiConfig } from "./config.ts";
 import { DevicePolicy } from "./constructs/device-policy.ts";
+import { FleetProvisioning } from "./constructs/fleet-provisioning.ts";
+import { IotProvisioningRole } from "./constructs/iot-provisioning-role.ts";
+import { JitpProvisioning } from "./constructs/jitp.ts";
+import { JitrRegistration } from "./constructs/jitr.ts";
 import { VendFunction } from "./constructs/vend-function.ts";
 import { VEND_PATH, VendingApi } from "./constructs/vending-api.ts";
 import { WILDCARD_RESOURCE_ALLOW_LIST } from "./iam-allow-list.ts";
+import { PROVISIONING_OUTPUTS } from "./outputs.ts";
 
 /** Settings of {@link ProvisioningStack}: the registry's resources come in by reference. */
 export type ProvisioningStackProps = StackProps & {
@@ -27,10 +32,12 @@ export type ProvisioningStackProps = StackProps & {
 };
 
 /**
- * The stateless stack: the device policy, the vend Lambda and the vending API. It holds no device
- * data (the registry stack does), but the device policy is attached to every provisioned
- * certificate, so CloudFormation cannot delete it while devices exist. JITR/JITP and fleet
- * provisioning constructs join this stack once their handlers exist.
+ * The stateless stack: the device policy, the vend Lambda and the vending API, JITR (topic rule,
+ * Lambda, dead-letter queue), the role AWS IoT provisions with and the JITP template, and fleet
+ * provisioning by claim (template, pre-provisioning hook, claim policy). It holds no device data
+ * (the registry stack does), but the device policy is attached to every provisioned certificate
+ * and the claim policy to the operator's claim certificates, so CloudFormation cannot delete them
+ * while those exist.
  */
 export class ProvisioningStack extends Stack {
   /** The shared IoT policy. */
@@ -39,6 +46,14 @@ export class ProvisioningStack extends Stack {
   readonly vendFunction: VendFunction;
   /** The vending API. */
   readonly vendingApi: VendingApi;
+  /** Just-in-time registration: rule, Lambda, dead-letter queue. */
+  readonly jitr: JitrRegistration;
+  /** The role AWS IoT assumes to run the JITP and fleet provisioning templates. */
+  readonly provisioningRole: IotProvisioningRole;
+  /** The JITP template. */
+  readonly jitp: JitpProvisioning;
+  /** Fleet provisioning by claim: template, hook, claim policy. */
+  readonly fleet: FleetProvisioning;
 
   constructor(scope: Construct, id: string, props: ProvisioningStackProps) {
     const {
@@ -55,7 +70,8 @@ export class ProvisioningStack extends Stack {
       ...stackProps
     } = props;
     super(scope, id, {
-      description: "iot-onramp provisioning (stateless): device policy, certificate vending API",
+      description:
+        "iot-onramp provisioning (stateless): device policy, certificate vending API, JITR, JITP, fleet provisioning",
       ...stackProps,
     });
     const removalPolicy = destroyOnRemoval ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
@@ -79,29 +95,105 @@ export class ProvisioningStack extends Stack {
       removalPolicy,
     });
 
+    this.jitr = new JitrRegistration(this, "Jitr", {
+      table,
+      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
+      registryKeySecretName,
+      productSecretPrefix,
+      devicePolicyNames: [this.devicePolicy.policyName],
+      logRetention,
+      removalPolicy,
+    });
+    this.provisioningRole = new IotProvisioningRole(this, "IotProvisioningRole", {
+      devicePolicyNames: [this.devicePolicy.policyName],
+    });
+    this.jitp = new JitpProvisioning(this, "Jitp", { provisioningRole: this.provisioningRole.role });
+    this.fleet = new FleetProvisioning(this, "Fleet", {
+      table,
+      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
+      provisioningRole: this.provisioningRole.role,
+      logRetention,
+      removalPolicy,
+    });
+
     this.acknowledgeNagFindings(api, productSecretPrefix);
 
     const output = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description, exportName: `${exportPrefix}-${id}` });
-    output("VendApiUrl", this.vendingApi.api.url, "Base URL of the vending API (stage)");
+    output(PROVISIONING_OUTPUTS.vendApiUrl, this.vendingApi.api.url, "Base URL of the vending API (stage)");
     output(
-      "VendEndpointUrl",
+      PROVISIONING_OUTPUTS.vendEndpointUrl,
       this.vendingApi.api.urlForPath(VEND_PATH),
       "POST here to vend a certificate (openapi.yaml)",
     );
-    output("DevicePolicyName", this.devicePolicy.policyName, "IoT policy attached to every device");
     output(
-      "DataEndpointHint",
+      PROVISIONING_OUTPUTS.devicePolicyName,
+      this.devicePolicy.policyName,
+      "IoT policy attached to every device",
+    );
+    output(
+      PROVISIONING_OUTPUTS.dataEndpointHint,
       Fn.join("", ["aws iot describe-endpoint --endpoint-type iot:Data-ATS --region ", Aws.REGION]),
       "The MQTT data endpoint has no CloudFormation attribute: this command prints it",
     );
     if (this.vendingApi.domain) {
       output(
-        "CustomDomainTarget",
+        PROVISIONING_OUTPUTS.customDomainTarget,
         this.vendingApi.domain.domainNameAliasDomainName,
         "Point the custom domain (CNAME or alias) at this regional API Gateway name",
       );
     }
+    output(
+      PROVISIONING_OUTPUTS.jitrFunctionName,
+      this.jitr.function.functionName,
+      "JITR Lambda (invoked by the topic rule on $aws/events/certificates/registered/+)",
+    );
+    output(
+      PROVISIONING_OUTPUTS.jitrDeadLetterQueueUrl,
+      this.jitr.deadLetterQueue.queueUrl,
+      "SQS queue of JITR events the rule could not deliver or the Lambda failed after retries",
+    );
+    output(
+      PROVISIONING_OUTPUTS.jitpRoleArn,
+      this.provisioningRole.role.roleArn,
+      "Role AWS IoT assumes to run JITP and fleet templates (onramp ca register --role-arn)",
+    );
+    output(
+      PROVISIONING_OUTPUTS.jitpTemplateName,
+      this.jitp.templateName,
+      "JITP provisioning template (registrationConfig.templateName of a CA)",
+    );
+    output(
+      PROVISIONING_OUTPUTS.fleetTemplateName,
+      this.fleet.templateName,
+      "Fleet provisioning template: devices publish to $aws/provisioning-templates/<name>/provision/json",
+    );
+    output(
+      PROVISIONING_OUTPUTS.claimPolicyName,
+      this.fleet.claimPolicyName,
+      "IoT policy to attach to fleet provisioning claim certificates",
+    );
+    output(
+      PROVISIONING_OUTPUTS.preProvisioningHookFunctionName,
+      this.fleet.hookFunction.functionName,
+      "Fleet provisioning pre-provisioning hook Lambda",
+    );
+    output(
+      PROVISIONING_OUTPUTS.vendLogGroupName,
+      this.vendFunction.logGroup.logGroupName,
+      "Logs of the vend Lambda",
+    );
+    output(
+      PROVISIONING_OUTPUTS.vendApiAccessLogGroupName,
+      this.vendingApi.accessLogs.logGroupName,
+      "Access logs of the vending API (one JSON line per request)",
+    );
+    output(PROVISIONING_OUTPUTS.jitrLogGroupName, this.jitr.logGroup.logGroupName, "Logs of the JITR Lambda");
+    output(
+      PROVISIONING_OUTPUTS.preProvisioningHookLogGroupName,
+      this.fleet.hookLogGroup.logGroupName,
+      "Logs of the pre-provisioning hook (one line per decision, with the reason)",
+    );
   }
 
   /**
@@ -109,10 +201,15 @@ export class ProvisioningStack extends Stack {
    * the finding does not apply; see {@link nagAcknowledgements}.
    */
   private acknowledgeNagFindings(api: VendingApiConfig, productSecretPrefix: string): void {
-    const targets = {
+    const targets: Record<NagTarget, IConstruct> = {
       role: this.vendFunction.role,
       function: this.vendFunction.function,
       api: this.vendingApi.api,
+      jitrRole: this.jitr.role,
+      jitrFunction: this.jitr.function,
+      jitrQueue: this.jitr.deadLetterQueue,
+      provisioningRole: this.provisioningRole.role,
+      hookFunction: this.fleet.hookFunction,
     };
     for (const ack of nagAcknowledgements(this, api, productSecretPrefix)) {
       Validations.of(targets[ack.on]).acknowledge({ id: ack.id, reason: ack.reason });
@@ -120,8 +217,22 @@ export class ProvisioningStack extends Stack {
   }
 }
 
-/** A cdk-nag finding acknowledged on the vend role, the vend function or the REST API, with its reason. */
-export type NagAcknowledgement = { on: "role" | "function" | "api"; id: string; reason: string };
+/**
+ * Where an acknowledgement goes: the vend role, function or REST API (`role`, `function`, `api`),
+ * the JITR role, function or dead-letter queue, the IoT provisioning role, the hook function.
+ */
+export type NagTarget =
+  | "role"
+  | "function"
+  | "api"
+  | "jitrRole"
+  | "jitrFunction"
+  | "jitrQueue"
+  | "provisioningRole"
+  | "hookFunction";
+
+/** A cdk-nag finding acknowledged on one construct of the stack, with its reason. */
+export type NagAcknowledgement = { on: NagTarget; id: string; reason: string };
 
 const IAM5 = (resource: string) => `AwsSolutions-IAM5[Resource::${resource}]`;
 
@@ -129,6 +240,13 @@ const IAM5 = (resource: string) => `AwsSolutions-IAM5[Resource::${resource}]`;
 function nagArnPrefix(stack: Stack, service: string): string {
   const part = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
   return `arn:${part(stack.partition, "Partition")}:${service}:${part(stack.region, "Region")}:${part(stack.account, "AccountId")}`;
+}
+
+/** The allow-list's reasons for some actions, quoted in an IAM5 acknowledgement of `Resource::*`. */
+function allowListReasons(actions?: readonly string[]): string {
+  return WILDCARD_RESOURCE_ALLOW_LIST.filter((g) => !actions || actions.includes(g.action))
+    .map((g) => `${g.action} (${g.reason})`)
+    .join("; ");
 }
 
 /** The cdk-nag findings this stack accepts, each with the reason it does not apply. */
@@ -140,6 +258,9 @@ export function nagAcknowledgements(
   const iotArn = nagArnPrefix(stack, "iot");
   const scopedIot =
     "IoT thing names are device serial numbers and certificate ids are created per request, so thing and certificate actions are scoped to thing/* and cert/* of this account and region.";
+  const runtime =
+    "nodejs22.x (LTS, supported) is pinned on purpose: the bundle targets node22 (lib/bundling.ts LAMBDA_RUNTIME) and the suite runs on it; moving to nodejs24.x is a deliberate change of both.";
+  const registerThingOnly = `Only iot:RegisterThing, which has no resource type in the Service Authorization Reference (lib/iam-allow-list.ts: ${allowListReasons(["iot:RegisterThing"])}).`;
   const acks: NagAcknowledgement[] = [
     { on: "role", id: IAM5(`${iotArn}:thing/*`), reason: scopedIot },
     { on: "role", id: IAM5(`${iotArn}:cert/*`), reason: scopedIot },
@@ -151,14 +272,39 @@ export function nagAcknowledgements(
     {
       on: "role",
       id: IAM5("*"),
-      reason: `Only actions without a resource type in the Service Authorization Reference, each on the allow-list of lib/iam-allow-list.ts: ${WILDCARD_RESOURCE_ALLOW_LIST.map((g) => `${g.action} (${g.reason})`).join("; ")}.`,
+      reason: `Only actions without a resource type in the Service Authorization Reference, each on the allow-list of lib/iam-allow-list.ts: ${allowListReasons()}.`,
+    },
+    { on: "function", id: "AwsSolutions-L1", reason: runtime },
+    {
+      on: "jitrRole",
+      id: IAM5(`${iotArn}:thing/*`),
+      reason: `${scopedIot} JITR provisions whichever registered device connects, like the vend path.`,
     },
     {
-      on: "function",
-      id: "AwsSolutions-L1",
-      reason:
-        "nodejs22.x (LTS, supported) is pinned on purpose: the bundle targets node22 (lib/bundling.ts LAMBDA_RUNTIME) and the suite runs on it; moving to nodejs24.x is a deliberate change of both.",
+      on: "jitrRole",
+      id: IAM5(`${iotArn}:cert/*`),
+      reason: `${scopedIot} JITR activates or revokes whichever certificate AWS IoT auto-registered.`,
     },
+    { on: "jitrRole", id: IAM5("*"), reason: registerThingOnly },
+    { on: "jitrFunction", id: "AwsSolutions-L1", reason: runtime },
+    {
+      on: "jitrQueue",
+      id: "AwsSolutions-SQS3",
+      reason:
+        "This queue is itself the dead-letter queue of the JITR topic rule (error action) and of the JITR Lambda (on-failure destination); a dead-letter queue of a dead-letter queue would only move the same messages again.",
+    },
+    {
+      on: "provisioningRole",
+      id: IAM5(`${iotArn}:thing/*`),
+      reason: `${scopedIot} AWS IoT assumes this role to run the JITP and fleet templates, which create the thing named after whichever device is being provisioned.`,
+    },
+    {
+      on: "provisioningRole",
+      id: IAM5(`${iotArn}:cert/*`),
+      reason: `${scopedIot} The JITP and fleet templates activate and attach the certificate AWS IoT registered or created for the device.`,
+    },
+    { on: "provisioningRole", id: IAM5("*"), reason: registerThingOnly },
+    { on: "hookFunction", id: "AwsSolutions-L1", reason: runtime },
     {
       on: "api",
       id: "AwsSolutions-APIG4",

@@ -4,6 +4,7 @@ import type { Key } from "aws-cdk-lib/aws-kms";
 import type { Construct } from "constructs";
 import { RegistryTable } from "./constructs/registry-table.ts";
 import { OnrampSecrets } from "./constructs/secrets.ts";
+import { REGISTRY_OUTPUTS } from "./outputs.ts";
 
 /** Settings of {@link RegistryStack}. */
 export type RegistryStackProps = StackProps & {
@@ -51,14 +52,22 @@ export class RegistryStack extends Stack {
 
     const output = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description, exportName: `${exportPrefix}-${id}` });
-    output("RegistryTableName", this.table.tableName, "DynamoDB table of the device registry");
-    output("RegistryTableArn", this.table.tableArn, "ARN of the device registry table");
+    output(REGISTRY_OUTPUTS.tableName, this.table.tableName, "DynamoDB table of the device registry");
+    output(REGISTRY_OUTPUTS.tableArn, this.table.tableArn, "ARN of the device registry table");
     output(
-      "ProductSecretPrefix",
+      REGISTRY_OUTPUTS.productSecretPrefix,
       this.secrets.productSecretPrefix,
       "Secrets Manager name prefix of the product secrets ({prefix}{productKey})",
     );
-    output("RegistryKeySecretName", this.secrets.registryKeyName, "Secrets Manager name of the registry key");
-    output("RegistryKeySecretArn", this.secrets.registryKey.secretArn, "ARN of the registry key secret");
+    output(
+      REGISTRY_OUTPUTS.registryKeySecretName,
+      this.secrets.registryKeyName,
+      "Secrets Manager name of the registry key",
+    );
+    output(
+      REGISTRY_OUTPUTS.registryKeySecretArn,
+      this.secrets.registryKey.secretArn,
+      "ARN of the registry key secret",
+    );
   }
 }

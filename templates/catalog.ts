@@ -12,6 +12,16 @@ import { NotFoundError } from "#core/errors.ts";
 export const DEVICE_POLICY_NAME = "onramp-device-policy";
 /** The policy document file (`policies/device-policy.json`) behind {@link DEVICE_POLICY_NAME}. */
 export const DEVICE_POLICY_DOCUMENT = "device-policy";
+/** The IoT policy of fleet-provisioning claim certificates. */
+export const FLEET_CLAIM_POLICY_NAME = "onramp-fleet-claim-policy";
+/** The policy document file (`policies/fleet-claim-policy.json`) behind {@link FLEET_CLAIM_POLICY_NAME}. */
+export const FLEET_CLAIM_POLICY_DOCUMENT = "fleet-claim-policy";
+
+/** The name each shipped policy document is created under in AWS IoT (by CDK and the local stack). */
+export const POLICY_NAMES: Readonly<Record<string, string>> = {
+  [DEVICE_POLICY_DOCUMENT]: DEVICE_POLICY_NAME,
+  [FLEET_CLAIM_POLICY_DOCUMENT]: FLEET_CLAIM_POLICY_NAME,
+};
 
 /** The provisioning templates this project ships, by flow. */
 export const PROVISIONING_TEMPLATES = {

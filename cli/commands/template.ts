@@ -7,11 +7,10 @@ import {
   TemplateError,
 } from "#core/provisioning-template/index.ts";
 import {
-  DEVICE_POLICY_DOCUMENT,
-  DEVICE_POLICY_NAME,
   listPolicyDocuments,
   listProvisioningTemplates,
   loadProvisioningTemplate,
+  POLICY_NAMES,
 } from "#templates/catalog.ts";
 import { CliError } from "../cli-error.ts";
 import { printResult } from "../output.ts";
@@ -66,7 +65,7 @@ export function registerTemplateCommands(program: Command): void {
       }));
       const policies = listPolicyDocuments().map((name) => ({
         name,
-        ...(name === DEVICE_POLICY_DOCUMENT ? { policyName: DEVICE_POLICY_NAME } : {}),
+        ...(POLICY_NAMES[name] ? { policyName: POLICY_NAMES[name] } : {}),
       }));
       if (options.json) {
         printResult({ templates, policies }, true);

@@ -1,7 +1,4 @@
-import {
-  authorizeFleetProvisioning,
-  type FleetHookDeps,
-} from "#core/fleet/authorize-fleet-provisioning.ts";
+import { authorizeFleetProvisioning, type FleetHookDeps } from "#core/fleet/authorize-fleet-provisioning.ts";
 import {
   DENY_PROVISIONING,
   type PreProvisioningResponse,

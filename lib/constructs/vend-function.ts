@@ -1,22 +1,19 @@
-import { join } from "node:path";
-import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { Duration, type RemovalPolicy } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Effect, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { Effect, PolicyStatement, type Role } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
-import { Architecture } from "aws-cdk-lib/aws-lambda";
-import { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
-import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
+import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import {
-  ENTRYPOINTS_DIR,
-  LAMBDA_NODE_OPTIONS,
-  LAMBDA_RUNTIME,
-  LOCK_FILE,
-  nodejsFunctionBundling,
-  PROJECT_ROOT,
-} from "../bundling.ts";
+  iotProvisioningStatements,
+  REGISTER_THING_ACTIONS,
+  TABLE_KEY_READ_WRITE_ACTIONS,
+  UNDO_ACTIONS,
+} from "../iam-grants.ts";
 import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
+import { createOnrampFunction } from "./onramp-function.ts";
 
 /** Settings of {@link VendFunction}: the registry resources it uses, by reference. */
 export type VendFunctionProps = {
@@ -53,37 +50,23 @@ export class VendFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: VendFunctionProps) {
     super(scope, id);
-    this.logGroup = new LogGroup(this, "Logs", {
-      retention: props.logRetention,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
-    });
-    this.role = new Role(this, "Role", {
-      assumedBy: new ServicePrincipal("lambda.amazonaws.com"),
-      description: "iot-onramp vend-certificate function",
-    });
-    this.function = new NodejsFunction(this, "Function", {
-      entry: join(ENTRYPOINTS_DIR, "vend-certificate.ts"),
-      handler: "handler",
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: LOCK_FILE,
-      runtime: LAMBDA_RUNTIME,
-      architecture: Architecture.ARM_64,
-      memorySize: 512,
-      timeout: VEND_TIMEOUT,
+    const parts = createOnrampFunction(this, {
+      entry: "vend-certificate.ts",
+      serviceName: "vend-certificate",
       description: "iot-onramp: POST /v1/certificates (certificate vending)",
-      role: this.role,
-      logGroup: this.logGroup,
-      bundling: nodejsFunctionBundling(),
+      roleDescription: "iot-onramp vend-certificate function",
+      timeout: VEND_TIMEOUT,
       environment: {
         [LAMBDA_SETTINGS.registryTableName]: props.table.tableName,
         [LAMBDA_SETTINGS.productSecretPrefix]: props.productSecretPrefix,
         [LAMBDA_SETTINGS.registryKeySecretName]: props.registryKeySecretName,
-        POWERTOOLS_SERVICE_NAME: "vend-certificate",
-        POWERTOOLS_LOG_LEVEL: "INFO",
-        NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
       },
+      logRetention: props.logRetention,
+      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
     });
-    this.logGroup.grantWrite(this.role);
+    this.function = parts.function;
+    this.role = parts.role;
+    this.logGroup = parts.logGroup;
     for (const statement of vendStatements(this, props)) this.role.addToPrincipalPolicy(statement);
   }
 }
@@ -104,9 +87,6 @@ export class VendFunction extends Construct {
  * the device policy; the four actions without a resource type are on lib/iam-allow-list.ts.
  */
 export function vendStatements(scope: Construct, props: VendFunctionProps): PolicyStatement[] {
-  const stack = Stack.of(scope);
-  const iotArn = (resource: string, resourceName: string) =>
-    stack.formatArn({ service: "iot", resource, resourceName });
   const statements = [
     new PolicyStatement({
       sid: "RegistryTableItems",
@@ -120,51 +100,16 @@ export function vendStatements(scope: Construct, props: VendFunctionProps): Poli
       actions: ["secretsmanager:GetSecretValue"],
       resources: [props.productSecretArnPattern, props.registryKeySecret.secretArn],
     }),
-    new PolicyStatement({
-      sid: "IotCertificates",
-      effect: Effect.ALLOW,
-      actions: [
-        "iot:DescribeCertificate",
-        "iot:UpdateCertificate",
-        "iot:DeleteCertificate",
-        "iot:ListAttachedPolicies",
-        "iot:AttachPolicy",
-        "iot:DetachPolicy",
-        "iot:ListPrincipalThings",
-        "iot:AttachThingPrincipal",
-        "iot:DetachThingPrincipal",
-      ],
-      resources: [iotArn("cert", "*")],
-    }),
-    new PolicyStatement({
-      sid: "IotThings",
-      effect: Effect.ALLOW,
-      actions: [
-        "iot:CreateThing",
-        "iot:DescribeThing",
-        "iot:UpdateThing",
-        "iot:DeleteThing",
-        "iot:ListThingPrincipals",
-      ],
-      resources: [iotArn("thing", "*")],
-    }),
-    new PolicyStatement({
-      sid: "IotDevicePolicy",
-      effect: Effect.ALLOW,
-      actions: ["iot:GetPolicy"],
-      resources: props.devicePolicyNames.map((name) => iotArn("policy", name)),
-    }),
-    new PolicyStatement({
-      // Each action here is on lib/iam-allow-list.ts with its reason.
-      sid: "IotActionsWithoutResourceType",
-      effect: Effect.ALLOW,
-      actions: [
+    ...iotProvisioningStatements(scope, {
+      certificate: [...REGISTER_THING_ACTIONS.certificate, ...UNDO_ACTIONS.certificate],
+      thing: [...REGISTER_THING_ACTIONS.thing, ...UNDO_ACTIONS.thing],
+      devicePolicyNames: props.devicePolicyNames,
+      withoutResourceType: [
         "iot:CreateCertificateFromCsr",
         "iot:CreateKeysAndCertificate",
         "iot:RegisterThing",
         "iot:DescribeEndpoint",
       ],
-      resources: ["*"],
     }),
   ];
   if (props.tableEncryptionKey) {
@@ -173,15 +118,7 @@ export function vendStatements(scope: Construct, props: VendFunctionProps): Poli
         // What DynamoDB needs from the caller to read and write a table under a customer key.
         sid: "RegistryTableKey",
         effect: Effect.ALLOW,
-        actions: [
-          "kms:Decrypt",
-          "kms:DescribeKey",
-          "kms:Encrypt",
-          "kms:GenerateDataKey",
-          "kms:GenerateDataKeyWithoutPlaintext",
-          "kms:ReEncryptFrom",
-          "kms:ReEncryptTo",
-        ],
+        actions: [...TABLE_KEY_READ_WRITE_ACTIONS],
         resources: [props.tableEncryptionKey.keyArn],
       }),
     );

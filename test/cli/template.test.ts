@@ -37,7 +37,7 @@ describe("onramp template list", () => {
     const { stdout, error } = await run("template", "list");
     assert.equal(error, undefined);
     assert.match(stdout, /^ {2}cvm-device +SerialNumber, ProductKey, CertificateId$/m);
-    assert.match(stdout, /^ {2}fleet-claim-device +SerialNumber, AWS::IoT::Certificate::Id$/m);
+    assert.match(stdout, /^ {2}fleet-claim-device +SerialNumber, ProductKey, AWS::IoT::Certificate::Id$/m);
     assert.match(stdout, /^ {2}jitp-device +AWS::IoT::Certificate::CommonName, /m);
     assert.match(stdout, /^ {2}device-policy +created as "onramp-device-policy"$/m);
   });
@@ -52,7 +52,10 @@ describe("onramp template list", () => {
       listed.templates.map((t) => t.name),
       ["cvm-device", "fleet-claim-device", "jitp-device"],
     );
-    assert.deepEqual(listed.policies, [{ name: "device-policy", policyName: "onramp-device-policy" }]);
+    assert.deepEqual(listed.policies, [
+      { name: "device-policy", policyName: "onramp-device-policy" },
+      { name: "fleet-claim-policy", policyName: "onramp-fleet-claim-policy" },
+    ]);
   });
 });
 

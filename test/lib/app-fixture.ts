@@ -88,6 +88,26 @@ export function onlyResource(template: Template, type: string): CfnResourceJson 
   return found[0]!;
 }
 
+/**
+ * The one resource of a type whose logical id is `prefix` plus CDK's 8-character hash, where the
+ * prefix is the construct path without slashes (`VendFunction`, `JitrRoleDefaultPolicy`); fails
+ * when there is not exactly one.
+ */
+export function resourceAt(template: Template, type: string, prefix: string): CfnResourceJson {
+  const pattern = new RegExp(`^${prefix}[0-9A-F]{8}$`);
+  const found = Object.entries(resourcesOfType(template, type)).filter(([id]) => pattern.test(id));
+  if (found.length !== 1) throw new Error(`expected one ${type} at ${prefix}, found ${found.length}`);
+  return found[0]![1];
+}
+
+/** The logical id of {@link resourceAt}'s resource (for `Ref` / `Fn::GetAtt` comparisons). */
+export function logicalIdAt(template: Template, type: string, prefix: string): string {
+  const pattern = new RegExp(`^${prefix}[0-9A-F]{8}$`);
+  const found = Object.keys(resourcesOfType(template, type)).filter((id) => pattern.test(id));
+  if (found.length !== 1) throw new Error(`expected one ${type} at ${prefix}, found ${found.length}`);
+  return found[0]!;
+}
+
 /** A resource as it appears in a synthesized template (CloudFormation JSON is untyped). */
 export type CfnResourceJson = {
   Type: string;

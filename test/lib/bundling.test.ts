@@ -19,16 +19,23 @@ import {
 } from "#lib/bundling.ts";
 import { LAMBDA_SETTING_NAMES } from "#lib/lambda-settings.ts";
 import { listPolicyDocuments, listProvisioningTemplates, loadPolicyDocument } from "#templates/catalog.ts";
-import { bundledApp, onlyResource } from "./app-fixture.ts";
+import { bundledApp, resourceAt } from "./app-fixture.ts";
 
-/** The vend function's asset folder in the synthesized (bundled) cloud assembly. */
-function vendAssetDir(): string {
+/** A function's asset folder in the synthesized (bundled) cloud assembly (default: the vend function). */
+function vendAssetDir(functionAt = "VendFunction"): string {
   const { assembly, provisioningTemplate } = bundledApp();
-  const fn = onlyResource(provisioningTemplate, "AWS::Lambda::Function");
+  const fn = resourceAt(provisioningTemplate, "AWS::Lambda::Function", functionAt);
   const assetPath = fn.Metadata?.["aws:asset:path"];
   assert.ok(typeof assetPath === "string", "asset metadata is enabled in the bundled fixture");
   return join(assembly.directory, assetPath);
 }
+
+/** Every deployed Lambda: its entry file and the construct path of its function. */
+const DEPLOYED_FUNCTIONS: [entry: string, functionAt: string][] = [
+  ["vend-certificate.ts", "VendFunction"],
+  ["jitr-registration.ts", "JitrFunction"],
+  ["pre-provisioning-hook.ts", "FleetHookFunction"],
+];
 
 describe("lib/bundling: the deployed bundle", () => {
   it("is index.mjs + source map, with the template folders next to it", () => {
@@ -53,42 +60,46 @@ describe("lib/bundling: the deployed bundle", () => {
     assert.ok(code.includes('"./provisioning/",import.meta.url'), "catalog URL kept relative to the bundle");
   });
 
-  it("is byte for byte what the bench builds with the shared esbuild options", async () => {
-    const outdir = mkdtempSync(join(tmpdir(), "onramp-bench-"));
-    await build({
-      ...esbuildBuildOptions(join(ENTRYPOINTS_DIR, "vend-certificate.ts"), outdir),
-      logLevel: "error",
+  for (const [entry, functionAt] of DEPLOYED_FUNCTIONS) {
+    it(`${entry}: is byte for byte what the bench builds with the shared esbuild options`, async () => {
+      const outdir = mkdtempSync(join(tmpdir(), "onramp-bench-"));
+      await build({ ...esbuildBuildOptions(join(ENTRYPOINTS_DIR, entry), outdir), logLevel: "error" });
+      const deployed = readFileSync(join(vendAssetDir(functionAt), LAMBDA_BUNDLE.outfile));
+      const benched = readFileSync(join(outdir, LAMBDA_BUNDLE.outfile));
+      assert.equal(benched.length, deployed.length);
+      assert.ok(benched.equals(deployed), "bench and construct bundles differ: lib/bundling.ts drifted");
     });
-    const deployed = readFileSync(join(vendAssetDir(), LAMBDA_BUNDLE.outfile));
-    const benched = readFileSync(join(outdir, LAMBDA_BUNDLE.outfile));
-    assert.equal(benched.length, deployed.length);
-    assert.ok(benched.equals(deployed), "bench and construct bundles differ: lib/bundling.ts drifted");
-  });
 
-  it("loads in a fresh node with only the required settings (as in Lambda)", () => {
-    const bundle = pathToFileURL(join(vendAssetDir(), LAMBDA_BUNDLE.outfile)).href;
-    const env = Object.fromEntries(LAMBDA_SETTING_NAMES.map((n) => [n, "test"]));
-    const child = spawnSync(
-      process.execPath,
-      [
-        "--input-type=module",
-        "-e",
-        "const m = await import(process.argv[1]); console.log(typeof m.handler);",
-        bundle,
-      ],
-      {
-        encoding: "utf8",
-        env: {
-          PATH: process.env.PATH ?? "",
-          NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
-          AWS_REGION: "eu-west-1",
-          ...env,
+    it(`${entry}: loads in a fresh node with only the settings its construct sets (as in Lambda)`, () => {
+      const bundle = pathToFileURL(join(vendAssetDir(functionAt), LAMBDA_BUNDLE.outfile)).href;
+      const fn = resourceAt(bundledApp().provisioningTemplate, "AWS::Lambda::Function", functionAt);
+      const settings = Object.keys(fn.Properties.Environment.Variables as Record<string, unknown>).filter(
+        (n) => LAMBDA_SETTING_NAMES.includes(n),
+      );
+      assert.ok(settings.length > 0);
+      const env = Object.fromEntries(settings.map((n) => [n, "test"]));
+      const child = spawnSync(
+        process.execPath,
+        [
+          "--input-type=module",
+          "-e",
+          "const m = await import(process.argv[1]); console.log(typeof m.handler);",
+          bundle,
+        ],
+        {
+          encoding: "utf8",
+          env: {
+            PATH: process.env.PATH ?? "",
+            NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
+            AWS_REGION: "eu-west-1",
+            ...env,
+          },
         },
-      },
-    );
-    assert.equal(child.status, 0, child.stderr);
-    assert.equal(child.stdout.trim(), "function");
-  });
+      );
+      assert.equal(child.status, 0, child.stderr);
+      assert.equal(child.stdout.trim(), "function");
+    });
+  }
 });
 
 describe("lib/bundling: shared options", () => {
@@ -96,9 +107,9 @@ describe("lib/bundling: shared options", () => {
     assert.equal(LAMBDA_RUNTIME.name, `nodejs${LAMBDA_BUNDLE.target.replace("node", "")}.x`);
   });
 
-  it("lists every entry of lambdas/entrypoints but the shared wiring", () => {
+  it("lists every entry of lambdas/entrypoints but the shared wiring, each deployed", () => {
     const entries = lambdaEntrypoints().map((p) => p.slice(ENTRYPOINTS_DIR.length + 1));
-    assert.ok(entries.includes("vend-certificate.ts"));
+    assert.deepEqual(entries, DEPLOYED_FUNCTIONS.map(([entry]) => entry).sort());
     assert.ok(!entries.includes("lambda-wiring.ts"));
   });
 

@@ -71,4 +71,30 @@ describe("cdk-nag (AwsSolutions) on the app", () => {
       assert.ok(ack.reason.includes(action), action);
     }
   });
+
+  it("acknowledges the JITR, provisioning-role and hook findings where they occur, with their reasons", () => {
+    const acks = acknowledgements(defaultApp().app);
+    const at = (suffix: RegExp, id: string) => acks.find((a) => suffix.test(a.path) && a.id === id);
+    for (const role of [/\/Jitr\/Role$/, /\/IotProvisioningRole\/Role$/]) {
+      assert.match(at(role, "AwsSolutions-IAM5[Resource::*]")?.reason ?? "", /^Only iot:RegisterThing/);
+      assert.ok(
+        at(
+          role,
+          "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*]",
+        ),
+      );
+      assert.ok(
+        at(
+          role,
+          "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*]",
+        ),
+      );
+    }
+    for (const fn of [/\/Vend\/Function$/, /\/Jitr\/Function$/, /\/Fleet\/Hook\/Function$/]) {
+      assert.match(at(fn, "AwsSolutions-L1")?.reason ?? "", /nodejs22\.x/);
+    }
+    assert.match(at(/\/Jitr\/DeadLetters$/, "AwsSolutions-SQS3")?.reason ?? "", /dead-letter queue/);
+    // The hook's role needs no acknowledgement: GetItem on the table ARN only.
+    assert.ok(!acks.some((a) => /\/Fleet\/Hook\/Role$/.test(a.path)));
+  });
 });

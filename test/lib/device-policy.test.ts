@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DEVICE_POLICY_DOCUMENT, DEVICE_POLICY_NAME, loadPolicyDocument } from "#templates/catalog.ts";
-import { defaultApp, onlyResource } from "./app-fixture.ts";
+import { defaultApp, resourceAt } from "./app-fixture.ts";
 
 describe("lib/constructs/device-policy", () => {
   it("creates the shared IoT policy from templates/policies/device-policy.json, unchanged", () => {
-    const policy = onlyResource(defaultApp().provisioningTemplate, "AWS::IoT::Policy").Properties;
+    const policy = resourceAt(
+      defaultApp().provisioningTemplate,
+      "AWS::IoT::Policy",
+      "DevicePolicy",
+    ).Properties;
     assert.equal(policy.PolicyName, DEVICE_POLICY_NAME);
     assert.deepEqual(policy.PolicyDocument, JSON.parse(loadPolicyDocument(DEVICE_POLICY_DOCUMENT)));
   });

@@ -4,13 +4,13 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { LAMBDA_NODE_OPTIONS } from "#lib/bundling.ts";
 import { LAMBDA_SETTING_NAMES } from "#lib/lambda-settings.ts";
-import { cfnText, defaultApp, fullOptionsApp, onlyResource } from "./app-fixture.ts";
+import { cfnText, defaultApp, fullOptionsApp, resourceAt } from "./app-fixture.ts";
 
 const IOT = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}";
 
 /** The vend role's policy statements as { Sid: { actions, resources } } (text, sorted). */
 function vendStatements(app = defaultApp()) {
-  const policy = onlyResource(app.provisioningTemplate, "AWS::IAM::Policy").Properties;
+  const policy = resourceAt(app.provisioningTemplate, "AWS::IAM::Policy", "VendRoleDefaultPolicy").Properties;
   const bySid: Record<string, { actions: string[]; resources: string[] }> = {};
   for (const s of policy.PolicyDocument.Statement as Record<string, unknown>[]) {
     assert.equal(s.Effect, "Allow");
@@ -22,7 +22,11 @@ function vendStatements(app = defaultApp()) {
 
 describe("lib/constructs/vend-function", () => {
   it("runs vend-certificate on Node.js 22, arm64, ESM handler, within API Gateway's 29 s", () => {
-    const fn = onlyResource(defaultApp().provisioningTemplate, "AWS::Lambda::Function").Properties;
+    const fn = resourceAt(
+      defaultApp().provisioningTemplate,
+      "AWS::Lambda::Function",
+      "VendFunction",
+    ).Properties;
     assert.equal(fn.Runtime, "nodejs22.x");
     assert.deepEqual(fn.Architectures, ["arm64"]);
     assert.equal(fn.Handler, "index.handler");
@@ -30,7 +34,11 @@ describe("lib/constructs/vend-function", () => {
   });
 
   it("sets the three settings the wiring requires, Powertools and source-map options", () => {
-    const fn = onlyResource(defaultApp().provisioningTemplate, "AWS::Lambda::Function").Properties;
+    const fn = resourceAt(
+      defaultApp().provisioningTemplate,
+      "AWS::Lambda::Function",
+      "VendFunction",
+    ).Properties;
     const env = fn.Environment.Variables;
     assert.match(
       cfnText(env.REGISTRY_TABLE_NAME),
@@ -49,8 +57,8 @@ describe("lib/constructs/vend-function", () => {
     );
     const required = [...wiring.matchAll(/requireEnv\("([A-Z0-9_]+)"\)/g)].map((m) => m[1]!);
     assert.ok(required.length >= 3, "the wiring reads its settings with requireEnv");
-    const env = onlyResource(defaultApp().provisioningTemplate, "AWS::Lambda::Function").Properties
-      .Environment.Variables;
+    const env = resourceAt(defaultApp().provisioningTemplate, "AWS::Lambda::Function", "VendFunction")
+      .Properties.Environment.Variables;
     for (const name of required) {
       assert.ok(LAMBDA_SETTING_NAMES.includes(name), `${name} is missing from lib/lambda-settings.ts`);
       assert.ok(name in env, `${name} is not set on the function`);
@@ -59,18 +67,21 @@ describe("lib/constructs/vend-function", () => {
 
   it("logs to its own log group with explicit retention", () => {
     const { provisioningTemplate } = defaultApp();
-    const fn = onlyResource(provisioningTemplate, "AWS::Lambda::Function").Properties;
+    const fn = resourceAt(provisioningTemplate, "AWS::Lambda::Function", "VendFunction").Properties;
     assert.match(cfnText(fn.LoggingConfig.LogGroup), /^\$\{VendLogs[0-9A-F]+\}$/);
     provisioningTemplate.hasResourceProperties("AWS::Logs::LogGroup", { RetentionInDays: 365 });
   });
 
   it("has a role without managed policies", () => {
-    const role = Object.values(defaultApp().provisioningTemplate.findResources("AWS::IAM::Role"));
-    assert.equal(role.length, 1);
-    assert.equal(role[0]!.Properties.ManagedPolicyArns, undefined);
-    assert.deepEqual(role[0]!.Properties.AssumeRolePolicyDocument.Statement[0].Principal, {
+    const role = resourceAt(defaultApp().provisioningTemplate, "AWS::IAM::Role", "VendRole");
+    assert.equal(role.Properties.ManagedPolicyArns, undefined);
+    assert.deepEqual(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal, {
       Service: "lambda.amazonaws.com",
     });
+    // No role in the stack has managed policies.
+    for (const other of Object.values(defaultApp().provisioningTemplate.findResources("AWS::IAM::Role"))) {
+      assert.equal(other.Properties.ManagedPolicyArns, undefined);
+    }
   });
 
   it("grants exactly the vend path's calls, each on the narrowest resource IAM supports", () => {

@@ -67,14 +67,17 @@ export async function authorizeFleetProvisioning(
   request: PreProvisioningEvent,
 ): Promise<FleetAuthorization> {
   const deadlineMs = (deps.config ?? defaultFleetHookConfig).deadlineMs;
+  const serial = serialNumberSchema.safeParse(request.parameters[FLEET_PARAMETERS.serialNumber]);
+  const known = serial.success ? { serialNumber: serial.data } : {};
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<FleetAuthorization>((resolve) => {
-    timer = setTimeout(() => resolve({ allowed: false, reason: "deadline-exceeded" }), deadlineMs);
+    timer = setTimeout(() => resolve({ allowed: false, reason: "deadline-exceeded", ...known }), deadlineMs);
   });
   const decision = decide(deps, request).catch(
     (error: unknown): FleetAuthorization => ({
       allowed: false,
       reason: "registry-error",
+      ...known,
       error: error instanceof Error ? error.name : "unknown",
     }),
   );

@@ -1,0 +1,224 @@
+import { Duration, type RemovalPolicy, Stack } from "aws-cdk-lib";
+import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { Effect, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { CfnTopicRule } from "aws-cdk-lib/aws-iot";
+import type { IKey } from "aws-cdk-lib/aws-kms";
+import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
+import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
+import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
+import { Construct } from "constructs";
+import { loadTopicRule, RULE_TARGETS, type TopicRuleDefinition } from "#templates/catalog.ts";
+import {
+  iotArn,
+  iotProvisioningStatements,
+  REGISTER_THING_ACTIONS,
+  TABLE_KEY_READ_WRITE_ACTIONS,
+  UNDO_ACTIONS,
+} from "../iam-grants.ts";
+import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
+import { createOnrampFunction } from "./onramp-function.ts";
+
+/** Settings of {@link JitrRegistration}: the registry resources it uses, by reference. */
+export type JitrRegistrationProps = {
+  table: ITable;
+  /** The table's customer managed key, if any. */
+  tableEncryptionKey?: IKey;
+  /**
+   * Required by the shared Lambda wiring (`lambdaServices()` reads all three settings), not used by
+   * the JITR path: no Secrets Manager permission goes with them.
+   */
+  productSecretPrefix: string;
+  /** See {@link productSecretPrefix}. */
+  registryKeySecretName: string;
+  /** The IoT policies RegisterThing may attach (the templates name them). */
+  devicePolicyNames: readonly string[];
+  logRetention: RetentionDays;
+  /** Of the log group. */
+  removalPolicy?: RemovalPolicy;
+  /**
+   * Reserved concurrency of the function; unset by default. Reserving takes capacity away from the
+   * account's unreserved pool (new accounts have 10 in all, and a deployment that would leave fewer
+   * than 10 unreserved fails). Invocations are asynchronous, so throttled events are retried by
+   * Lambda for up to {@link JITR_MAX_EVENT_AGE}; a cap near RegisterThing's ~10 TPS is sensible
+   * where the account has room.
+   */
+  reservedConcurrentExecutions?: number;
+};
+
+/**
+ * Below the JITR flow's two-minute provisioning claim (`defaultJitrConfig.claimTtlMs`), so a claim
+ * can only expire after the function that took it has stopped.
+ */
+export const JITR_TIMEOUT = Duration.seconds(60);
+
+/** Lambda retries a failed asynchronous invocation twice (with backoff) before the on-failure destination. */
+export const JITR_RETRY_ATTEMPTS = 2;
+
+/**
+ * How long an event may wait for (re)delivery. A device retries its connection anyway and each
+ * retry publishes the registration event again, so an hour of retries is plenty.
+ */
+export const JITR_MAX_EVENT_AGE = Duration.hours(1);
+
+/**
+ * Retention of the dead-letter queue: 14 days, the SQS maximum, so failures survive a long weekend
+ * and a holiday before someone looks at them. A message is a record of a failed registration, not
+ * device state (the device's next connection publishes the event again), so losing one after two
+ * weeks loses no data.
+ */
+export const JITR_DEAD_LETTER_RETENTION = Duration.days(14);
+
+/**
+ * Just-in-time registration on AWS: the topic rule built from `templates/rules/jitr-registration.json`
+ * (the file the local rule engine runs) invoking the JITR Lambda (`lambdas/entrypoints/jitr-registration.ts`)
+ * asynchronously, and one encrypted SQS dead-letter queue for everything that could not be
+ * processed:
+ * - the rule's error action (the rule could not invoke the Lambda: throttling, permissions), with
+ *   its own role that may only send to that queue;
+ * - the function's on-failure destination (the event failed {@link JITR_RETRY_ATTEMPTS} retries or
+ *   outlived {@link JITR_MAX_EVENT_AGE}).
+ * The two message shapes differ: the error action sends the rule's error payload
+ * (`ruleName`, `topic`, `failures[]`, `base64OriginalPayload`), the destination an invocation record
+ * (`requestContext`, `requestPayload` = the registration event, `responsePayload`).
+ */
+export class JitrRegistration extends Construct {
+  /** The JITR function. */
+  readonly function: NodejsFunction;
+  /** Its execution role (no managed policies). */
+  readonly role: Role;
+  /** Its log group. */
+  readonly logGroup: LogGroup;
+  /** The topic rule on `$aws/events/certificates/registered/+`. */
+  readonly rule: CfnTopicRule;
+  /** The rule file the rule was built from. */
+  readonly ruleDefinition: TopicRuleDefinition;
+  /** Failed registrations (rule error action and Lambda on-failure destination). */
+  readonly deadLetterQueue: Queue;
+  /** The role AWS IoT assumes for the rule's error action (send to the dead-letter queue only). */
+  readonly ruleErrorRole: Role;
+
+  constructor(scope: Construct, id: string, props: JitrRegistrationProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.ruleDefinition = loadTopicRule(RULE_TARGETS.jitrRegistration);
+    if (this.ruleDefinition.target !== RULE_TARGETS.jitrRegistration) {
+      throw new Error(
+        `templates/rules/jitr-registration.json targets "${this.ruleDefinition.target}", not the JITR handler.`,
+      );
+    }
+    // Built, not read from the rule, so the error role's trust policy and the rule do not refer to
+    // each other (the rule needs the role's ARN).
+    const ruleArn = iotArn(this, "rule", this.ruleDefinition.ruleName);
+
+    const parts = createOnrampFunction(this, {
+      entry: "jitr-registration.ts",
+      serviceName: "jitr-registration",
+      description:
+        "iot-onramp: just-in-time registration (topic rule on $aws/events/certificates/registered/+)",
+      roleDescription: "iot-onramp jitr-registration function",
+      timeout: JITR_TIMEOUT,
+      environment: {
+        [LAMBDA_SETTINGS.registryTableName]: props.table.tableName,
+        [LAMBDA_SETTINGS.productSecretPrefix]: props.productSecretPrefix,
+        [LAMBDA_SETTINGS.registryKeySecretName]: props.registryKeySecretName,
+      },
+      logRetention: props.logRetention,
+      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
+      ...(props.reservedConcurrentExecutions !== undefined
+        ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
+        : {}),
+    });
+    this.function = parts.function;
+    this.role = parts.role;
+    this.logGroup = parts.logGroup;
+    for (const statement of jitrStatements(this, props)) this.role.addToPrincipalPolicy(statement);
+
+    this.deadLetterQueue = new Queue(this, "DeadLetters", {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: JITR_DEAD_LETTER_RETENTION,
+    });
+    this.function.configureAsyncInvoke({
+      retryAttempts: JITR_RETRY_ATTEMPTS,
+      maxEventAge: JITR_MAX_EVENT_AGE,
+      onFailure: new SqsDestination(this.deadLetterQueue),
+    });
+
+    this.ruleErrorRole = new Role(this, "RuleErrorRole", {
+      assumedBy: new ServicePrincipal("iot.amazonaws.com", {
+        conditions: {
+          StringEquals: { "aws:SourceAccount": stack.account },
+          ArnLike: { "aws:SourceArn": ruleArn },
+        },
+      }),
+      description: "iot-onramp: the JITR topic rule's error action (send to the dead-letter queue)",
+    });
+    this.deadLetterQueue.grantSendMessages(this.ruleErrorRole);
+
+    this.rule = new CfnTopicRule(this, "Rule", {
+      ruleName: this.ruleDefinition.ruleName,
+      topicRulePayload: {
+        sql: this.ruleDefinition.sql,
+        awsIotSqlVersion: this.ruleDefinition.awsIotSqlVersion,
+        description: this.ruleDefinition.description,
+        ruleDisabled: false,
+        actions: [{ lambda: { functionArn: this.function.functionArn } }],
+        errorAction: {
+          sqs: {
+            queueUrl: this.deadLetterQueue.queueUrl,
+            roleArn: this.ruleErrorRole.roleArn,
+            useBase64: false,
+          },
+        },
+      },
+    });
+    // The error role's policy must exist before the rule can use it.
+    this.rule.node.addDependency(this.ruleErrorRole);
+    this.function.addPermission("IotRuleInvoke", {
+      principal: new ServicePrincipal("iot.amazonaws.com"),
+      action: "lambda:InvokeFunction",
+      sourceArn: this.rule.attrArn,
+      sourceAccount: stack.account,
+    });
+  }
+}
+
+/**
+ * Least privilege for the JITR path, derived from what it calls:
+ * - register-device-certificate.ts through dynamodb-registry.ts: getDevice/getProduct (GetItem),
+ *   claimDevice/completeClaim/releaseClaim (UpdateItem). No PutItem (no nonces), no Query.
+ * - through iot-provisioning.ts: DescribeCertificate, UpdateCertificate (activate or revoke),
+ *   RegisterThing and what it does for the product's template, the undo (ListAttachedPolicies,
+ *   DetachPolicy, ListPrincipalThings, DetachThingPrincipal, ListThingPrincipals, DeleteThing) and
+ *   destroyCertificate of a crashed vend's leftover (DeleteCertificate).
+ * - no Secrets Manager: the JITR path never reads a product secret or the registry key; no
+ *   CreateCertificate*, no DescribeEndpoint.
+ */
+export function jitrStatements(scope: Construct, props: JitrRegistrationProps): PolicyStatement[] {
+  const statements = [
+    new PolicyStatement({
+      sid: "RegistryTableItems",
+      effect: Effect.ALLOW,
+      actions: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+      resources: [props.table.tableArn],
+    }),
+    ...iotProvisioningStatements(scope, {
+      certificate: [...REGISTER_THING_ACTIONS.certificate, ...UNDO_ACTIONS.certificate],
+      thing: [...REGISTER_THING_ACTIONS.thing, ...UNDO_ACTIONS.thing],
+      devicePolicyNames: props.devicePolicyNames,
+      withoutResourceType: ["iot:RegisterThing"],
+    }),
+  ];
+  if (props.tableEncryptionKey) {
+    statements.push(
+      new PolicyStatement({
+        sid: "RegistryTableKey",
+        effect: Effect.ALLOW,
+        actions: [...TABLE_KEY_READ_WRITE_ACTIONS],
+        resources: [props.tableEncryptionKey.keyArn],
+      }),
+    );
+  }
+  return statements;
+}

@@ -40,6 +40,8 @@ export const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
  * - `mainFields: module, main` so esbuild reads the SDK's ES modules and can tree-shake them.
  * - Source maps without `sourcesContent`: stack traces are mapped (see {@link LAMBDA_NODE_OPTIONS})
  *   while the map stays about a third of the size.
+ * - `alias`: the SDK's default credential chain is replaced by the environment provider
+ *   (lambdas/adapters/lambda-env-credentials.ts): Lambda always puts the role's credentials there.
  */
 export const LAMBDA_BUNDLE = {
   target: "node22",
@@ -51,6 +53,9 @@ export const LAMBDA_BUNDLE = {
   sourcesContent: false,
   mainFields: ["module", "main"],
   external: [] as readonly string[],
+  alias: { "@aws-sdk/credential-provider-node": "./lambdas/adapters/lambda-env-credentials.ts" } as Readonly<
+    Record<string, string>
+  >,
   banner:
     "import { createRequire as __onrampCreateRequire } from 'node:module';" +
     "const require = __onrampCreateRequire(import.meta.url);",
@@ -94,6 +99,9 @@ export function nodejsFunctionBundling(): BundlingOptions {
     mainFields: [...LAMBDA_BUNDLE.mainFields],
     externalModules: [...LAMBDA_BUNDLE.external],
     banner: LAMBDA_BUNDLE.banner,
+    esbuildArgs: Object.fromEntries(
+      Object.entries(LAMBDA_BUNDLE.alias).map(([from, to]) => [`--alias:${from}`, to]),
+    ),
     forceDockerBundling: false,
     commandHooks: {
       beforeBundling: () => [],
@@ -127,6 +135,7 @@ export function esbuildBuildOptions(
     external: [...(overrides.external ?? LAMBDA_BUNDLE.external)],
     banner: { js: LAMBDA_BUNDLE.banner },
     mainFields: [...LAMBDA_BUNDLE.mainFields],
+    alias: { ...LAMBDA_BUNDLE.alias },
     logLevel: "warning",
   };
 }

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from "aws-lambda";
-import type { z } from "zod";
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { DomainError, type ErrorKind, PayloadTooLargeError, ValidationError } from "#core/errors.ts";
 import type { Logger } from "#core/logger.ts";
 
@@ -14,6 +15,9 @@ const statusByKind: Record<ErrorKind, number> = {
   throttled: 429,
   unavailable: 503,
 };
+
+// zod/mini ships without messages; the English ones make a 400 say what is wrong with a field.
+z.config(en());
 
 const jsonHeaders = { "content-type": "application/json", "cache-control": "no-store" };
 
@@ -61,7 +65,7 @@ function causeName(error: Error): string | undefined {
  * Reads a JSON body: size limit first (413), then JSON syntax, then the schema (400, naming the
  * fields but never echoing their values).
  */
-export function parseJsonBody<S extends z.ZodType>(
+export function parseJsonBody<S extends z.ZodMiniType>(
   event: APIGatewayProxyEvent,
   schema: S,
   maxBytes: number,

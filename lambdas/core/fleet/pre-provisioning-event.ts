@@ -1,6 +1,6 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 
-const certificateIdSchema = z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters");
+const certificateIdSchema = z.string().check(z.regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters"));
 
 /**
  * What AWS IoT sends the pre-provisioning hook of a fleet provisioning template when a device
@@ -14,13 +14,13 @@ export const preProvisioningEventSchema = z.looseObject({
   claimCertificateId: certificateIdSchema,
   /** The certificate AWS IoT created for the device (CreateKeysAndCertificate / CreateCertificateFromCsr). */
   certificateId: certificateIdSchema,
-  certificatePem: z.string().min(1),
+  certificatePem: z.string().check(z.minLength(1)),
   /** `arn:{partition}:iot:{region}:{account}:provisioningtemplate/{templateName}`. */
-  templateArn: z.string().min(1),
+  templateArn: z.string().check(z.minLength(1)),
   /** The MQTT client id of the connection. */
-  clientId: z.string().min(1),
+  clientId: z.string().check(z.minLength(1)),
   /** The `parameters` of the device's provision request (absent or empty when it sent none). */
-  parameters: z.record(z.string(), z.string()).default({}),
+  parameters: z._default(z.record(z.string(), z.string()), {}),
 });
 
 /** A parsed pre-provisioning hook input. */

@@ -1,6 +1,6 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 
-const certificateIdSchema = z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters");
+const certificateIdSchema = z.string().check(z.regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters"));
 
 /**
  * The event AWS IoT Core publishes on `$aws/events/certificates/registered/{caCertificateId}` when
@@ -15,9 +15,9 @@ export const registrationEventSchema = z.looseObject({
   /** Milliseconds since the epoch. */
   timestamp: z.number(),
   /** `PENDING_ACTIVATION` for a newly auto-registered certificate. */
-  certificateStatus: z.string().min(1),
-  awsAccountId: z.string().min(1),
-  certificateRegistrationTimestamp: z.union([z.string(), z.number(), z.null()]).optional(),
+  certificateStatus: z.string().check(z.minLength(1)),
+  awsAccountId: z.string().check(z.minLength(1)),
+  certificateRegistrationTimestamp: z.optional(z.union([z.string(), z.number(), z.null()])),
 });
 
 /** A parsed JITR registration event. */

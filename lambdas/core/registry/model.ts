@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 
 /** How a product's devices sign their requests to the vending API. */
 export const productAuthModes = ["product-secret", "device-secret"] as const;
@@ -10,18 +10,18 @@ export type ReprovisionPolicy = (typeof reprovisionPolicies)[number];
 
 export const productKeySchema = z
   .string()
-  .regex(/^[A-Za-z0-9_-]{3,64}$/, "3-64 characters: letters, digits, '_' or '-'");
+  .check(z.regex(/^[A-Za-z0-9_-]{3,64}$/, "3-64 characters: letters, digits, '_' or '-'"));
 export const serialNumberSchema = z
   .string()
-  .regex(/^[A-Za-z0-9:_-]{1,128}$/, "1-128 characters: letters, digits, ':', '_' or '-'");
+  .check(z.regex(/^[A-Za-z0-9:_-]{1,128}$/, "1-128 characters: letters, digits, ':', '_' or '-'"));
 
 export const productSchema = z.object({
   productKey: productKeySchema,
-  name: z.string().min(1).max(256),
+  name: z.string().check(z.minLength(1), z.maxLength(256)),
   authMode: z.enum(productAuthModes),
   allowServerKeys: z.boolean(),
-  templateName: z.string().regex(/^[0-9A-Za-z_-]{1,36}$/),
-  policyName: z.string().min(1).max(128),
+  templateName: z.string().check(z.regex(/^[0-9A-Za-z_-]{1,36}$/)),
+  policyName: z.string().check(z.minLength(1), z.maxLength(128)),
   reprovision: z.enum(reprovisionPolicies),
   /** CA certificate ids whose device certificates this product accepts (JITR / JITP). */
   trustedCaIds: z.array(z.string()),

@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "zod/mini";
 import { productKeySchema, serialNumberSchema } from "../registry/model.ts";
 
 /** Largest vend request body accepted (bytes). */
@@ -6,31 +6,30 @@ export const MAX_VEND_BODY_BYTES = 16 * 1024;
 
 /** The body of `POST /v1/certificates` (documented in openapi.yaml). */
 export const vendRequestSchema = z
-  .object({
+  .strictObject({
     serialNumber: serialNumberSchema,
     productKey: productKeySchema,
     /** Milliseconds since the epoch when the device signed the request. */
-    timestamp: z.number().int().positive(),
+    timestamp: z.int().check(z.positive()),
     /** Single-use random value, 16-64 URL-safe characters. */
-    nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, "16-64 characters: letters, digits, '_' or '-'"),
-    keyMode: z.enum(["csr", "server"]).default("csr"),
-    csr: z
+    nonce: z
       .string()
-      .min(1)
-      .max(12 * 1024)
-      .optional(),
+      .check(z.regex(/^[A-Za-z0-9_-]{16,64}$/, "16-64 characters: letters, digits, '_' or '-'")),
+    keyMode: z._default(z.enum(["csr", "server"]), "csr"),
+    csr: z.optional(z.string().check(z.minLength(1), z.maxLength(12 * 1024))),
     /** Lowercase hex HMAC-SHA256 of the canonical content (see credentials/vend-signature.ts). */
-    signature: z.string().regex(/^[0-9a-fA-F]{64}$/, "64 hex characters"),
+    signature: z.string().check(z.regex(/^[0-9a-fA-F]{64}$/, "64 hex characters")),
   })
-  .strict()
-  .superRefine((value, ctx) => {
-    if (value.keyMode === "csr" && value.csr === undefined) {
-      ctx.addIssue({ code: "custom", path: ["csr"], message: "required when keyMode is csr" });
-    }
-    if (value.keyMode === "server" && value.csr !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["csr"], message: "not allowed when keyMode is server" });
-    }
-  });
+  .check(
+    z.superRefine((value, ctx) => {
+      if (value.keyMode === "csr" && value.csr === undefined) {
+        ctx.addIssue({ code: "custom", path: ["csr"], message: "required when keyMode is csr" });
+      }
+      if (value.keyMode === "server" && value.csr !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["csr"], message: "not allowed when keyMode is server" });
+      }
+    }),
+  );
 
 export type VendRequest = z.infer<typeof vendRequestSchema>;
 

@@ -1,3 +1,4 @@
+import { ConflictError } from "#core/errors.ts";
 import {
   type JitrDeps,
   type JitrRejectionReason,
@@ -7,15 +8,16 @@ import { registrationEventSchema } from "#core/jitr/registration-event.ts";
 
 /** What the JITR Lambda returns (visible in the rule's logs and in tests). */
 export type JitrHandlerResult = {
-  outcome: "activated" | "already-active" | "rejected";
+  outcome: "activated" | "already-active" | "in-progress" | "rejected";
   reason?: JitrRejectionReason;
 };
 
 /**
  * The JITR Lambda, invoked by a topic rule on `$aws/events/certificates/registered/+`. Parses the
  * event and calls the use case. A malformed event is logged (field names only) and answered as
- * rejected without throwing, since retrying it cannot help; a failure of a dependency is rethrown
- * so that the Lambda's retries and the rule's error action see it.
+ * rejected without throwing, since retrying it cannot help; a duplicate delivery while another one
+ * provisions the device answers "in-progress"; a failure of a dependency is rethrown so that the
+ * Lambda's retries and the rule's error action see it.
  */
 export function makeJitrHandler(deps: JitrDeps) {
   return async (event: unknown): Promise<JitrHandlerResult> => {
@@ -32,6 +34,14 @@ export function makeJitrHandler(deps: JitrDeps) {
         ? { outcome: result.outcome, reason: result.reason }
         : { outcome: result.outcome };
     } catch (error) {
+      if (error instanceof ConflictError && error.code === "PROVISIONING_IN_PROGRESS") {
+        // A duplicate delivery while another one provisions this device: that one finishes the job
+        // (and if it fails, its own retry or the device's next connect brings the event back).
+        deps.logger.info("jitr: registration already in progress", {
+          certificateId: parsed.data.certificateId,
+        });
+        return { outcome: "in-progress" };
+      }
       deps.logger.error("jitr: registration failed; the event will be retried", {
         certificateId: parsed.data.certificateId,
         caCertificateId: parsed.data.caCertificateId,

@@ -181,6 +181,9 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
       requestCert: true,
       rejectUnauthorized: false, // the certificate is judged against the registry, in authenticate
       minVersion: "TLSv1.2",
+      // Without it the small CONNACK waits for the client's ACK of the TLS 1.3 session tickets
+      // sent just before (Nagle): ~40 ms on every connect.
+      noDelay: true,
     },
     (socket) => broker.handle(socket),
   );

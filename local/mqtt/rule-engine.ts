@@ -40,6 +40,8 @@ export type RuleEngineOptions = {
   logger: Logger;
   /** Oldest dead letters are dropped beyond this (default 1000). */
   maxDeadLetters?: number;
+  /** Waits before each retry of a failed delivery (default [1000, 2000]: two retries, like Lambda). */
+  retryDelaysMs?: readonly number[];
   clock?: () => number;
 };
 
@@ -71,9 +73,11 @@ export function parseRuleSql(sql: string): string {
 
 /**
  * The local stand-in for the AWS IoT rules engine with a Lambda action and an error action: each
- * message whose topic matches a rule's filter is parsed as JSON and handed to the rule's target;
- * a target that throws is logged (names only, never the payload) and the message kept as a dead
- * letter. Deliveries run in the background; `settled()` waits for them.
+ * message whose topic matches a rule's filter is parsed as JSON and handed to the rule's target.
+ * A target that throws is retried as Lambda retries an asynchronous invocation (twice, after a
+ * delay: `retryDelaysMs`, default 1 s and 2 s instead of AWS's minutes), then logged (names only,
+ * never the payload) and kept as a dead letter. Deliveries run in the background; `settled()`
+ * waits for them.
  */
 export class RuleEngine {
   /** The loaded rules, in definition order. */
@@ -81,6 +85,7 @@ export class RuleEngine {
   private readonly targets: ReadonlyMap<string, RuleTarget>;
   private readonly logger: Logger;
   private readonly maxDeadLetters: number;
+  private readonly retryDelaysMs: readonly number[];
   private readonly clock: () => number;
   private readonly dead: DeadLetter[] = [];
   private readonly recent: RuleDelivery[] = [];
@@ -91,6 +96,7 @@ export class RuleEngine {
     this.targets = options.targets;
     this.logger = options.logger;
     this.maxDeadLetters = options.maxDeadLetters ?? 1000;
+    this.retryDelaysMs = options.retryDelaysMs ?? [1000, 2000];
     this.clock = options.clock ?? Date.now;
     const names = new Set<string>();
     this.rules = options.rules.map((rule) => {
@@ -154,7 +160,7 @@ export class RuleEngine {
     }
     const target = this.targets.get(rule.target) as RuleTarget;
     try {
-      const result = await target(message, topic);
+      const result = await this.invokeWithRetries(target, message, topic, base);
       this.logger.debug("rule engine: delivered", base);
       return this.record({ ...base, outcome: "delivered", payload: message, result });
     } catch (error) {
@@ -164,6 +170,29 @@ export class RuleEngine {
       this.dead.push({ ...base, payload: message, error: described, failedAt: this.clock() });
       if (this.dead.length > this.maxDeadLetters) this.dead.shift();
       return this.record({ ...base, outcome: "failed", payload: message, error: described });
+    }
+  }
+
+  /** Calls the target; on failure waits and calls again, once per retry delay, then rethrows. */
+  private async invokeWithRetries(
+    target: RuleTarget,
+    message: unknown,
+    topic: string,
+    base: Record<string, string>,
+  ): Promise<unknown> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await target(message, topic);
+      } catch (error) {
+        const delay = this.retryDelaysMs[attempt];
+        if (delay === undefined) throw error;
+        this.logger.warn("rule engine: delivery failed, retrying", {
+          ...base,
+          attempt: attempt + 1,
+          error: error instanceof Error ? error.name : "unknown",
+        });
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
     }
   }
 

@@ -116,10 +116,34 @@ describe("rule engine deliveries", () => {
       ]),
       logger,
       ...(maxDeadLetters ? { maxDeadLetters } : {}),
+      retryDelaysMs: [5, 5],
       clock: () => 1_700_000_000_000,
     });
     return { engine, logger };
   };
+
+  it("retries a failed delivery twice, as Lambda retries an async invocation, before a dead letter", async () => {
+    let calls = 0;
+    const flaky = setup(async () => {
+      calls++;
+      if (calls === 1) throw new Error("transient");
+      return "ok";
+    });
+    const [first] = await flaky.engine.dispatch("events/x", "{}");
+    assert.equal(first?.outcome, "delivered");
+    assert.equal(calls, 2);
+    assert.deepEqual(flaky.engine.deadLetters, []);
+
+    let attempts = 0;
+    const broken = setup(async () => {
+      attempts++;
+      throw new Error("down");
+    });
+    const [failed] = await broken.engine.dispatch("events/x", "{}");
+    assert.equal(failed?.outcome, "failed");
+    assert.equal(attempts, 3);
+    assert.equal(broken.engine.deadLetters.length, 1);
+  });
 
   it("hands parsed JSON and the topic to every matching rule's target", async () => {
     const received: Array<[unknown, string]> = [];

@@ -1,0 +1,470 @@
+/**
+ * npm run bench:jitr — just-in-time registration over MQTT against the local stack: per device the
+ * first-connect-to-active latency (first CONNECT attempt to a CONNACK, p50/p99), registrations
+ * per second for a batch of devices connecting at once, and connection attempts per device, at
+ * several batch sizes.
+ *
+ * Setup, before the clock starts: a device CA is created and registered with the registration code
+ * (`onramp ca create` + `onramp ca register`: createSelfSignedCa, registerCaCertificate over the
+ * CLI's IoT client), a product trusting it with the serials imported (`products create --trust-ca`,
+ * `registry import`: the same use cases through the CLI's wiring), and one EC P-256 device key and
+ * certificate per serial (`onramp device issue`: CertificateIssuer, CN = serial). One device
+ * registers before the clock (JIT, connection pools).
+ *
+ * Each device is a real `mqtt` client over TLS (client certificate + the CA in the chain, the
+ * endpoint verified against the local root CA) and retries like firmware does: the first
+ * connection is dropped by design (the certificate is registered PENDING_ACTIVATION and the JITR
+ * event sent to the handler), so it waits 100 ms, then 200, 400, ... (capped), and connects again
+ * until it gets a CONNACK. Every device of a batch starts at the same moment; a batch ends when
+ * every device is connected (or has given up). Each batch size gets an equal share of the devices,
+ * in whole batches. Registrations per second = devices that got active / summed batch wall time.
+ *
+ * Why the stack runs in a child process (as in bench/vend.ts, and as `npm start` runs it): the
+ * devices' TLS handshakes and MQTT clients would otherwise share the stack's event loop and inflate
+ * the very latency measured. The MQTT endpoint needs no in-process access: devices reach it over
+ * TLS like real ones. What the benchmark wants to see inside the stack (when each connection was
+ * decided, when the JITR handler activated the certificate) is already in the stack's structured
+ * log lines (`mqtt: connect`, `jitr: certificate activated`); the child records them with a Logger
+ * and sends them over the IPC channel after each batch. Both processes stamp times with
+ * `performance.timeOrigin + performance.now()` (the same wall clock, sub-millisecond).
+ *
+ * Bounded: at most `--devices` registrations (each device used once), at most `--max-attempts`
+ * attempts per device, `--max-seconds` for all measured batches (later batches are skipped and
+ * said so). Everything listens on and connects to 127.0.0.1.
+ *
+ * `--other-cas N` registers N more CAs (auto-registration on) before the devices' CA: the local
+ * endpoint matches a certificate it has not seen against every registered CA in registration
+ * order, so this shows what the number of CAs costs a first connection.
+ *
+ * Usage: npm run bench:jitr -- [--devices 200] [--concurrency 1,16,64] [--backoff 100]
+ *   [--backoff-cap 1600] [--max-attempts 12] [--max-seconds 150] [--other-cas 0]
+ */
+import { fork } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { MqttClient } from "mqtt";
+import { AwsCaRegistry } from "#adapters/iot-ca-registry.ts";
+import { cliIotClient, cliServices, resolveTarget } from "#cli/wiring.ts";
+import { registerCaCertificate } from "#core/jitr/register-ca-certificate.ts";
+import type { Logger } from "#core/logger.ts";
+import { CertificateIssuer, createKeyPair, createSelfSignedCa } from "#core/pki/issue.ts";
+import { startLocalStack } from "#local/stack.ts";
+import { connectDevice, endClient } from "#test/local/mqtt/mqtt-device.ts";
+import { seedProduct } from "#test/support/local-stack.ts";
+import { childPids, machine, percentile, processCpuMs } from "./stats.ts";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+const { values } = parseArgs({
+  options: {
+    devices: { type: "string", default: "200" },
+    concurrency: { type: "string", default: "1,16,64" },
+    backoff: { type: "string", default: "100" },
+    "backoff-cap": { type: "string", default: "1600" },
+    "max-attempts": { type: "string", default: "12" },
+    "max-seconds": { type: "string", default: "150" },
+    "other-cas": { type: "string", default: "0" },
+    serve: { type: "string" },
+  },
+});
+
+/** A wall-clock timestamp in ms with sub-ms precision, comparable across the two processes. */
+const now = () => performance.timeOrigin + performance.now();
+
+/** A stack log line as the child records it: message, the fields that matter here, and when. */
+type StackEvent = {
+  at: number;
+  message: string;
+  clientId?: string;
+  serialNumber?: string;
+  outcome?: string;
+  reason?: string;
+};
+
+/** Messages of the child: ready (with where the files are), or the events since the last ask. */
+type ChildMessage = { ready: true } | { events: StackEvent[] };
+
+if (values.serve) {
+  await serve(values.serve);
+} else {
+  await measure();
+}
+
+/** Child: the local stack in memory; records its log lines and sends them when asked. */
+async function serve(dir: string): Promise<void> {
+  let events: StackEvent[] = [];
+  const record =
+    (level: string) =>
+    (message: string, ...extra: Record<string, unknown>[]) => {
+      if (level === "debug") return;
+      const fields = Object.assign({}, ...extra) as Record<string, unknown>;
+      const pick = (key: string) => (typeof fields[key] === "string" ? { [key]: fields[key] as string } : {});
+      events.push({
+        at: now(),
+        message,
+        ...pick("clientId"),
+        ...pick("serialNumber"),
+        ...pick("outcome"),
+        ...pick("reason"),
+      });
+    };
+  const logger: Logger = {
+    debug: record("debug"),
+    info: record("info"),
+    warn: record("warn"),
+    error: record("error"),
+  };
+  const stack = await startLocalStack({ logger, ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0 } });
+  writeFileSync(join(dir, "endpoints.json"), JSON.stringify(stack.endpoints));
+  writeFileSync(join(dir, "root-ca.pem"), stack.rootCaPem);
+  process.on("message", () => {
+    const message: ChildMessage = { events };
+    events = [];
+    process.send?.(message);
+  });
+  process.send?.({ ready: true } satisfies ChildMessage);
+  process.on("disconnect", () => void stack.close().then(() => process.exit(0)));
+}
+
+/** One device's credentials: EC P-256 key, certificate (CN = serial) followed by the CA's. */
+type Device = { serial: string; keyPem: string; chainPem: string };
+
+/** What one device's first connection to active looked like. */
+type DeviceRun = {
+  serial: string;
+  /** First CONNECT attempt started (wall clock, ms). */
+  startedAt: number;
+  /** CONNACK received; undefined when the device gave up. */
+  connackAt?: number;
+  attempts: number;
+  client?: MqttClient;
+};
+
+type Options = {
+  url: string;
+  caPem: string;
+  backoffMs: number;
+  backoffCapMs: number;
+  maxAttempts: number;
+  deadline: number;
+};
+
+/** A device powering on: connect, and on a refusal back off (doubling, capped) and connect again. */
+async function firstConnect(device: Device, options: Options): Promise<DeviceRun> {
+  const run: DeviceRun = { serial: device.serial, startedAt: now(), attempts: 0 };
+  let wait = options.backoffMs;
+  while (run.attempts < options.maxAttempts && now() < options.deadline) {
+    run.attempts++;
+    const result = await connectDevice({
+      url: options.url,
+      caPem: options.caPem,
+      clientId: device.serial,
+      credentials: { keyPem: device.keyPem, certPem: device.chainPem },
+      timeoutMs: 10_000,
+    });
+    if (result.connected) {
+      run.connackAt = now();
+      run.client = result.client;
+      return run;
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    wait = Math.min(wait * 2, options.backoffCapMs);
+  }
+  return run;
+}
+
+/** Per-device times inside the stack, from its log lines (undefined where a line is missing). */
+type Stages = { registered?: number; activated?: number; accepted?: number; pendingRefusals: number };
+
+function stagesBySerial(events: StackEvent[]): Map<string, Stages> {
+  const stages = new Map<string, Stages>();
+  const of = (serial: string) => {
+    let s = stages.get(serial);
+    if (!s) {
+      s = { pendingRefusals: 0 };
+      stages.set(serial, s);
+    }
+    return s;
+  };
+  for (const e of events) {
+    if (e.message === "mqtt: connect" && e.clientId) {
+      const s = of(e.clientId);
+      if (e.reason === "jitr-registered") s.registered ??= e.at;
+      else if (e.reason === "certificate-pending-activation") s.pendingRefusals++;
+      else if (e.outcome === "accepted") s.accepted ??= e.at;
+    } else if (e.message === "jitr: certificate activated" && e.serialNumber) {
+      of(e.serialNumber).activated ??= e.at;
+    }
+  }
+  return stages;
+}
+
+/** The stack's connect decisions and JITR outcomes of a level, counted, e.g. `refused/jitr-registered 16`. */
+function summarize(events: StackEvent[]): string {
+  const counts = new Map<string, number>();
+  for (const e of events) {
+    const key =
+      e.message === "mqtt: connect"
+        ? `connect ${e.outcome}${e.reason ? `/${e.reason}` : ""}`
+        : e.message.replace(/; the event will be retried$/, "");
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([key, n]) => `${key} ${n}`).join(", ");
+}
+
+/** p50 and p99 of a list of numbers, formatted. */
+function p50p99(samples: number[]): [string, string] {
+  const sorted = samples.filter(Number.isFinite).sort((a, b) => a - b);
+  return [percentile(sorted, 50).toFixed(1), percentile(sorted, 99).toFixed(1)];
+}
+
+/** What one batch size gave, for the tables. */
+type LevelResult = {
+  concurrency: number;
+  batches: number;
+  devices: number;
+  failed: number;
+  registrationsPerSecond: number;
+  latency: [string, string];
+  attemptsMean: number;
+  attemptsMax: number;
+  /** p50 ms per device: first attempt → registered, handler (p50, p99), activated → accepted, accepted → CONNACK. */
+  toRegistered: string;
+  handler: [string, string];
+  activatedToAccepted: string;
+  acceptedToConnack: string;
+  earlyRetries: number;
+  cpuPerRegistration: Record<string, number>;
+  stackLog: string;
+};
+
+function summarizeLevel(
+  concurrency: number,
+  batches: number,
+  wallMs: number,
+  runs: DeviceRun[],
+  events: StackEvent[],
+  cpuPerRegistration: Record<string, number>,
+): LevelResult {
+  const active = runs.filter((r) => r.connackAt !== undefined);
+  const stages = stagesBySerial(events);
+  const per = runs.map((run) => ({ run, stage: stages.get(run.serial) }));
+  const span = (samples: Array<number | undefined>[]) =>
+    p50p99(samples.map(([to, from]) => (to ?? Number.NaN) - (from ?? Number.NaN)));
+  return {
+    concurrency,
+    batches,
+    devices: runs.length,
+    failed: runs.length - active.length,
+    registrationsPerSecond: active.length / (wallMs / 1000),
+    latency: p50p99(active.map((r) => r.connackAt! - r.startedAt)),
+    attemptsMean: runs.reduce((sum, r) => sum + r.attempts, 0) / runs.length,
+    attemptsMax: Math.max(...runs.map((r) => r.attempts)),
+    toRegistered: span(per.map(({ run, stage }) => [stage?.registered, run.startedAt]))[0],
+    handler: span(per.map(({ stage }) => [stage?.activated, stage?.registered])),
+    activatedToAccepted: span(per.map(({ stage }) => [stage?.accepted, stage?.activated]))[0],
+    acceptedToConnack: span(per.map(({ run, stage }) => [run.connackAt, stage?.accepted]))[0],
+    earlyRetries: per.reduce((sum, { stage }) => sum + (stage?.pendingRefusals ?? 0), 0) / runs.length,
+    cpuPerRegistration,
+    stackLog: summarize(events),
+  };
+}
+
+/** Prints the device view, where the time goes, the stack's log counts, and a markdown table. */
+function printResults(results: LevelResult[]): void {
+  const table = (header: string[], rows: string[][]) => {
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+    for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padStart(widths[i]!)).join("  "));
+  };
+  console.log("\nDevices (first CONNECT attempt to CONNACK):");
+  table(
+    ["at once", "devices", "batches", "reg/s", "p50 ms", "p99 ms", "attempts/dev", "max", "failed"],
+    results.map((r) => [
+      String(r.concurrency),
+      String(r.devices),
+      String(r.batches),
+      r.registrationsPerSecond.toFixed(1),
+      ...r.latency,
+      r.attemptsMean.toFixed(2),
+      String(r.attemptsMax),
+      String(r.failed),
+    ]),
+  );
+  console.log(
+    "\nWhere the time goes (p50 ms per device; stack times from its log) and CPU per registration:",
+  );
+  table(
+    [
+      "at once",
+      "attempt→registered",
+      "JITR handler (p99)",
+      "activated→accepted",
+      "accepted→CONNACK",
+      "early retries/dev",
+      "CPU ms: devices",
+      "stack",
+      "dynalite",
+    ],
+    results.map((r) => [
+      String(r.concurrency),
+      r.toRegistered,
+      `${r.handler[0]} (${r.handler[1]})`,
+      r.activatedToAccepted,
+      r.acceptedToConnack,
+      r.earlyRetries.toFixed(2),
+      ...["devices", "stack", "dynalite"].map((k) => (r.cpuPerRegistration[k] ?? Number.NaN).toFixed(1)),
+    ]),
+  );
+  console.log("\nStack log, counted:");
+  for (const r of results) console.log(`  ${r.concurrency} at once: ${r.stackLog}`);
+  console.log("\nMarkdown:\n");
+  console.log(
+    "| devices at once | devices | registrations/s | p50 ms | p99 ms | attempts/device | attempt → registered | JITR handler p50 (p99) | activated → accepted | accepted → CONNACK |",
+  );
+  console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+  for (const r of results) {
+    console.log(
+      `| ${r.concurrency} | ${r.devices} | ${r.registrationsPerSecond.toFixed(1)} | ${r.latency[0]} | ${r.latency[1]} | ${r.attemptsMean.toFixed(2)} | ${r.toRegistered} | ${r.handler[0]} (${r.handler[1]}) | ${r.activatedToAccepted} | ${r.acceptedToConnack} |`,
+    );
+  }
+}
+
+async function measure(): Promise<void> {
+  const total = Number(values.devices);
+  const levels = values.concurrency.split(",").map(Number);
+  const backoffMs = Number(values.backoff);
+  const backoffCapMs = Number(values["backoff-cap"]);
+  const maxAttempts = Number(values["max-attempts"]);
+  const maxSeconds = Number(values["max-seconds"]);
+  const otherCas = Number(values["other-cas"]);
+  const sane = (n: number, min: number) => Number.isInteger(n) && n >= min;
+  if (![total, backoffMs, backoffCapMs, maxAttempts, maxSeconds].every((n) => sane(n, 1))) {
+    throw new Error("--devices, --backoff, --backoff-cap, --max-attempts, --max-seconds: whole numbers >= 1");
+  }
+  if (!sane(otherCas, 0) || otherCas > 100) throw new Error("--other-cas: a whole number from 0 to 100");
+  if (levels.length === 0 || !levels.every((n) => sane(n, 1) && n <= total)) {
+    throw new Error(`--concurrency: whole numbers from 1 to --devices (${total})`);
+  }
+  // Each level gets an equal share of the devices, in whole batches of its size.
+  const share = Math.floor(total / levels.length);
+  const plan = levels.map((concurrency) => ({
+    concurrency,
+    batches: Math.max(1, Math.floor(share / concurrency)),
+  }));
+  const needed = plan.reduce((sum, p) => sum + p.concurrency * p.batches, 0);
+  if (needed > total) throw new Error(`--devices ${total} is too few for batches of ${levels.join(", ")}`);
+
+  const dir = mkdtempSync(join(tmpdir(), "onramp-bench-jitr-"));
+  const child = fork(new URL(import.meta.url).pathname, ["--serve", dir], { execArgv: ["--import", "tsx"] });
+  const stopChild = () => {
+    if (child.connected) child.disconnect();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once("message", () => resolve());
+      child.once("exit", (code) => reject(new Error(`local stack exited (${code})`)));
+    });
+    const endpoints = JSON.parse(readFileSync(join(dir, "endpoints.json"), "utf8")) as { mqtt: string };
+    const rootCaPem = readFileSync(join(dir, "root-ca.pem"), "utf8");
+    // localhost is in the server certificate; connect to 127.0.0.1 to skip a name lookup per attempt.
+    const url = `mqtts://127.0.0.1:${new URL(endpoints.mqtt).port}`;
+    const target = await resolveTarget({ endpoints: join(dir, "endpoints.json") });
+    const services = cliServices(target);
+    const iot = cliIotClient(target);
+
+    // Setup (not timed): CAs, registration, product, serials, device certificates.
+    for (let i = 0; i < otherCas; i++) {
+      const other = await createSelfSignedCa({ subject: { commonName: `bench other CA ${i}` } });
+      await registerCaCertificate(
+        { iot: new AwsCaRegistry(iot) },
+        { caCertPem: other.certPem, caPrivateKeyPem: other.privateKeyPem },
+      );
+    }
+    const ca = await createSelfSignedCa({ subject: { commonName: "bench JITR device CA" } });
+    const { caCertificateId } = await registerCaCertificate(
+      { iot: new AwsCaRegistry(iot) },
+      { caCertPem: ca.certPem, caPrivateKeyPem: ca.privateKeyPem },
+    );
+    const productKey = "bench-jitr";
+    const serials = Array.from({ length: needed + 1 }, (_, i) => `BENCH-JITR-${String(i).padStart(5, "0")}`);
+    await seedProduct(
+      services,
+      { productKey, name: "JITR benchmark", trustedCaIds: [caCertificateId] },
+      serials,
+    );
+    const issuer = await CertificateIssuer.create(ca);
+    const devices: Device[] = await Promise.all(
+      serials.map(async (serial) => {
+        const keys = await createKeyPair("EC-P256");
+        const issued = await issuer.issue({
+          subjectPublicKey: keys.publicKeyPem,
+          subject: { commonName: serial },
+          days: 30,
+        });
+        return { serial, keyPem: keys.privateKeyPem, chainPem: issued.certificatePem + ca.certPem };
+      }),
+    );
+    services.close();
+    iot.destroy();
+
+    const askEvents = () =>
+      new Promise<StackEvent[]>((resolve) => {
+        child.once("message", (message: ChildMessage) => resolve("events" in message ? message.events : []));
+        child.send({ events: true });
+      });
+    const processes = {
+      devices: process.pid,
+      stack: child.pid!,
+      dynalite: childPids(child.pid!)[0] ?? Number.NaN,
+    };
+    const cpu = () => Object.fromEntries(Object.entries(processes).map(([k, pid]) => [k, processCpuMs(pid)]));
+
+    // Warm-up: one registration before the clock.
+    const options = { url, caPem: rootCaPem, backoffMs, backoffCapMs, maxAttempts, deadline: Infinity };
+    const warm = await firstConnect(devices[0]!, options);
+    await endClient(warm.client);
+    if (warm.connackAt === undefined) throw new Error("the warm-up device did not get active");
+    await askEvents();
+
+    console.log(
+      `JITR benchmark: ${needed} device registrations over MQTT/TLS (EC P-256 device keys, ${otherCas + 1} registered CA${otherCas ? "s" : ""}), retry backoff ${backoffMs} ms doubling to ${backoffCapMs} ms; ${machine()}`,
+    );
+    const deadline = now() + maxSeconds * 1000;
+    const results: LevelResult[] = [];
+    let next = 1;
+    for (const { concurrency, batches } of plan) {
+      const runs: DeviceRun[] = [];
+      const events: StackEvent[] = [];
+      let wallMs = 0;
+      let done = 0;
+      const cpuBefore = cpu();
+      for (let b = 0; b < batches && now() < deadline; b++) {
+        const batch = devices.slice(next, next + concurrency);
+        next += concurrency;
+        const started = now();
+        const batchRuns = await Promise.all(batch.map((d) => firstConnect(d, { ...options, deadline })));
+        wallMs += now() - started;
+        done++;
+        for (const r of batchRuns) await endClient(r.client);
+        runs.push(...batchRuns);
+        events.push(...(await askEvents()));
+      }
+      if (done === 0) {
+        console.log(`batches of ${concurrency}: skipped, --max-seconds ${maxSeconds} reached`);
+        continue;
+      }
+      const cpuAfter = cpu();
+      const active = runs.filter((r) => r.connackAt !== undefined).length;
+      const cpuPerRegistration = Object.fromEntries(
+        Object.keys(processes).map((k) => [k, (cpuAfter[k]! - cpuBefore[k]!) / Math.max(1, active)]),
+      );
+      results.push(summarizeLevel(concurrency, done, wallMs, runs, events, cpuPerRegistration));
+    }
+    printResults(results);
+  } finally {
+    stopChild();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,5 +1,5 @@
-import { certificateIdOf, readCertificateDers } from "./certificate-reader.ts";
-import { type DistinguishedName, readName } from "./distinguished-name.ts";
+import { type CertificateFacts, certificateIdOf, readCertificateDers } from "./certificate-reader.ts";
+import { readName } from "./distinguished-name.ts";
 import { InvalidCertificateError } from "./errors.ts";
 import { describePublicKey, type PublicKeyAlgorithm, publicKeyObject, sha256Hex } from "./keys.ts";
 import { toPem } from "./pem.ts";
@@ -11,22 +11,7 @@ import { x509 } from "./x509.ts";
  * @peculiar/x509 (for the emulator and the CLI); the Lambda path uses readCertificate
  * (certificate-reader.ts), which gives the same values for the fields it shares.
  */
-export type ParsedCertificate = {
-  /** The AWS IoT certificate id: lowercase hex SHA-256 of the DER. */
-  id: string;
-  /** The certificate in normalized PEM. */
-  pem: string;
-  der: Uint8Array;
-  subject: DistinguishedName;
-  issuer: DistinguishedName;
-  /** Lowercase hex, without a leading sign byte. */
-  serialNumber: string;
-  notBefore: Date;
-  notAfter: Date;
-  keyAlgorithm: PublicKeyAlgorithm;
-  publicKeySpkiDer: Uint8Array;
-  /** Lowercase hex SHA-256 of the SPKI DER. */
-  publicKeyFingerprint: string;
+export type ParsedCertificate = CertificateFacts & {
   /** Issuer equals subject and the certificate's own key verifies its signature. */
   isSelfSigned: boolean;
   /** basicConstraints cA is true. */

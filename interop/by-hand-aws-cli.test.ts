@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,7 @@ import {
   ListAttachedPoliciesCommand,
   ListThingPrincipalsCommand,
 } from "@aws-sdk/client-iot";
+import { readCertificate } from "#core/pki/certificate-reader.ts";
 import { localCredentials, localRegion } from "#local/local-aws.ts";
 import type { LocalEndpoints } from "#local/stack.ts";
 
@@ -42,10 +43,7 @@ const skip =
 const PAGE_TIMEOUT_MS = 180_000;
 const FIRST_CONNECTION_DROPPED = "first connection dropped, as expected";
 
-const certificateIdOf = (pem: string) =>
-  createHash("sha256")
-    .update(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"))
-    .digest("hex");
+const certificateIdOf = (pem: string) => readCertificate(pem).id;
 
 /** The page's ```sh blocks, in order, without the one that starts the stack (`npm start`). */
 function shellBlocks(markdown: string): string[] {

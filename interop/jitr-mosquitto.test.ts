@@ -1,17 +1,12 @@
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import {
-  DescribeCertificateCommand,
-  DescribeThingCommand,
-  GetRegistrationCodeCommand,
-  RegisterCACertificateCommand,
-} from "@aws-sdk/client-iot";
+import { DescribeCertificateCommand, DescribeThingCommand } from "@aws-sdk/client-iot";
 import type { MqttClient } from "mqtt";
+import { readCertificate } from "#core/pki/certificate-reader.ts";
 import { endClient, nextMessage } from "#test/local/mqtt/mqtt-device.ts";
 import { connectObserver } from "#test/local/mqtt/observer.ts";
 import { type OpensslDevice, OpensslDeviceCa } from "#test/local/mqtt/openssl-device-ca.ts";
@@ -40,10 +35,7 @@ function run(command: string, args: string[], timeoutMs = 15_000): Promise<Run> 
   });
 }
 
-const certificateIdOf = (pem: string) =>
-  createHash("sha256")
-    .update(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"))
-    .digest("hex");
+const certificateIdOf = (pem: string) => readCertificate(pem).id;
 
 describe("JITR with mosquitto_pub / mosquitto_sub as the device", { skip }, () => {
   let stack: Stack;
@@ -58,15 +50,7 @@ describe("JITR with mosquitto_pub / mosquitto_sub as the device", { skip }, () =
     rootCaFile = join(dir, "root.cert");
     writeFileSync(rootCaFile, stack.rootCaPem);
     ca = OpensslDeviceCa.create(join(dir, "ca"), "Interop device CA");
-    const { registrationCode } = await stack.iotClient.send(new GetRegistrationCodeCommand({}));
-    await stack.iotClient.send(
-      new RegisterCACertificateCommand({
-        caCertificate: ca.certPem,
-        verificationCertificate: ca.verificationCertificate(registrationCode ?? ""),
-        allowAutoRegistration: true,
-        setAsActive: true,
-      }),
-    );
+    await ca.registerWith(stack.iotClient);
     await seedProduct(
       stack.services,
       { productKey: "interop", name: "Mosquitto interop", trustedCaIds: [ca.caCertificateId] },

@@ -5,8 +5,6 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   DescribeEndpointCommand,
-  GetRegistrationCodeCommand,
-  RegisterCACertificateCommand,
   UpdateCACertificateCommand,
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
@@ -156,15 +154,7 @@ describe("MQTT endpoint: certificates AWS IoT already knows, and foreign ones", 
     assert.equal(result.connected, false);
 
     const ca = OpensslDeviceCa.create(join(dir, "inactive"), "Inactive CA");
-    const { registrationCode } = await stack.iotClient.send(new GetRegistrationCodeCommand({}));
-    await stack.iotClient.send(
-      new RegisterCACertificateCommand({
-        caCertificate: ca.certPem,
-        verificationCertificate: ca.verificationCertificate(registrationCode ?? ""),
-        allowAutoRegistration: true,
-        setAsActive: true,
-      }),
-    );
+    await ca.registerWith(stack.iotClient);
     await stack.iotClient.send(
       new UpdateCACertificateCommand({ certificateId: ca.caCertificateId, newStatus: "INACTIVE" }),
     );

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,12 +8,11 @@ import {
   DescribeCACertificateCommand,
   DescribeCertificateCommand,
   DescribeThingCommand,
-  GetRegistrationCodeCommand,
   ListAttachedPoliciesCommand,
   ListThingPrincipalsCommand,
-  RegisterCACertificateCommand,
 } from "@aws-sdk/client-iot";
 import type { MqttClient } from "mqtt";
+import { readCertificate } from "#core/pki/certificate-reader.ts";
 import { DEVICE_POLICY_NAME, loadProvisioningTemplate } from "#templates/catalog.ts";
 import { startTestStack } from "#test/support/local-stack.ts";
 import { onramp } from "#test/support/run-cli.ts";
@@ -23,10 +21,7 @@ import { type OpensslDevice, OpensslDeviceCa } from "./openssl-device-ca.ts";
 
 type Stack = Awaited<ReturnType<typeof startTestStack>>;
 
-const certificateIdOf = (pem: string) =>
-  createHash("sha256")
-    .update(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"))
-    .digest("hex");
+const certificateIdOf = (pem: string) => readCertificate(pem).id;
 
 /**
  * Just-in-time provisioning through the local MQTT endpoint: a CA registered by
@@ -123,16 +118,7 @@ describe("JITP over MQTT (local endpoint)", () => {
         enabled: true,
       }),
     );
-    const { registrationCode } = await stack.iotClient.send(new GetRegistrationCodeCommand({}));
-    await stack.iotClient.send(
-      new RegisterCACertificateCommand({
-        caCertificate: byName.certPem,
-        verificationCertificate: byName.verificationCertificate(registrationCode ?? ""),
-        allowAutoRegistration: true,
-        setAsActive: true,
-        registrationConfig: { templateName: "onramp-jitp-test" },
-      }),
-    );
+    await byName.registerWith(stack.iotClient, { templateName: "onramp-jitp-test" });
     const device = byName.issueDevice("SN-P-0002");
     assert.equal((await connect(device)).connected, false, "the first connection is dropped");
     const thing = await stack.iotClient.send(new DescribeThingCommand({ thingName: "SN-P-0002" }));

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,12 +6,11 @@ import { after, before, describe, it } from "node:test";
 import {
   DescribeCertificateCommand,
   DescribeThingCommand,
-  GetRegistrationCodeCommand,
   ListAttachedPoliciesCommand,
   ListThingPrincipalsCommand,
-  RegisterCACertificateCommand,
 } from "@aws-sdk/client-iot";
 import type { MqttClient } from "mqtt";
+import { readCertificate } from "#core/pki/certificate-reader.ts";
 import { localAccountId } from "#local/local-aws.ts";
 import { DEVICE_POLICY_NAME } from "#templates/catalog.ts";
 import { seedProduct, startTestStack } from "#test/support/local-stack.ts";
@@ -31,10 +29,7 @@ import { logsCarryKeyMaterial, recordingLogger } from "./recording-logger.ts";
 
 type Stack = Awaited<ReturnType<typeof startTestStack>>;
 
-const certificateIdOf = (pem: string) =>
-  createHash("sha256")
-    .update(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"))
-    .digest("hex");
+const certificateIdOf = (pem: string) => readCertificate(pem).id;
 
 /**
  * Just-in-time registration through the local MQTT endpoint, as seed 004 does it on AWS: a CA
@@ -54,15 +49,7 @@ describe("JITR over MQTT (local endpoint, rule engine, JITR handler)", () => {
     stack = await startTestStack({ dynamoFaultInjection: true, logger });
     dir = mkdtempSync(join(tmpdir(), "onramp-jitr-mqtt-"));
     ca = OpensslDeviceCa.create(join(dir, "ca"), "JITR MQTT test CA");
-    const { registrationCode } = await stack.iotClient.send(new GetRegistrationCodeCommand({}));
-    await stack.iotClient.send(
-      new RegisterCACertificateCommand({
-        caCertificate: ca.certPem,
-        verificationCertificate: ca.verificationCertificate(registrationCode ?? ""),
-        allowAutoRegistration: true,
-        setAsActive: true,
-      }),
-    );
+    await ca.registerWith(stack.iotClient);
     await seedProduct(
       stack.services,
       { productKey: "jitr-mqtt", name: "JITR over MQTT", trustedCaIds: [ca.caCertificateId] },

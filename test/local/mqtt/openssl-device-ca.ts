@@ -8,6 +8,12 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import {
+  GetRegistrationCodeCommand,
+  type IoTClient,
+  RegisterCACertificateCommand,
+  type RegistrationConfig,
+} from "@aws-sdk/client-iot";
 
 /** A device's files (paths) and their contents. */
 export type OpensslDevice = {
@@ -74,6 +80,23 @@ export class OpensslDeviceCa {
       dir,
     );
     return readFileSync(join(dir, "verificationCert.pem"), "utf8");
+  }
+
+  /**
+   * Registers this CA with AWS IoT (the emulator) as an operator would: GetRegistrationCode, the
+   * verification certificate, RegisterCACertificate active with auto-registration.
+   */
+  async registerWith(client: IoTClient, registrationConfig?: RegistrationConfig): Promise<void> {
+    const { registrationCode } = await client.send(new GetRegistrationCodeCommand({}));
+    await client.send(
+      new RegisterCACertificateCommand({
+        caCertificate: this.certPem,
+        verificationCertificate: this.verificationCertificate(registrationCode ?? ""),
+        allowAutoRegistration: true,
+        setAsActive: true,
+        ...(registrationConfig ? { registrationConfig } : {}),
+      }),
+    );
   }
 
   /** A device key and certificate signed by this CA; the subject defaults to `/CN={serial}`. */

@@ -85,7 +85,10 @@ iot-onramp local stack is up (${Date.now() - started} ms)${dataDir ? `, data in 
 ${dataDir ? `  Endpoints file   ${dataDir}/endpoints.json\n` : ""}`);
 if (demo) {
   console.log(`Demo product "${demo.productKey}" with serials ${demo.serials.join(", ")}.
-  DEMO ONLY - not a real secret: the device secret of ${demo.serials[0]} is ${demo.deviceSecret}
+  DEMO ONLY - not real secrets; each device's secret (derived from the product secret):
+${Object.entries(demo.deviceSecrets)
+  .map(([serial, secret]) => `    ${serial}  ${secret}`)
+  .join("\n")}
 
   Vend a certificate like a device would (makes a key + CSR, signs, calls the API):
     npx onramp device vend --serial ${demo.serials[0]} --product-key ${demo.productKey} --secret '${demo.deviceSecret}' --out ./device-${demo.serials[0]}

@@ -11,7 +11,12 @@ const DEMO_SERIALS = ["DEMO-0001", "DEMO-0002", "DEMO-0003", "DEMO-0004", "DEMO-
  */
 export async function seedDemo(
   services: Services,
-): Promise<{ productKey: string; serials: string[]; deviceSecret: string }> {
+): Promise<{
+  productKey: string;
+  serials: string[];
+  deviceSecret: string;
+  deviceSecrets: Record<string, string>;
+}> {
   let productSecret = await services.secrets.getProductSecret(DEMO_PRODUCT_KEY);
   if (!(await services.registry.getProduct(DEMO_PRODUCT_KEY))) {
     const created = await createProduct(services, {
@@ -26,10 +31,13 @@ export async function seedDemo(
       DEMO_SERIALS.map((serialNumber) => ({ serialNumber, productKey: DEMO_PRODUCT_KEY })),
     );
   }
-  const first = DEMO_SERIALS[0]!;
+  const deviceSecrets = Object.fromEntries(
+    DEMO_SERIALS.map((serial) => [serial, deriveDeviceSecret(productSecret ?? "", serial)]),
+  );
   return {
     productKey: DEMO_PRODUCT_KEY,
     serials: DEMO_SERIALS,
-    deviceSecret: deriveDeviceSecret(productSecret ?? "", first),
+    deviceSecret: deviceSecrets[DEMO_SERIALS[0]!]!,
+    deviceSecrets,
   };
 }

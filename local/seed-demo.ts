@@ -9,9 +9,7 @@ const DEMO_SERIALS = ["DEMO-0001", "DEMO-0002", "DEMO-0003", "DEMO-0004", "DEMO-
  * Seeds the demo product and a few serials on first start; later starts find them and only read
  * the secret back. Devices of the demo product sign with secrets derived from the product secret.
  */
-export async function seedDemo(
-  services: Services,
-): Promise<{
+export async function seedDemo(services: Services): Promise<{
   productKey: string;
   serials: string[];
   deviceSecret: string;

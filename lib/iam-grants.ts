@@ -92,10 +92,10 @@ export function iotProvisioningStatements(scope: Construct, grants: IotGrants): 
 }
 
 /** KMS actions DynamoDB needs from a caller that reads a table under a customer managed key. */
-export const TABLE_KEY_READ_ACTIONS = ["kms:Decrypt", "kms:DescribeKey"] as const;
+const TABLE_KEY_READ_ACTIONS = ["kms:Decrypt", "kms:DescribeKey"] as const;
 
 /** KMS actions DynamoDB needs from a caller that reads and writes a table under a customer managed key. */
-export const TABLE_KEY_READ_WRITE_ACTIONS = [
+const TABLE_KEY_READ_WRITE_ACTIONS = [
   "kms:Decrypt",
   "kms:DescribeKey",
   "kms:Encrypt",
@@ -104,3 +104,22 @@ export const TABLE_KEY_READ_WRITE_ACTIONS = [
   "kms:ReEncryptFrom",
   "kms:ReEncryptTo",
 ] as const;
+
+/**
+ * What DynamoDB needs from a function's role to use the registry table under a customer managed
+ * key: none when the table uses the AWS managed key.
+ */
+export function tableKeyStatements(
+  key: { keyArn: string } | undefined,
+  access: "read" | "read-write",
+): PolicyStatement[] {
+  if (!key) return [];
+  return [
+    new PolicyStatement({
+      sid: "RegistryTableKey",
+      effect: Effect.ALLOW,
+      actions: [...(access === "read" ? TABLE_KEY_READ_ACTIONS : TABLE_KEY_READ_WRITE_ACTIONS)],
+      resources: [key.keyArn],
+    }),
+  ];
+}

@@ -13,7 +13,7 @@ import {
   loadProvisioningTemplate,
   PROVISIONING_TEMPLATES,
 } from "#templates/catalog.ts";
-import { iotArn, TABLE_KEY_READ_ACTIONS } from "../iam-grants.ts";
+import { iotArn, tableKeyStatements } from "../iam-grants.ts";
 import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
 import { createOnrampFunction } from "./onramp-function.ts";
 
@@ -135,15 +135,6 @@ function hookStatements(props: FleetProvisioningProps): PolicyStatement[] {
       resources: [props.table.tableArn],
     }),
   ];
-  if (props.tableEncryptionKey) {
-    statements.push(
-      new PolicyStatement({
-        sid: "RegistryTableKey",
-        effect: Effect.ALLOW,
-        actions: [...TABLE_KEY_READ_ACTIONS],
-        resources: [props.tableEncryptionKey.keyArn],
-      }),
-    );
-  }
+  statements.push(...tableKeyStatements(props.tableEncryptionKey, "read"));
   return statements;
 }

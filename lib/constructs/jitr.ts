@@ -13,7 +13,7 @@ import {
   iotArn,
   iotProvisioningStatements,
   REGISTER_THING_ACTIONS,
-  TABLE_KEY_READ_WRITE_ACTIONS,
+  tableKeyStatements,
   UNDO_ACTIONS,
 } from "../iam-grants.ts";
 import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
@@ -210,15 +210,6 @@ export function jitrStatements(scope: Construct, props: JitrRegistrationProps): 
       withoutResourceType: ["iot:RegisterThing"],
     }),
   ];
-  if (props.tableEncryptionKey) {
-    statements.push(
-      new PolicyStatement({
-        sid: "RegistryTableKey",
-        effect: Effect.ALLOW,
-        actions: [...TABLE_KEY_READ_WRITE_ACTIONS],
-        resources: [props.tableEncryptionKey.keyArn],
-      }),
-    );
-  }
+  statements.push(...tableKeyStatements(props.tableEncryptionKey, "read-write"));
   return statements;
 }

@@ -9,7 +9,7 @@ import { Construct } from "constructs";
 import {
   iotProvisioningStatements,
   REGISTER_THING_ACTIONS,
-  TABLE_KEY_READ_WRITE_ACTIONS,
+  tableKeyStatements,
   UNDO_ACTIONS,
 } from "../iam-grants.ts";
 import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
@@ -112,16 +112,6 @@ export function vendStatements(scope: Construct, props: VendFunctionProps): Poli
       ],
     }),
   ];
-  if (props.tableEncryptionKey) {
-    statements.push(
-      new PolicyStatement({
-        // What DynamoDB needs from the caller to read and write a table under a customer key.
-        sid: "RegistryTableKey",
-        effect: Effect.ALLOW,
-        actions: [...TABLE_KEY_READ_WRITE_ACTIONS],
-        resources: [props.tableEncryptionKey.keyArn],
-      }),
-    );
-  }
+  statements.push(...tableKeyStatements(props.tableEncryptionKey, "read-write"));
   return statements;
 }

@@ -44,18 +44,35 @@ export function apiGatewayListener(routes: Route[]): (req: IncomingMessage, res:
   };
 }
 
-function toEvent(req: IncomingMessage, url: URL, body: Buffer): APIGatewayProxyEvent {
+/**
+ * Headers as API Gateway's REST proxy integration passes them: names as the client spelled them
+ * (not lower-cased, as Node's `req.headers` would), `headers` holding the last value of a
+ * repeated header and `multiValueHeaders` every value.
+ */
+function eventHeaders(req: IncomingMessage): {
+  headers: Record<string, string>;
+  multiValueHeaders: Record<string, string[]>;
+} {
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(",") : value;
+  const multiValueHeaders: Record<string, string[]> = {};
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!;
+    const value = req.rawHeaders[i + 1]!;
+    headers[name] = value;
+    multiValueHeaders[name] = [...(multiValueHeaders[name] ?? []), value];
   }
+  return { headers, multiValueHeaders };
+}
+
+function toEvent(req: IncomingMessage, url: URL, body: Buffer): APIGatewayProxyEvent {
+  const { headers, multiValueHeaders } = eventHeaders(req);
   const query = Object.fromEntries(url.searchParams.entries());
   return {
     resource: url.pathname,
     path: url.pathname,
     httpMethod: req.method ?? "GET",
     headers,
-    multiValueHeaders: {},
+    multiValueHeaders,
     queryStringParameters: Object.keys(query).length ? query : null,
     multiValueQueryStringParameters: null,
     pathParameters: null,

@@ -10,6 +10,7 @@ export type ErrorKind =
   | "not-found" // 404
   | "conflict" // 409: already provisioned, already exists
   | "too-large" // 413
+  | "unsupported-media-type" // 415: the body is not in a media type the endpoint reads
   | "throttled" // 429: a dependency throttled us and retries did not help
   | "unavailable"; // 503: a dependency failed
 
@@ -57,17 +58,27 @@ export class NotFoundError extends DomainError {
 
 export class ConflictError extends DomainError {
   readonly kind = "conflict";
+  override readonly retryAfterSeconds: number | undefined;
+  /** `retryAfterSeconds` for a conflict that clears by itself (a flow in progress). */
   constructor(
     readonly code: string,
     message: string,
+    retryAfterSeconds?: number,
   ) {
     super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
 export class PayloadTooLargeError extends DomainError {
   readonly kind = "too-large";
   readonly code = "PAYLOAD_TOO_LARGE";
+}
+
+/** A request body sent as something other than the one media type the endpoint reads. */
+export class UnsupportedMediaTypeError extends DomainError {
+  readonly kind = "unsupported-media-type";
+  readonly code = "UNSUPPORTED_MEDIA_TYPE";
 }
 
 export class DependencyThrottledError extends DomainError {

@@ -1,7 +1,13 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from "aws-lambda";
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
-import { DomainError, type ErrorKind, PayloadTooLargeError, ValidationError } from "#core/errors.ts";
+import {
+  DomainError,
+  type ErrorKind,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from "#core/errors.ts";
 import type { Logger } from "#core/logger.ts";
 
 /** The one place where domain errors become HTTP status codes. */
@@ -12,6 +18,7 @@ const statusByKind: Record<ErrorKind, number> = {
   "not-found": 404,
   conflict: 409,
   "too-large": 413,
+  "unsupported-media-type": 415,
   throttled: 429,
   unavailable: 503,
 };
@@ -62,14 +69,15 @@ function causeName(error: Error): string | undefined {
 }
 
 /**
- * Reads a JSON body: size limit first (413), then JSON syntax, then the schema (400, naming the
- * fields but never echoing their values).
+ * Reads a JSON body: media type first (415 unless `Content-Type: application/json`), size limit
+ * (413), then JSON syntax, then the schema (400, naming the fields but never echoing their values).
  */
 export function parseJsonBody<S extends z.ZodMiniType>(
   event: APIGatewayProxyEvent,
   schema: S,
   maxBytes: number,
 ): z.infer<S> {
+  requireJsonContentType(event);
   const raw = event.body ?? "";
   const text = event.isBase64Encoded ? Buffer.from(raw, "base64").toString("utf8") : raw;
   if (Buffer.byteLength(text, "utf8") > maxBytes) {
@@ -90,4 +98,42 @@ export function parseJsonBody<S extends z.ZodMiniType>(
     throw new ValidationError(`Invalid request: ${fields}`);
   }
   return parsed.data;
+}
+
+const JSON_ONLY = "The request body must be sent as Content-Type: application/json (UTF-8).";
+
+/**
+ * Accepts exactly one Content-Type header whose media type is `application/json` (any case),
+ * with parameters allowed (`; charset=utf-8`) except a charset other than UTF-8: the body is read
+ * as UTF-8 (RFC 8259). Anything else, or no Content-Type at all, is a 415. API Gateway passes
+ * header names as the client sent them, so the lookup ignores case; a header repeated with
+ * different values (`multiValueHeaders`) is refused rather than guessed at.
+ */
+export function requireJsonContentType(event: APIGatewayProxyEvent): void {
+  const values = headerValues(event, "content-type");
+  if (values.length !== 1) throw new UnsupportedMediaTypeError(JSON_ONLY);
+  const [mediaType = "", ...parameters] = values[0]!.split(";");
+  if (mediaType.trim().toLowerCase() !== "application/json") throw new UnsupportedMediaTypeError(JSON_ONLY);
+  for (const parameter of parameters) {
+    const [name = "", value = ""] = parameter.split("=", 2);
+    const charset = value
+      .trim()
+      .replace(/^"(.*)"$/, "$1")
+      .toLowerCase();
+    if (name.trim().toLowerCase() === "charset" && charset !== "utf-8" && charset !== "utf8") {
+      throw new UnsupportedMediaTypeError(JSON_ONLY);
+    }
+  }
+}
+
+/** The distinct values of a header, whatever the case of its name, from both header maps. */
+function headerValues(event: APIGatewayProxyEvent, name: string): string[] {
+  const values = new Set<string>();
+  for (const [key, list] of Object.entries(event.multiValueHeaders ?? {})) {
+    if (key.toLowerCase() === name) for (const value of list ?? []) values.add(value.trim());
+  }
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === name && value !== undefined) values.add(value.trim());
+  }
+  return [...values];
 }

@@ -1,7 +1,11 @@
 import type { KeyObject } from "node:crypto";
 import { readCsrDnsNames, readRsaPssParameters } from "./csr-attributes.ts";
 import { csrParts } from "./der.ts";
-import { type DistinguishedName, readDistinguishedName } from "./distinguished-name-reader.ts";
+import {
+  countNameFields,
+  type DistinguishedName,
+  readDistinguishedName,
+} from "./distinguished-name-reader.ts";
 import { InvalidCsrError } from "./errors.ts";
 import {
   checkKeyPolicy,
@@ -56,13 +60,22 @@ const SIGNATURE_ALGORITHMS: Record<string, { name: string; hash?: string }> = {
   "2a864886f70d01010d": { name: "RSASSA-PKCS1-v1_5", hash: "SHA-512" },
   "2a864886f70d010105": { name: "RSASSA-PKCS1-v1_5", hash: "SHA-1" },
   "2a864886f70d01010e": { name: "RSASSA-PKCS1-v1_5", hash: "SHA-224" },
+  "2a864886f70d010104": { name: "RSASSA-PKCS1-v1_5", hash: "MD5" },
+  "2a864886f70d010102": { name: "RSASSA-PKCS1-v1_5", hash: "MD2" },
   "2b6570": { name: "Ed25519" },
 };
 
 /**
+ * Hashes too weak to sign a CSR with: MD2 and MD5 (broken), SHA-1 (chosen-prefix collisions),
+ * SHA-224 (below the SHA-256 floor). Only SHA-256 or stronger, or Ed25519, is accepted.
+ */
+const WEAK_HASHES = new Set(["MD2", "MD5", "SHA-1", "SHA-224"]);
+
+/**
  * Parses a PEM CSR, verifies its self-signature (proof of possession of the private key) and
  * checks its key against the policy. Rejects only with InvalidCsrError, whatever the input:
- * MALFORMED (not one PEM CSR, does not parse), BAD_SIGNATURE, WEAK_KEY, UNSUPPORTED_KEY.
+ * MALFORMED (not one PEM CSR, does not parse), AMBIGUOUS_SUBJECT (more than one CN),
+ * WEAK_SIGNATURE (signed with MD5, SHA-1 or SHA-224), BAD_SIGNATURE, WEAK_KEY, UNSUPPORTED_KEY.
  *
  * Reads the DER directly, without @peculiar/x509 (which keeps asn1js, tsyringe and
  * reflect-metadata out of the Lambda bundles): the fields are located in the DER, the subject
@@ -85,12 +98,30 @@ export async function parseCsr(pem: string, options: ParseCsrOptions = {}): Prom
 
   const subject = readDistinguishedName(parts.subjectNameDer);
   if (!subject) throw new InvalidCsrError("MALFORMED", "The CSR subject is not a DER Name.");
+  if ((countNameFields(parts.subjectNameDer)?.commonName ?? 0) > 1) {
+    throw new InvalidCsrError(
+      "AMBIGUOUS_SUBJECT",
+      "The CSR subject has more than one CN (common name); it must have exactly one.",
+    );
+  }
   const dnsNames = parts.attributes ? readCsrDnsNames(der, parts.attributes) : [];
   if (!dnsNames) throw new InvalidCsrError("MALFORMED", "The CSR attributes do not parse.");
   const signatureAlgorithm =
     parts.signatureOid === RSASSA_PSS
       ? parts.signatureParameters && readRsaPssParameters(parts.signatureParameters)
       : SIGNATURE_ALGORITHMS[parts.signatureOid];
+
+  const hash =
+    signatureAlgorithm && "hash" in signatureAlgorithm ? hashName(signatureAlgorithm.hash) : undefined;
+  if (parts.signatureOid === RSASSA_PSS && signatureAlgorithm && hash === undefined) {
+    throw new InvalidCsrError("WEAK_SIGNATURE", "The CSR's RSA-PSS signature names an unknown hash.");
+  }
+  if (hash !== undefined && WEAK_HASHES.has(hash)) {
+    throw new InvalidCsrError(
+      "WEAK_SIGNATURE",
+      `The CSR is signed with ${hash}; sign it with SHA-256 or stronger (e.g. openssl req -sha256).`,
+    );
+  }
 
   let key: KeyObject;
   try {
@@ -117,4 +148,10 @@ export async function parseCsr(pem: string, options: ParseCsrOptions = {}): Prom
     dnsNames,
     pem: toPem(der, "CERTIFICATE REQUEST"),
   };
+}
+
+/** The hash name of a `{hash}` (a string or `{name}`), as the signature tables write it. */
+function hashName(hash: unknown): string | undefined {
+  const name = typeof hash === "string" ? hash : (hash as { name?: unknown } | undefined)?.name;
+  return typeof name === "string" ? name : undefined;
 }

@@ -72,20 +72,13 @@ type NameAttribute = { oid: string; value: string; raw: boolean };
  * `der` is not exactly one well-formed Name.
  */
 export function readDistinguishedName(der: Uint8Array): DistinguishedName | undefined {
-  const outer = readHeader(der, 0);
-  if (outer?.tag !== 0x30 || outer.end !== der.length) return undefined;
-  const rdns = children(der, outer);
+  const rdns = readNameAttributes(der);
   if (!rdns) return undefined;
   const result: DistinguishedName = { text: "" };
   const texts: string[] = [];
   for (const rdn of rdns) {
-    if (rdn.tag !== 0x31) return undefined;
-    const atvs = children(der, rdn);
-    if (!atvs) return undefined;
     const parts: string[] = [];
-    for (const atv of atvs) {
-      const attribute = readAttribute(der, atv);
-      if (!attribute) return undefined;
+    for (const attribute of rdn) {
       const field = FIELD_BY_OID.get(attribute.oid);
       if (field !== undefined && result[field] === undefined) result[field] = attribute.value;
       const type = SHORT_NAMES[attribute.oid] ?? attribute.oid;
@@ -94,6 +87,46 @@ export function readDistinguishedName(der: Uint8Array): DistinguishedName | unde
     texts.push(parts.join("+"));
   }
   result.text = texts.join(", ");
+  return result;
+}
+
+/**
+ * How many times each field occurs in a DER Name, counting every value (in separate RDNs or
+ * together in a multi-valued one, `CN=a+CN=b`); undefined when `der` is not a Name. A field that
+ * appears more than once is ambiguous: DistinguishedName keeps only the first value.
+ */
+export function countNameFields(
+  der: Uint8Array,
+): Partial<Record<DistinguishedNameField, number>> | undefined {
+  const rdns = readNameAttributes(der);
+  if (!rdns) return undefined;
+  const counts: Partial<Record<DistinguishedNameField, number>> = {};
+  for (const attribute of rdns.flat()) {
+    const field = FIELD_BY_OID.get(attribute.oid);
+    if (field !== undefined) counts[field] = (counts[field] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** The attributes of each RDN of a DER Name, in order; undefined when it is not one well-formed Name. */
+function readNameAttributes(der: Uint8Array): NameAttribute[][] | undefined {
+  const outer = readHeader(der, 0);
+  if (outer?.tag !== 0x30 || outer.end !== der.length) return undefined;
+  const rdns = children(der, outer);
+  if (!rdns) return undefined;
+  const result: NameAttribute[][] = [];
+  for (const rdn of rdns) {
+    if (rdn.tag !== 0x31) return undefined;
+    const atvs = children(der, rdn);
+    if (!atvs) return undefined;
+    const attributes: NameAttribute[] = [];
+    for (const atv of atvs) {
+      const attribute = readAttribute(der, atv);
+      if (!attribute) return undefined;
+      attributes.push(attribute);
+    }
+    result.push(attributes);
+  }
   return result;
 }
 

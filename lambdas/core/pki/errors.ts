@@ -1,7 +1,13 @@
 import { ValidationError } from "../errors.ts";
 
 /** Why a certificate signing request was refused. */
-export type CsrRejectionReason = "MALFORMED" | "BAD_SIGNATURE" | "WEAK_KEY" | "UNSUPPORTED_KEY";
+export type CsrRejectionReason =
+  | "MALFORMED"
+  | "BAD_SIGNATURE"
+  | "WEAK_SIGNATURE"
+  | "AMBIGUOUS_SUBJECT"
+  | "WEAK_KEY"
+  | "UNSUPPORTED_KEY";
 
 /** A CSR that is not PEM, does not parse, fails proof of possession or has a refused key. */
 export class InvalidCsrError extends ValidationError {

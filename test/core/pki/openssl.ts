@@ -42,10 +42,20 @@ function newKeyArgs(key: OpensslKey): string[] {
   return ["-newkey", key];
 }
 
-/** A new key and CSR made by `openssl req`. */
-export function opensslCsr(key: OpensslKey, subject: string): { csrPem: string; keyPem: string } {
+/**
+ * A new key and CSR made by `openssl req`; `args` go to `openssl req` as well (e.g. `-sha1`,
+ * `-multivalue-rdn`, `-sigopt rsa_padding_mode:pss`).
+ */
+export function opensslCsr(
+  key: OpensslKey,
+  subject: string,
+  args: string[] = [],
+): { csrPem: string; keyPem: string } {
   const { outputs } = openssl(
-    ["req", "-new", ...newKeyArgs(key), "-nodes", "-keyout", "key.pem", "-subj", subject, "-out", "csr.pem"],
+    [
+      ...["req", "-new", ...newKeyArgs(key), "-nodes", "-keyout", "key.pem", "-subj", subject],
+      ...[...args, "-out", "csr.pem"],
+    ],
     { outputs: ["csr.pem", "key.pem"] },
   );
   return { csrPem: outputs["csr.pem"]!, keyPem: outputs["key.pem"]! };

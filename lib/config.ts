@@ -13,7 +13,10 @@
  * | `apiBurstLimit`        | `20`          | stage throttling, burst                                  |
  * | `domainName`           | -             | custom domain of the vending API (needs `certificateArn`) |
  * | `certificateArn`       | -             | ACM certificate of `domainName`, in the stack's region   |
- * | `wafWebAclArn`         | -             | an existing regional WAFv2 web ACL to associate with the stage |
+ * | `waf`                  | `true`        | `false`: no WAF web ACL on the vending API (stage throttling only) |
+ * | `wafRateLimit`         | `300`         | requests per source IP per 5 minutes before the stack's web ACL blocks that IP (min 10) |
+ * | `wafWebAclArn`         | -             | associate this existing regional WAFv2 web ACL instead of creating one |
+ * | `thingNamePrefix`      | `""`          | scope the thing grants to `thing/{prefix}*`; thing names must already start with it |
  * | `apiExecutionLogLevel` | `OFF`         | `ERROR` or `INFO`: API Gateway execution logs (needs the account's API Gateway CloudWatch role) |
  * | `apiCloudWatchRole`    | `false`       | `true`: create that account-level role with this stack   |
  */
@@ -29,14 +32,51 @@ export type OnrampConfig = {
   tableEncryption: "aws-managed" | "customer-managed";
   logRetention: RetentionDays;
   api: VendingApiConfig;
+  /**
+   * The IAM grants on things name `thing/{thingNamePrefix}*`; `""` keeps `thing/*`. The stack does
+   * not rename things: the provisioning templates name the thing after the serial number, which is
+   * also the device's MQTT client id (templates/policies/device-policy.json), so the prefix must be
+   * one every thing name of this deployment already starts with (for example serial numbers
+   * `ACME-…` with the prefix `ACME-`).
+   */
+  thingNamePrefix: string;
 };
+
+/**
+ * The vending API's web ACL: one created by the stack (default), an existing one by ARN, or none.
+ */
+export type WafConfig =
+  | {
+      mode: "create";
+      /** Requests per source IP per {@link WAF_EVALUATION_WINDOW_SECONDS} before that IP is blocked. */
+      rateLimit: number;
+    }
+  | { mode: "existing"; webAclArn: string }
+  | { mode: "off" };
+
+/**
+ * The rate rule's evaluation window: AWS WAF's default of 5 minutes (valid: 60, 120, 300, 600 s;
+ * https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-rate-based-high-level-settings.html).
+ */
+export const WAF_EVALUATION_WINDOW_SECONDS = 300;
+
+/**
+ * Default per-IP limit: 300 requests per 5 minutes, 1 request/s on average. A device vends once
+ * (a few retries at most); a factory line behind one NAT address provisioning one device a second
+ * stays below it. One address can then use at most a tenth of the default stage throttle (10 rps),
+ * so a single flooding source can no longer starve every other device.
+ */
+export const DEFAULT_WAF_RATE_LIMIT = 300;
+
+/** AWS WAF's lowest allowed rate limit (same page as {@link WAF_EVALUATION_WINDOW_SECONDS}). */
+export const MIN_WAF_RATE_LIMIT = 10;
 
 /** The vending API's settings. */
 export type VendingApiConfig = {
   rateLimit: number;
   burstLimit: number;
   customDomain?: { domainName: string; certificateArn: string };
-  wafWebAclArn?: string;
+  waf: WafConfig;
   executionLogLevel: "OFF" | "ERROR" | "INFO";
   createCloudWatchRole: boolean;
 };
@@ -53,7 +93,7 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
   if ((domainName === undefined) !== (certificateArn === undefined)) {
     throw new Error("Context domainName and certificateArn must be given together.");
   }
-  const wafWebAclArn = read("wafWebAclArn");
+  const waf = wafConfig(read("waf"), read("wafRateLimit"), read("wafWebAclArn"));
   // The CLI always sets CDK_DEFAULT_REGION (us-east-1 when nothing is configured) but sets
   // CDK_DEFAULT_ACCOUNT only with credentials: use them only as a pair, so an offline synth stays
   // environment-agnostic instead of pinning the CLI's fallback region.
@@ -69,11 +109,13 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
       "customer-managed",
     ] as const),
     logRetention: retention(read("logRetentionDays") ?? "365"),
+    // AWS IoT thing names: [a-zA-Z0-9:_-]+, at most 128 characters (CreateThing).
+    thingNamePrefix: pattern("thingNamePrefix", read("thingNamePrefix") ?? "", /^[a-zA-Z0-9:_-]{0,100}$/),
     api: {
       rateLimit: positive("apiRateLimit", read("apiRateLimit") ?? "10"),
       burstLimit: positive("apiBurstLimit", read("apiBurstLimit") ?? "20"),
       ...(domainName && certificateArn ? { customDomain: { domainName, certificateArn } } : {}),
-      ...(wafWebAclArn ? { wafWebAclArn } : {}),
+      waf,
       executionLogLevel: oneOf("apiExecutionLogLevel", read("apiExecutionLogLevel") ?? "OFF", [
         "OFF",
         "ERROR",
@@ -82,6 +124,33 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
       createCloudWatchRole: bool("apiCloudWatchRole", read("apiCloudWatchRole") ?? "false"),
     },
   };
+}
+
+/**
+ * `waf` (default `true`), `wafRateLimit` and `wafWebAclArn`: an existing web ACL's ARN wins over
+ * creating one; turning WAF off while naming a web ACL is a contradiction, not a choice.
+ */
+function wafConfig(
+  enabled: string | undefined,
+  rateLimit: string | undefined,
+  webAclArn: string | undefined,
+): WafConfig {
+  const on = bool("waf", enabled ?? "true");
+  if (!on) {
+    if (webAclArn) throw new Error("Context waf=false contradicts wafWebAclArn; give one of them.");
+    return { mode: "off" };
+  }
+  if (webAclArn) {
+    pattern("wafWebAclArn", webAclArn, /^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional\/webacl\/.+$/);
+    return { mode: "existing", webAclArn };
+  }
+  const limit = positive("wafRateLimit", rateLimit ?? String(DEFAULT_WAF_RATE_LIMIT));
+  if (!Number.isInteger(limit) || limit < MIN_WAF_RATE_LIMIT || limit > 2_000_000_000) {
+    throw new Error(
+      `Context wafRateLimit must be a whole number from ${MIN_WAF_RATE_LIMIT} to 2000000000, not "${rateLimit}".`,
+    );
+  }
+  return { mode: "create", rateLimit: limit };
 }
 
 function bool(key: string, value: string): boolean {

@@ -318,12 +318,12 @@ export function nagAcknowledgements(
         "No Cognito users: the callers are devices that authenticate by HMAC signature in the body (see APIG4).",
     },
   ];
-  if (!api.wafWebAclArn) {
+  if (api.waf.mode === "off") {
     acks.push({
       on: "api",
       id: "AwsSolutions-APIG3",
       reason:
-        "WAF is optional (context wafWebAclArn associates an existing regional web ACL). Without it the API relies on stage throttling, body validation, signature checks and single-use nonces.",
+        "WAF was turned off on purpose (context waf=false; the default creates a web ACL with a per-source-IP rate limit). Without it the API relies on stage throttling, body validation, signature checks and single-use nonces.",
     });
   }
   if (api.executionLogLevel === "OFF") {

@@ -20,6 +20,7 @@ import { CfnWebACLAssociation } from "aws-cdk-lib/aws-wafv2";
 import { Construct } from "constructs";
 import type { VendingApiConfig } from "../config.ts";
 import { vendRequestModelSchema } from "../vend-request-model.ts";
+import { VendingApiWaf } from "./vending-api-waf.ts";
 
 /** Settings of {@link VendingApi}. */
 export type VendingApiProps = VendingApiConfig & {
@@ -52,7 +53,10 @@ const JSON_ERROR_HEADERS = {
  *   malformed requests never invoke the function; gateway errors use the API's error shape
  *   `{"error": {"code", "message"}}` and never echo request values.
  * - Stage throttling, JSON access logs (no bodies: they carry signatures and keys), optional
- *   execution logs, custom domain and WAF web ACL.
+ *   execution logs and custom domain.
+ * - A WAF web ACL on the stage: by default the stack's own ({@link VendingApiWaf}: per-source-IP
+ *   rate limit, so one flooding address cannot use up the stage throttle every device shares), or
+ *   an existing one by ARN, or none (`waf=false`).
  */
 export class VendingApi extends Construct {
   /** The REST API. */
@@ -61,6 +65,10 @@ export class VendingApi extends Construct {
   readonly accessLogs: LogGroup;
   /** The custom domain, when configured. */
   readonly domain?: DomainName;
+  /** The stack's own web ACL, unless WAF is off or an existing web ACL is associated. */
+  readonly waf?: VendingApiWaf;
+  /** The stage's web ACL association, unless WAF is off. */
+  readonly webAclAssociation?: CfnWebACLAssociation;
 
   constructor(scope: Construct, id: string, props: VendingApiProps) {
     super(scope, id);
@@ -118,10 +126,21 @@ export class VendingApi extends Construct {
         securityPolicy: SecurityPolicy.TLS_1_2,
       });
     }
-    if (props.wafWebAclArn) {
-      new CfnWebACLAssociation(this, "WebAcl", {
+    let webAclArn: string | undefined;
+    if (props.waf.mode === "create") {
+      this.waf = new VendingApiWaf(this, "Waf", {
+        rateLimit: props.waf.rateLimit,
+        logRetention: props.logRetention,
+        ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
+      });
+      webAclArn = this.waf.webAcl.attrArn;
+    } else if (props.waf.mode === "existing") {
+      webAclArn = props.waf.webAclArn;
+    }
+    if (webAclArn) {
+      this.webAclAssociation = new CfnWebACLAssociation(this, "WebAcl", {
         resourceArn: this.api.deploymentStage.stageArn,
-        webAclArn: props.wafWebAclArn,
+        webAclArn,
       });
     }
   }

@@ -71,6 +71,15 @@ export function fullOptionsApp(): SynthesizedApp {
   return synthesize("full", FULL_OPTIONS_CONTEXT, false);
 }
 
+/**
+ * The default app plus some context (for example `{ waf: "false" }`), synthesized once per test
+ * process under `key`.
+ */
+export function appWithContext(key: string, context: Record<string, string>): SynthesizedApp {
+  if (key === "default" || key === "full" || key === "bundled") throw new Error(`reserved key ${key}`);
+  return synthesize(key, context, false);
+}
+
 /** The default app with the Lambda really bundled (asset paths in the template metadata). */
 export function bundledApp(): SynthesizedApp {
   return synthesize("bundled", {}, true);

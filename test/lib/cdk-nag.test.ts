@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
-import { defaultApp, fullOptionsApp, type SynthesizedApp } from "./app-fixture.ts";
+import { appWithContext, defaultApp, fullOptionsApp, type SynthesizedApp } from "./app-fixture.ts";
 
 /** Every acknowledgement in the tree: construct path, rule id, reason. */
 function acknowledgements(root: IConstruct): { path: string; id: string; reason: string }[] {
@@ -23,6 +23,7 @@ function acknowledgements(root: IConstruct): { path: string; id: string; reason:
 const configurations: [string, () => SynthesizedApp][] = [
   ["default settings", defaultApp],
   ["every option on", fullOptionsApp],
+  ["WAF off", () => appWithContext("no-waf", { waf: "false" })],
 ];
 
 describe("cdk-nag (AwsSolutions) on the app", () => {
@@ -53,9 +54,12 @@ describe("cdk-nag (AwsSolutions) on the app", () => {
     const apig4 = acks.find((a) => a.id === "AwsSolutions-APIG4");
     assert.match(apig4?.reason ?? "", /HMAC/);
     assert.ok(acks.some((a) => a.id === "AwsSolutions-COG4"));
-    // With a web ACL there is nothing to acknowledge for WAF.
-    assert.ok(acks.some((a) => a.id === "AwsSolutions-APIG3"));
+    // With a web ACL (the stack's own by default, or an existing one) there is nothing to
+    // acknowledge for WAF; only turning it off needs a reason.
+    assert.ok(!acks.some((a) => a.id === "AwsSolutions-APIG3"));
     assert.ok(!acknowledgements(fullOptionsApp().app).some((a) => a.id === "AwsSolutions-APIG3"));
+    const off = acknowledgements(appWithContext("no-waf", { waf: "false" }).app);
+    assert.match(off.find((a) => a.id === "AwsSolutions-APIG3")?.reason ?? "", /waf=false/);
   });
 
   it('acknowledges Resource "*" on the vend role by quoting the allow-list', () => {

@@ -8,15 +8,46 @@ const config = (context: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = 
   readOnrampConfig(new App({ context }).node, env);
 
 describe("lib/config", () => {
-  it("defaults: agnostic environment, retained resources, AWS managed key, 10/20 throttling", () => {
+  it("defaults: agnostic environment, retained resources, AWS managed key, 10/20 throttling, own web ACL, thing/*", () => {
     assert.deepEqual(config(), {
       prefix: "IotOnramp",
       env: {},
       destroyOnRemoval: false,
       tableEncryption: "aws-managed",
       logRetention: RetentionDays.ONE_YEAR,
-      api: { rateLimit: 10, burstLimit: 20, executionLogLevel: "OFF", createCloudWatchRole: false },
+      thingNamePrefix: "",
+      api: {
+        rateLimit: 10,
+        burstLimit: 20,
+        waf: { mode: "create", rateLimit: 300 },
+        executionLogLevel: "OFF",
+        createCloudWatchRole: false,
+      },
     });
+  });
+
+  it("WAF: waf=false turns it off, wafWebAclArn associates an existing one, wafRateLimit sets the limit", () => {
+    const arn =
+      "arn:aws:wafv2:eu-west-1:111111111111:regional/webacl/onramp/00000000-0000-0000-0000-000000000000";
+    assert.deepEqual(config({ waf: "false" }).api.waf, { mode: "off" });
+    assert.deepEqual(config({ wafWebAclArn: arn }).api.waf, { mode: "existing", webAclArn: arn });
+    assert.deepEqual(config({ wafRateLimit: "1000" }).api.waf, { mode: "create", rateLimit: 1000 });
+    assert.deepEqual(config({ waf: true }).api.waf, { mode: "create", rateLimit: 300 });
+    assert.throws(() => config({ waf: "false", wafWebAclArn: arn }), /waf=false contradicts wafWebAclArn/);
+    assert.throws(() => config({ waf: "off" }), /waf must be true or false/);
+    assert.throws(() => config({ wafRateLimit: "9" }), /wafRateLimit/, "AWS WAF's minimum is 10");
+    assert.throws(() => config({ wafRateLimit: "10.5" }), /wafRateLimit/);
+    assert.throws(
+      () => config({ wafWebAclArn: "arn:aws:wafv2:us-east-1:111111111111:global/webacl/x/y" }),
+      /wafWebAclArn/,
+    );
+  });
+
+  it("thingNamePrefix: any AWS IoT thing-name characters, nothing else", () => {
+    assert.equal(config({ thingNamePrefix: "ACME-" }).thingNamePrefix, "ACME-");
+    assert.equal(config({ thingNamePrefix: "line_2:" }).thingNamePrefix, "line_2:");
+    assert.throws(() => config({ thingNamePrefix: "acme/*" }), /thingNamePrefix/);
+    assert.throws(() => config({ thingNamePrefix: "a b" }), /thingNamePrefix/);
   });
 
   it("takes the CLI's account and region only as a pair; context wins", () => {

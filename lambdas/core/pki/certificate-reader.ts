@@ -20,7 +20,10 @@ export type CertificateFacts = {
   der: Uint8Array;
   subject: DistinguishedName;
   issuer: DistinguishedName;
-  /** Lowercase hex, without a leading sign byte. */
+  /**
+   * The serial number in its one canonical form (serialNumberHex): lowercase hex of the value in
+   * whole bytes, e.g. `09a4...`, `80...`: what `openssl x509 -serial` prints, lowercased.
+   */
   serialNumber: string;
   notBefore: Date;
   notAfter: Date;
@@ -95,7 +98,7 @@ export function readCertificate(pem: string): CertificateFacts {
     der,
     subject,
     issuer,
-    serialNumber: serialHex(fields.serialNumber),
+    serialNumber: serialNumberHex(fields.serialNumber),
     notBefore,
     notAfter,
     keyAlgorithm,
@@ -104,8 +107,21 @@ export function readCertificate(pem: string): CertificateFacts {
   };
 }
 
-/** INTEGER content as lowercase hex, without the sign byte of a positive value (as @peculiar/x509). */
-function serialHex(content: Uint8Array): string {
-  const bytes = content.length > 1 && content[0] === 0 && content[1]! > 0x7f ? content.subarray(1) : content;
-  return Buffer.from(bytes).toString("hex");
+/**
+ * The canonical text of a certificate serial number, from the content octets of its DER INTEGER:
+ * lowercase hex of the value in whole bytes (an even number of digits, so a first byte below 0x10
+ * keeps its leading 0: `09a4...`), without the 00 sign byte DER puts before a high first byte and
+ * without the extra leading zero bytes some encoders write. That is `openssl x509 -serial`'s
+ * `serial=09A4...` lowercased, and the `Serial Number: 92:12:85:cb:...` of AWS IoT's X.509
+ * documentation without the colons; lowercase like certificate ids. A negative serial (invalid
+ * under RFC 5280 but seen in the wild) is `-` and its magnitude, as openssl prints it.
+ */
+export function serialNumberHex(content: Uint8Array): string {
+  if (content.length === 0) return "00";
+  const negative = (content[0]! & 0x80) !== 0;
+  let value = BigInt(`0x${Buffer.from(content).toString("hex")}`);
+  if (negative) value = (1n << BigInt(content.length * 8)) - value;
+  const hex = value.toString(16);
+  const even = hex.length % 2 === 0 ? hex : `0${hex}`;
+  return negative ? `-${even}` : even;
 }

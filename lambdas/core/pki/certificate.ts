@@ -1,4 +1,10 @@
-import { type CertificateFacts, certificateIdOf, readCertificateDers } from "./certificate-reader.ts";
+import {
+  type CertificateFacts,
+  certificateIdOf,
+  readCertificateDers,
+  serialNumberHex,
+} from "./certificate-reader.ts";
+import { certificateFields } from "./der.ts";
 import { readName } from "./distinguished-name.ts";
 import { InvalidCertificateError } from "./errors.ts";
 import { describePublicKey, type PublicKeyAlgorithm, publicKeyObject, sha256Hex } from "./keys.ts";
@@ -124,7 +130,11 @@ async function describe(certificate: x509.X509Certificate, der: Uint8Array): Pro
       der,
       subject: readName(certificate.subjectName),
       issuer: readName(certificate.issuerName),
-      serialNumber: certificate.serialNumber.toLowerCase(),
+      serialNumber: serialNumberHex(
+        // The DER INTEGER's own octets; @peculiar/x509's hex drops a 00 sign byte, which would make
+        // a high first byte read as negative. Its hex is a positive magnitude, hence the 00.
+        certificateFields(der)?.serialNumber ?? Buffer.from(`00${certificate.serialNumber}`, "hex"),
+      ),
       notBefore: certificate.notBefore,
       notAfter: certificate.notAfter,
       keyAlgorithm,

@@ -51,7 +51,7 @@ export type IssueRequest = {
   /** Default: one minute ago, to tolerate clocks that are slightly behind. */
   notBefore?: Date;
   notAfter?: Date;
-  /** Hex serial number; default 16 random bytes, positive. */
+  /** Hex serial number (colons allowed); default 16 random bytes, positive. */
   serialNumber?: string;
   isCa?: boolean;
   /** basicConstraints pathLenConstraint of a CA certificate. */
@@ -64,6 +64,7 @@ export type IssuedCertificate = {
   certificatePem: string;
   /** Lowercase hex SHA-256 of the DER (the AWS IoT certificate id). */
   certificateId: string;
+  /** Canonical form (serialNumberHex), as readCertificate / parseCertificate read it back. */
   serialNumber: string;
   der: Uint8Array;
   notBefore: Date;
@@ -275,7 +276,8 @@ function checkSerialNumber(serialNumber: string | undefined): string | undefined
   if (!/^[0-9a-f]{1,40}$/.test(hex) || /^0+$/.test(hex)) {
     throw new ValidationError("The serial number must be 1-20 bytes of hex and not zero.");
   }
-  return hex.length % 2 === 0 ? hex : `0${hex}`;
+  // The canonical form certificate readers give back (serialNumberHex): whole bytes, no leading 00.
+  return (hex.length % 2 === 0 ? hex : `0${hex}`).replace(/^(00)+(?=..)/, "");
 }
 
 /** AlgorithmIdentifier DER of each signature algorithm the issuer uses. */

@@ -88,11 +88,20 @@ export function opensslCa(
   return { certPem: outputs["cert.pem"]!, keyPem: outputs["key.pem"]! };
 }
 
-/** Signs a CSR with a CA (`openssl x509 -req`), e.g. a verification or device certificate. */
-export function opensslSign(csrPem: string, ca: { certPem: string; keyPem: string }, days = 30): string {
+/**
+ * Signs a CSR with a CA (`openssl x509 -req`), e.g. a verification or device certificate. The
+ * serial is random (`-CAcreateserial`) unless `serial` is given (`-set_serial`, e.g. `0x0a1b`).
+ */
+export function opensslSign(
+  csrPem: string,
+  ca: { certPem: string; keyPem: string },
+  days = 30,
+  serial?: string,
+): string {
   const { outputs } = openssl(
     [
-      ...["x509", "-req", "-in", "csr.pem", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"],
+      ...["x509", "-req", "-in", "csr.pem", "-CA", "ca.pem", "-CAkey", "ca.key"],
+      ...(serial === undefined ? ["-CAcreateserial"] : ["-set_serial", serial]),
       ...["-days", String(days), "-sha256", "-out", "cert.pem"],
     ],
     { files: { "csr.pem": csrPem, "ca.pem": ca.certPem, "ca.key": ca.keyPem }, outputs: ["cert.pem"] },

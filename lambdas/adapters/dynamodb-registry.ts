@@ -193,14 +193,18 @@ export class DynamoDbRegistry implements Registry, NonceStore {
           Key: keys.device(device.serialNumber),
           UpdateExpression: "SET #claim = :claim, #version = :next, updatedAt = :now",
           ConditionExpression:
-            "#version = :version AND (attribute_not_exists(#claim) OR #claim.expiresAt < :nowMs)",
-          ExpressionAttributeNames: { "#claim": "claim", "#version": "version" },
+            "#version = :version AND #status IN (:registered, :provisioned) AND " +
+            "(attribute_not_exists(#claim) OR #claim.expiresAt < :nowMs OR #claim.cancelled = :true)",
+          ExpressionAttributeNames: { "#claim": "claim", "#version": "version", "#status": "status" },
           ExpressionAttributeValues: {
             ":claim": claim,
             ":version": device.version,
             ":next": device.version + 1,
             ":now": new Date(nowMs).toISOString(),
             ":nowMs": nowMs,
+            ":registered": "registered",
+            ":provisioned": "provisioned",
+            ":true": true,
           },
           ReturnValues: "ALL_NEW",
         }),
@@ -244,10 +248,13 @@ export class DynamoDbRegistry implements Registry, NonceStore {
           Key: keys.device(serialNumber),
           UpdateExpression:
             "SET #status = :provisioned, certificateId = :cert, thingName = :thing, publicKeyFingerprint = :fp, " +
-            "provisionedAt = :at, updatedAt = :at, #version = #version + :one REMOVE #claim, statusReason",
-          ConditionExpression: "#claim.id = :claimId",
+            "provisionedAt = :at, updatedAt = :at, #version = #version + :one " +
+            "REMOVE #claim, statusReason, activatedCertificateId",
+          ConditionExpression:
+            "#claim.id = :claimId AND attribute_not_exists(#claim.cancelled) AND #status IN (:registered, :provisioned)",
           ExpressionAttributeNames: { "#claim": "claim", "#status": "status", "#version": "version" },
           ExpressionAttributeValues: {
+            ":registered": "registered",
             ":provisioned": "provisioned",
             ":cert": result.certificateId,
             ":thing": result.thingName,
@@ -289,34 +296,94 @@ export class DynamoDbRegistry implements Registry, NonceStore {
     options: { from: readonly DeviceStatus[]; reason?: string },
   ): Promise<Device> {
     const { reason } = options;
-    const from = Object.fromEntries(options.from.map((s, i) => [`:from${i}`, s]));
-    try {
-      const { Attributes } = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.device(serialNumber),
-          UpdateExpression: `SET #status = :status, updatedAt = :now, #version = #version + :one${reason ? ", statusReason = :reason" : " REMOVE statusReason"}`,
-          ConditionExpression: `attribute_exists(pk) AND #status IN (${Object.keys(from).join(", ")})`,
-          ExpressionAttributeNames: { "#status": "status", "#version": "version" },
-          ExpressionAttributeValues: {
-            ":status": status,
-            ":now": new Date().toISOString(),
-            ":one": 1,
-            ...from,
-            ...(reason ? { ":reason": reason } : {}),
-          },
-          ReturnValues: "ALL_NEW",
-        }),
-      );
-      return toDevice(Attributes ?? {});
-    } catch (error) {
-      if (!isConditionFailed(error)) throw translateAwsError(error, "SetDeviceStatus");
+    // Read, then write conditional on the version read: the write also cancels a live claim, and
+    // whether there is one is known only from the read. A concurrent write makes the condition
+    // fail and the loop starts over from a fresh read (never a blind overwrite).
+    for (let attempt = 0; ; attempt++) {
       const current = await this.getDevice(serialNumber);
       if (!current) throw new NotFoundError(`No device with serial number ${serialNumber}.`);
-      throw new ConflictError(
-        "WRONG_STATUS",
-        `Device ${serialNumber} is ${current.status}; this change needs it to be ${options.from.join(" or ")}.`,
-      );
+      if (!options.from.includes(current.status)) {
+        throw new ConflictError(
+          "WRONG_STATUS",
+          `Device ${serialNumber} is ${current.status}; this change needs it to be ${options.from.join(" or ")}.`,
+        );
+      }
+      const cancelClaim = current.claim !== undefined && current.claim.cancelled !== true;
+      const set = ["#status = :status", "updatedAt = :now", "#version = #version + :one"];
+      if (reason) set.push("statusReason = :reason");
+      if (cancelClaim) set.push("#claim.cancelled = :true");
+      try {
+        const { Attributes } = await this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: keys.device(serialNumber),
+            UpdateExpression: `SET ${set.join(", ")}${reason ? "" : " REMOVE statusReason"}`,
+            ConditionExpression: "#version = :version",
+            ExpressionAttributeNames: {
+              "#status": "status",
+              "#version": "version",
+              ...(cancelClaim ? { "#claim": "claim" } : {}),
+            },
+            ExpressionAttributeValues: {
+              ":status": status,
+              ":now": new Date().toISOString(),
+              ":one": 1,
+              ":version": current.version,
+              ...(reason ? { ":reason": reason } : {}),
+              ...(cancelClaim ? { ":true": true } : {}),
+            },
+            ReturnValues: "ALL_NEW",
+          }),
+        );
+        return toDevice(Attributes ?? {});
+      } catch (error) {
+        if (!isConditionFailed(error)) throw translateAwsError(error, "SetDeviceStatus");
+        if (attempt >= MAX_BATCH_ATTEMPTS) {
+          throw new ConflictError("BUSY", `Device ${serialNumber} keeps changing; retry.`, 1);
+        }
+        await this.sleep(backoff(attempt));
+      }
+    }
+  }
+
+  async markActivated(serialNumber: string, certificateId: string): Promise<boolean> {
+    return this.conditionalUpdate("MarkActivated", {
+      Key: keys.device(serialNumber),
+      UpdateExpression: "SET activatedCertificateId = :cert",
+      ConditionExpression: "certificateId = :cert",
+      ExpressionAttributeValues: { ":cert": certificateId },
+    });
+  }
+
+  async forgetCertificate(serialNumber: string, certificateId: string): Promise<boolean> {
+    return this.conditionalUpdate("ForgetCertificate", {
+      Key: keys.device(serialNumber),
+      UpdateExpression:
+        "SET #status = :registered, updatedAt = :now, #version = #version + :one " +
+        "REMOVE certificateId, activatedCertificateId, publicKeyFingerprint, provisionedAt",
+      ConditionExpression: "certificateId = :cert AND #status = :provisioned",
+      ExpressionAttributeNames: { "#status": "status", "#version": "version" },
+      ExpressionAttributeValues: {
+        ":cert": certificateId,
+        ":registered": "registered",
+        ":provisioned": "provisioned",
+        ":now": new Date().toISOString(),
+        ":one": 1,
+      },
+    });
+  }
+
+  /** One conditional UpdateItem: true when written, false when its condition failed. */
+  private async conditionalUpdate(
+    operation: string,
+    input: Omit<ConstructorParameters<typeof UpdateCommand>[0], "TableName">,
+  ): Promise<boolean> {
+    try {
+      await this.client.send(new UpdateCommand({ TableName: this.tableName, ...input }));
+      return true;
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw translateAwsError(error, operation);
     }
   }
 

@@ -15,7 +15,7 @@ import {
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
 import type { DescribedCertificate, JitrIot } from "#core/jitr/ports.ts";
-import type { CreatedCertificate, IotProvisioning } from "#core/vending/ports.ts";
+import type { CertificateAttachments, CreatedCertificate, IotProvisioning } from "#core/vending/ports.ts";
 import { aws, isAwsError, translateAwsError } from "./aws-errors.ts";
 
 /** The provisioning flows' AWS IoT port (vending and JITR) on the control plane (AWS or the emulator). */
@@ -70,6 +70,25 @@ export class AwsIotProvisioning implements IotProvisioning, JitrIot {
       if (isAwsError(error, "ResourceNotFoundException")) return undefined;
       throw translateAwsError(error, "DescribeCertificate");
     }
+  }
+
+  async inspectCertificate(certificateId: string): Promise<CertificateAttachments | undefined> {
+    const current = await this.describeCertificate(certificateId);
+    if (!current) return undefined;
+    const principal = current.certificateArn;
+    const [policies, things] = await Promise.all([
+      aws("ListAttachedPolicies", () =>
+        this.client.send(new ListAttachedPoliciesCommand({ target: principal, recursive: false })),
+      ),
+      aws("ListPrincipalThings", () => this.client.send(new ListPrincipalThingsCommand({ principal }))),
+    ]);
+    return {
+      certificateId,
+      certificateArn: principal,
+      status: current.status,
+      things: things.things ?? [],
+      policies: (policies.policies ?? []).flatMap((p) => (p.policyName ? [p.policyName] : [])),
+    };
   }
 
   async setCertificateStatus(

@@ -8,7 +8,7 @@ import { registrationEventSchema } from "#core/jitr/registration-event.ts";
 
 /** What the JITR Lambda returns (visible in the rule's logs and in tests). */
 export type JitrHandlerResult = {
-  outcome: "activated" | "already-active" | "in-progress" | "rejected";
+  outcome: "activated" | "already-active" | "ignored" | "in-progress" | "rejected";
   reason?: JitrRejectionReason;
 };
 

@@ -239,31 +239,32 @@ describe("JITR registration handler against the local stack", () => {
     });
   });
 
-  it("revokes a certificate whose product does not trust the CA, or that another registered CA signed", async () => {
+  it("revokes a certificate whose product does not trust the CA; leaves another application's CA alone", async () => {
     const notTrusted = await connect("U-0001");
     assert.deepEqual(await handler(eventFor(notTrusted)), { outcome: "rejected", reason: "untrusted-ca" });
     assert.equal(await statusOf(notTrusted), "REVOKED");
     assert.equal((await stack.services.registry.getDevice("U-0001"))?.status, "registered");
 
+    // A CA no product trusts belongs to another application in the account: its certificates
+    // are none of ours (before: revoked, bricking the other application's devices).
     const serial = nextSerial();
     const otherCa = await connect(serial, untrusted);
-    assert.deepEqual(await handler(eventFor(otherCa, untrusted)), {
-      outcome: "rejected",
-      reason: "untrusted-ca",
-    });
-    assert.equal(await statusOf(otherCa), "REVOKED");
+    assert.deepEqual(await handler(eventFor(otherCa, untrusted)), { outcome: "ignored" });
+    assert.equal(await statusOf(otherCa), "PENDING_ACTIVATION");
     assert.equal(await thingExists(serial), false);
+    const ignored = logs.find((l) => l.certificateId === otherCa);
+    assert.equal(ignored?.message, "jitr: certificate of a CA no product trusts, left untouched");
 
-    // An event naming a CA other than the one that signed the certificate.
-    const mismatched = await connect(nextSerial(), untrusted);
-    assert.deepEqual(await handler(eventFor(mismatched, trusted)), {
+    // An event naming a CA of ours other than the one that signed the certificate.
+    const mismatched = await connect(nextSerial(), trusted);
+    assert.deepEqual(await handler(eventFor(mismatched, untrusted)), {
       outcome: "rejected",
       reason: "ca-mismatch",
     });
     assert.equal(await statusOf(mismatched), "REVOKED");
   });
 
-  it("revokes the certificates of disabled and revoked devices", async () => {
+  it("revokes the certificate of a revoked device; leaves a disabled one's pending until enabled", async () => {
     for (const status of ["disabled", "revoked"] as const) {
       const serial = nextSerial();
       await stack.services.registry.setDeviceStatus(serial, status, { from: ["registered"], reason: "test" });
@@ -272,10 +273,17 @@ describe("JITR registration handler against the local stack", () => {
         outcome: "rejected",
         reason: `device-${status}`,
       });
-      assert.equal(await statusOf(certificateId), "REVOKED");
+      // Disabling is reversible, and a JITR certificate is burned into the device: revoking it
+      // would brick the device for good.
+      assert.equal(await statusOf(certificateId), status === "revoked" ? "REVOKED" : "PENDING_ACTIVATION");
       assert.equal(await thingExists(serial), false);
       assert.equal((await stack.services.registry.getDevice(serial))?.status, status);
       assert.equal(lastLog(certificateId)?.serialNumber, serial);
+      if (status === "disabled") {
+        await stack.services.registry.setDeviceStatus(serial, "registered", { from: ["disabled"] });
+        assert.deepEqual(await handler(eventFor(certificateId)), { outcome: "activated" });
+        assert.equal(await statusOf(certificateId), "ACTIVE");
+      }
     }
   });
 

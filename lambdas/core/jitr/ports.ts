@@ -18,7 +18,11 @@ export type DescribedCertificate = {
 export interface JitrIot
   extends Pick<
     IotProvisioning,
-    "registerThing" | "setCertificateStatus" | "deleteThingIfUnused" | "destroyCertificate"
+    | "registerThing"
+    | "setCertificateStatus"
+    | "deleteThingIfUnused"
+    | "destroyCertificate"
+    | "inspectCertificate"
   > {
   describeCertificate(certificateId: string): Promise<DescribedCertificate | undefined>;
   /**

@@ -1,9 +1,10 @@
-import { ConflictError, DomainError } from "../errors.ts";
+import { describeError } from "../describe-error.ts";
 import type { Logger } from "../logger.ts";
 import { type CertificateFacts, readCertificate } from "../pki/certificate-reader.ts";
+import { activateCommitted, inProgress, takeClaim } from "../registry/claims.ts";
+import { ensureAttached } from "../registry/ensure-attached.ts";
 import { type Device, type Product, serialNumberSchema } from "../registry/model.ts";
 import type { Registry } from "../registry/ports.ts";
-import { takeClaim } from "../registry/take-claim.ts";
 import type { TemplateSource } from "../vending/ports.ts";
 import type { DescribedCertificate, JitrIot } from "./ports.ts";
 import type { RegistrationEvent } from "./registration-event.ts";
@@ -20,12 +21,15 @@ export type JitrRejectionReason =
   | "device-revoked"
   | "untrusted-ca"
   | "ca-mismatch"
-  | "provisioned-with-another-certificate";
+  | "provisioned-with-another-certificate"
+  | "certificate-deactivated";
 
 /** What became of a registration event. */
 export type JitrOutcome =
   | { outcome: "activated"; certificateId: string; serialNumber: string; thingName: string }
   | { outcome: "already-active"; certificateId: string }
+  /** A certificate of a CA that no product trusts: another application's, left untouched. */
+  | { outcome: "ignored"; certificateId: string; caCertificateId: string }
   | { outcome: "rejected"; reason: JitrRejectionReason; certificateId: string; serialNumber?: string };
 
 /** Settings of the JITR flow. */
@@ -74,6 +78,17 @@ export async function registerDeviceCertificate(
   if (certificate.status === "REVOKED") {
     return { outcome: "rejected", reason: "certificate-revoked", certificateId };
   }
+  // The topic rule sees every CA of the account: a CA that no product trusts belongs to another
+  // application, whose certificates are none of ours to revoke.
+  const caCertificateId = certificate.caCertificateId ?? event.caCertificateId;
+  const products = await deps.registry.listProducts();
+  if (!products.some((p) => p.trustedCaIds.includes(caCertificateId))) {
+    deps.logger.info("jitr: certificate of a CA no product trusts, left untouched", {
+      certificateId,
+      caCertificateId,
+    });
+    return { outcome: "ignored", certificateId, caCertificateId };
+  }
   if (certificate.caCertificateId && certificate.caCertificateId !== event.caCertificateId) {
     return reject(deps, certificate, "ca-mismatch");
   }
@@ -88,26 +103,50 @@ export async function registerDeviceCertificate(
   const product = await deps.registry.getProduct(device.productKey);
   if (!product) return reject(deps, certificate, "unknown-product", serialNumber);
 
-  const refusal = refusalReason(
-    device,
-    product,
-    certificate.caCertificateId ?? event.caCertificateId,
-    certificateId,
-  );
-  if (refusal === "device-disabled" && device.certificateId === certificateId) {
-    // The device's own certificate, made INACTIVE by `disable`: keep it, enabling reactivates it.
-    deps.logger.warn("jitr: certificate of a disabled device left inactive", { serialNumber, certificateId });
+  const refusal = refusalReason(device, product, caCertificateId, certificateId);
+  if (refusal === "device-disabled") {
+    // Disabling is reversible: leave the certificate as it is (pending, or the device's own made
+    // INACTIVE by `disable`), so that after `enable` the device's next connection registers it.
+    deps.logger.warn("jitr: certificate of a disabled device left untouched", {
+      serialNumber,
+      certificateId,
+    });
     return { outcome: "rejected", reason: refusal, certificateId, serialNumber };
   }
   if (refusal) return reject(deps, certificate, refusal, serialNumber);
 
   if (device.status === "provisioned") {
-    // Provisioned with this certificate by an earlier delivery whose activation failed.
-    await deps.iot.setCertificateStatus(certificateId, "ACTIVE");
+    // Provisioned with this certificate by an earlier delivery that did not finish: complete it.
+    if (device.activatedCertificateId === certificateId) {
+      // Activated once and since deactivated by an operator: never undo an operator's change.
+      deps.logger.warn("jitr: certificate deactivated by an operator left as it is", {
+        serialNumber,
+        certificateId,
+      });
+      return { outcome: "rejected", reason: "certificate-deactivated", certificateId, serialNumber };
+    }
+    const attachments = await deps.iot.inspectCertificate(certificateId);
+    if (attachments) await ensureAttached(deps, product, device, attachments);
+    const activation = await activateCommitted(deps, serialNumber, certificateId);
+    if (activation !== "active") return operatorWon(serialNumber, certificateId, activation);
     deps.logger.info("jitr: certificate activated (already provisioned)", { serialNumber, certificateId });
     return { outcome: "activated", certificateId, serialNumber, thingName: device.thingName ?? serialNumber };
   }
   return provision(deps, device, product, certificate, parsed);
+}
+
+/** The operator disabled or revoked the device while this flow ran: their change stands. */
+function operatorWon(
+  serialNumber: string,
+  certificateId: string,
+  status: "disabled" | "revoked",
+): JitrOutcome {
+  return {
+    outcome: "rejected",
+    reason: status === "revoked" ? "device-revoked" : "device-disabled",
+    certificateId,
+    serialNumber,
+  };
 }
 
 /** The certificate's subject and key, or undefined when it does not parse (then refused as bad-subject). */
@@ -150,6 +189,7 @@ async function provision(
   // The certificate id is deliberately not recorded on the claim: a takeover destroys a recorded
   // certificate, and this one belongs to the device.
   const claim = await takeClaim(deps, device, {
+    flow: "jitr",
     publicKeyFingerprint: parsed.publicKeyFingerprint,
     ttlMs: (deps.config ?? defaultJitrConfig).claimTtlMs,
     now,
@@ -172,17 +212,22 @@ async function provision(
       publicKeyFingerprint: parsed.publicKeyFingerprint,
       at: new Date(now).toISOString(),
     });
-    if (!committed) {
-      throw new ConflictError("PROVISIONING_IN_PROGRESS", "The provisioning claim expired; retry.");
-    }
+    if (!committed) throw inProgress();
   } catch (error) {
-    deps.logger.warn("jitr failed, undoing", { ...log, step, error: describe(error) });
+    deps.logger.warn("jitr failed, undoing", { ...log, step, error: describeError(error) });
     await undo(deps, serialNumber, claim.id, certificateId, thingName);
+    if (step === "commit") {
+      // The commit lost: an operator's disable or revoke cancelled the claim; their change stands.
+      const now = await deps.registry.getDevice(serialNumber);
+      if (now?.status === "revoked") return reject(deps, certificate, "device-revoked", serialNumber);
+      if (now?.status === "disabled") return operatorWon(serialNumber, certificateId, "disabled");
+    }
     throw error;
   }
 
   // Last: a failure here leaves the registry naming this certificate, and the retry activates it.
-  await deps.iot.setCertificateStatus(certificateId, "ACTIVE");
+  const activation = await activateCommitted(deps, serialNumber, certificateId);
+  if (activation !== "active") return operatorWon(serialNumber, certificateId, activation);
   deps.logger.info("jitr: certificate activated", { ...log, thingName });
   return { outcome: "activated", certificateId, serialNumber, thingName };
 }
@@ -228,13 +273,8 @@ async function undo(
         serialNumber,
         certificateId,
         step,
-        error: describe(error),
+        error: describeError(error),
       }),
     );
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof DomainError) return `${error.name}: ${error.code}`;
-  return error instanceof Error ? error.name : "unknown";
 }

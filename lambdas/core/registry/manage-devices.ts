@@ -2,18 +2,22 @@ import type { IotProvisioning } from "../vending/ports.ts";
 import type { Device } from "./model.ts";
 import type { Registry } from "./ports.ts";
 
-type Deps = { registry: Registry; iot: IotProvisioning };
+type Deps = {
+  registry: Registry;
+  iot: Pick<IotProvisioning, "setCertificateStatus" | "describeCertificate">;
+};
 
 /**
- * Disables a device: the registry refuses provisioning and its certificate (if any) becomes
- * INACTIVE. Reversible with enableDevice.
+ * Disables a device: the registry refuses provisioning, a flow in flight loses its claim (it
+ * cannot commit and undoes its work), and its certificates (the committed one and one a flow in
+ * flight holds) become INACTIVE. Reversible with enableDevice.
  */
 export async function disableDevice(deps: Deps, serialNumber: string, reason?: string): Promise<Device> {
   const device = await deps.registry.setDeviceStatus(serialNumber, "disabled", {
     from: ["registered", "provisioned"],
     ...(reason ? { reason } : {}),
   });
-  if (device.certificateId) await deps.iot.setCertificateStatus(device.certificateId, "INACTIVE");
+  await applyToCertificates(deps, device, "INACTIVE");
   return device;
 }
 
@@ -26,12 +30,26 @@ export async function enableDevice(deps: Deps, serialNumber: string): Promise<De
   return device;
 }
 
-/** Revokes a device for good: the registry refuses it and its certificate is REVOKED in AWS IoT. */
+/** Revokes a device for good: the registry refuses it and its certificates are REVOKED in AWS IoT. */
 export async function revokeDevice(deps: Deps, serialNumber: string, reason?: string): Promise<Device> {
   const device = await deps.registry.setDeviceStatus(serialNumber, "revoked", {
     from: ["registered", "provisioned", "disabled"],
     ...(reason ? { reason } : {}),
   });
-  if (device.certificateId) await deps.iot.setCertificateStatus(device.certificateId, "REVOKED");
+  await applyToCertificates(deps, device, "REVOKED");
   return device;
+}
+
+/**
+ * The registry write came first, so a flow that activates afterwards re-reads the device and
+ * re-applies this status (claims.ts activateCommitted): the operator wins either way. A claimed
+ * certificate may already be gone (the losing flow destroys it): skip it then.
+ */
+async function applyToCertificates(deps: Deps, device: Device, status: "INACTIVE" | "REVOKED") {
+  if (device.certificateId) await deps.iot.setCertificateStatus(device.certificateId, status);
+  const claimed = device.claim?.certificateId;
+  if (claimed && claimed !== device.certificateId) {
+    const current = await deps.iot.describeCertificate(claimed);
+    if (current && current.status !== "REVOKED") await deps.iot.setCertificateStatus(claimed, status);
+  }
 }

@@ -32,13 +32,27 @@ export type Product = z.infer<typeof productSchema>;
 export const deviceStatuses = ["registered", "provisioned", "disabled", "revoked"] as const;
 export type DeviceStatus = (typeof deviceStatuses)[number];
 
-/** A claim marks a provisioning flow in progress; it expires so a crashed flow cannot block a device. */
+/** The provisioning flows that take a claim on a device. */
+export type ClaimFlow = "vend" | "jitr" | "fleet";
+
+/**
+ * A claim marks a provisioning flow in progress; it expires so a crashed flow cannot block a
+ * device. See ARCHITECTURE.md "Claim and commit" for the protocol every flow follows.
+ */
 export type DeviceClaim = {
   id: string;
+  /** The flow that holds it (absent on claims written before flows were recorded: vend or JITR). */
+  flow?: ClaimFlow;
   publicKeyFingerprint: string;
   expiresAt: number;
-  /** Set once the flow has created a certificate, so a takeover can clean it up. */
+  /**
+   * The certificate the flow is provisioning: one it created (vend, recorded right after
+   * creation so a takeover can destroy it) or the one AWS IoT created for fleet provisioning
+   * (recorded by the hook, committed on the device's first connection).
+   */
   certificateId?: string;
+  /** Set by an operator's disable or revoke: the claim can no longer commit (operator wins). */
+  cancelled?: boolean;
 };
 
 export type Device = {
@@ -48,6 +62,11 @@ export type Device = {
   /** Incremented on every write: conditional writes compare it. */
   version: number;
   certificateId?: string;
+  /**
+   * The certificate whose activation this backend completed. A retry re-activates only a
+   * certificate it committed and never got to activate, never one an operator set INACTIVE.
+   */
+  activatedCertificateId?: string;
   thingName?: string;
   publicKeyFingerprint?: string;
   /** The device's own secret, sealed with the registry key (never stored in plain text). */
@@ -59,6 +78,10 @@ export type Device = {
   provisionedAt?: string;
 };
 
+/** A claim that still blocks other flows: not expired and not cancelled by an operator. */
 export function isClaimActive(device: Device, nowMs: number): boolean {
-  return device.claim !== undefined && device.claim.expiresAt > nowMs;
+  return device.claim !== undefined && device.claim.expiresAt > nowMs && device.claim.cancelled !== true;
 }
+
+/** Statuses in which a device may be provisioned (a claim taken, a claim committed). */
+export const provisionableStatuses: readonly DeviceStatus[] = ["registered", "provisioned"];

@@ -27,13 +27,18 @@ export interface Registry {
   importDevices(devices: NewDevice[]): Promise<ImportOutcome>;
 
   /**
-   * Takes the provisioning claim on a device if `device.version` is still current and no other
-   * live claim exists. Returns the updated device, or undefined when someone else won.
+   * Takes the provisioning claim on a device if `device.version` is still current, the device is
+   * registered or provisioned, and no other live claim exists (an expired or cancelled one may be
+   * replaced). Returns the updated device, or undefined when someone else won.
    */
   claimDevice(device: Device, claim: DeviceClaim, nowMs: number): Promise<Device | undefined>;
   /** Records the certificate a claim created, so a crashed flow can be cleaned up later. */
   recordClaimCertificate(serialNumber: string, claimId: string, certificateId: string): Promise<void>;
-  /** Completes a claim: status provisioned with the new certificate. False if the claim was lost. */
+  /**
+   * Completes a claim: status provisioned with the new certificate. Conditional on the claim still
+   * being this one, not cancelled, and the device still registered or provisioned: false when an
+   * operator's disable/revoke or another flow came first (the caller then undoes its work).
+   */
   completeClaim(
     serialNumber: string,
     claimId: string,
@@ -41,10 +46,20 @@ export interface Registry {
   ): Promise<boolean>;
   /** Drops a claim (after a rollback). No-op if the claim is no longer there. */
   releaseClaim(serialNumber: string, claimId: string): Promise<void>;
+  /** Records that the device's committed certificate was activated. False if it is no longer the device's. */
+  markActivated(serialNumber: string, certificateId: string): Promise<boolean>;
+  /**
+   * Forgets a certificate that no longer exists in AWS IoT (deleted by an operator, or lost): the
+   * device goes back to `registered` so it can provision again after proving itself. Conditional on
+   * the device still naming that certificate; false otherwise.
+   */
+  forgetCertificate(serialNumber: string, certificateId: string): Promise<boolean>;
 
   /**
    * Operator status changes (disable, revoke, re-enable), conditional on the current status being
-   * one of `from`. Throws NotFoundError for unknown serials, ConflictError(WRONG_STATUS) otherwise.
+   * one of `from`. A live claim is cancelled in the same write, so the flow holding it cannot
+   * commit (the operator always wins). Returns the device after the change, with the cancelled
+   * claim. Throws NotFoundError for unknown serials, ConflictError(WRONG_STATUS) otherwise.
    */
   setDeviceStatus(
     serialNumber: string,

@@ -13,6 +13,15 @@ export type CertificateStatus =
   | "PENDING_ACTIVATION"
   | "REGISTER_INACTIVE";
 
+/** A certificate with the things and policies attached to it. */
+export type CertificateAttachments = {
+  certificateId: string;
+  certificateArn: string;
+  status: CertificateStatus;
+  things: string[];
+  policies: string[];
+};
+
 /**
  * The AWS IoT operations the provisioning flows need. Adapters translate SDK errors into
  * DependencyThrottledError / DependencyUnavailableError / ValidationError.
@@ -27,6 +36,11 @@ export interface IotProvisioning {
   describeCertificate(
     certificateId: string,
   ): Promise<{ certificatePem: string; certificateArn: string; status: CertificateStatus } | undefined>;
+  /**
+   * A certificate's status and what is attached to it (things, policies); undefined when it does
+   * not exist. The flows use it to check that a provisioning is complete.
+   */
+  inspectCertificate(certificateId: string): Promise<CertificateAttachments | undefined>;
   setCertificateStatus(certificateId: string, status: "ACTIVE" | "INACTIVE" | "REVOKED"): Promise<void>;
   /**
    * Undoes a certificate: detaches its policies and things, revokes and deletes it. Idempotent:

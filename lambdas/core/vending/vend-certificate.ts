@@ -1,21 +1,15 @@
-import { deriveDeviceSecret } from "#credentials/derived-secret.ts";
 import { verifyVendSignature } from "#credentials/vend-signature.ts";
-import {
-  AuthenticationError,
-  ConflictError,
-  DependencyUnavailableError,
-  DeviceNotAllowedError,
-  DomainError,
-  ValidationError,
-} from "../errors.ts";
+import { describeError } from "../describe-error.ts";
+import { AuthenticationError, ConflictError, DeviceNotAllowedError, ValidationError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { readCertificate } from "../pki/certificate-reader.ts";
 import { parseCsr } from "../pki/csr.ts";
-import type { Device, Product } from "../registry/model.ts";
+import { activateCommitted, inProgress, takeClaim } from "../registry/claims.ts";
+import { ensureAttached } from "../registry/ensure-attached.ts";
+import { type Device, isClaimActive, type Product } from "../registry/model.ts";
 import type { NonceStore, Registry, SecretStore } from "../registry/ports.ts";
-import { openSecret } from "../registry/sealed-secret.ts";
-import { takeClaim } from "../registry/take-claim.ts";
-import type { CreatedCertificate, IotProvisioning, TemplateSource } from "./ports.ts";
+import { deviceSigningSecret } from "../registry/signing-secret.ts";
+import type { CertificateAttachments, CreatedCertificate, IotProvisioning, TemplateSource } from "./ports.ts";
 import type { VendRequest, VendResult } from "./vend-request.ts";
 
 export type VendConfig = {
@@ -25,6 +19,11 @@ export type VendConfig = {
   claimTtlMs: number;
   /** The root CA of the MQTT endpoint's server certificate, returned to devices. */
   serverRootCaPem: string;
+  /**
+   * How long a request with the key of a flow in progress waits for that flow's answer (ms)
+   * before it gets 409 with Retry-After. Default 3 s.
+   */
+  sameKeyWaitMs?: number;
 };
 
 export type VendDeps = {
@@ -68,20 +67,44 @@ export async function vendCertificate(deps: VendDeps, request: VendRequest): Pro
     throw new ValidationError("The CSR subject common name (CN) must be the serial number.");
   }
 
-  if (device.status === "provisioned") {
-    if (csr && device.certificateId && device.publicKeyFingerprint === csr.publicKeyFingerprint) {
-      return replayProvisioned(deps, device);
-    }
-    if (product.reprovision === "never") {
+  const fingerprint = csr?.publicKeyFingerprint;
+  let replaced: string | undefined;
+  if (device.status === "provisioned" && device.certificateId) {
+    const recorded = await deps.iot.inspectCertificate(device.certificateId);
+    if (!recorded) {
+      // The record names a certificate AWS IoT no longer has (deleted by an operator, or lost):
+      // not a revocation. The device proved itself above, so it provisions again.
+      deps.logger.warn("registry names a missing certificate; provisioning again", {
+        serialNumber,
+        certificateId: device.certificateId,
+      });
+    } else if (fingerprint && device.publicKeyFingerprint === fingerprint) {
+      return replayProvisioned(deps, product, device, recorded);
+    } else if (product.reprovision === "never") {
       throw new ConflictError("ALREADY_PROVISIONED", "This device is already provisioned.");
+    } else {
+      replaced = device.certificateId;
     }
   }
 
-  const claim = await takeClaim(deps, device, {
-    publicKeyFingerprint: csr?.publicKeyFingerprint ?? "server-key",
-    ttlMs: deps.config.claimTtlMs,
-    now,
-  });
+  let claim: Awaited<ReturnType<typeof takeClaim>>;
+  try {
+    claim = await takeClaim(deps, device, {
+      flow: "vend",
+      publicKeyFingerprint: fingerprint ?? "server-key",
+      ttlMs: deps.config.claimTtlMs,
+      now,
+    });
+  } catch (error) {
+    // The same key's flow is in progress (a device that retried, or sent twice): its answer is ours.
+    if (fingerprint && error instanceof ConflictError && error.code === "PROVISIONING_IN_PROGRESS") {
+      const latest = await deps.registry.getDevice(serialNumber);
+      if (latest?.claim?.publicKeyFingerprint === fingerprint && isClaimActive(latest, now)) {
+        return waitForSameKeyFlow(deps, product, serialNumber, fingerprint);
+      }
+    }
+    throw error;
+  }
 
   const log = { serialNumber, productKey };
   let certificate: (CreatedCertificate & { privateKeyPem?: string }) | undefined;
@@ -101,37 +124,31 @@ export async function vendCertificate(deps: VendDeps, request: VendRequest): Pro
       }),
     );
     thingName = registered.thingArn?.split("/").pop() ?? serialNumber;
-    const fingerprint =
-      csr?.publicKeyFingerprint ?? readCertificate(certificate.certificatePem).publicKeyFingerprint;
     const committed = await deps.registry.completeClaim(serialNumber, claim.id, {
       certificateId: certificate.certificateId,
       thingName,
-      publicKeyFingerprint: fingerprint,
+      publicKeyFingerprint: fingerprint ?? readCertificate(certificate.certificatePem).publicKeyFingerprint,
       at: new Date(now).toISOString(),
     });
-    if (!committed)
-      throw new ConflictError("PROVISIONING_IN_PROGRESS", "The provisioning claim expired; retry.");
+    if (!committed) throw await lostClaim(deps, serialNumber);
   } catch (error) {
     deps.logger.warn("vend failed, undoing", {
       ...log,
       step: failedStep(certificate),
-      error: describe(error),
+      error: describeError(error),
     });
     await undo(deps, device, claim.id, certificate?.certificateId, thingName);
     throw error;
   }
 
-  await deps.iot.setCertificateStatus(certificate.certificateId, "ACTIVE");
-  if (
-    device.status === "provisioned" &&
-    device.certificateId &&
-    device.certificateId !== certificate.certificateId
-  ) {
-    await deps.iot.destroyCertificate(device.certificateId).catch((error: unknown) =>
+  const outcome = await activateCommitted(deps, serialNumber, certificate.certificateId);
+  if (outcome !== "active") throw new DeviceNotAllowedError(outcome);
+  if (replaced && replaced !== certificate.certificateId) {
+    await deps.iot.destroyCertificate(replaced).catch((error: unknown) =>
       deps.logger.error("could not remove the replaced certificate", {
         ...log,
-        certificateId: device.certificateId,
-        error: describe(error),
+        certificateId: replaced,
+        error: describeError(error),
       }),
     );
   }
@@ -156,7 +173,7 @@ async function authenticate(
   device: Device | undefined,
   now: number,
 ): Promise<void> {
-  const secret = product ? await signingSecret(deps, product, device, request.serialNumber) : undefined;
+  const secret = product ? await deviceSigningSecret(deps, product, device, request.serialNumber) : undefined;
   if (secret === undefined || !verifyVendSignature(request, secret, request.signature)) {
     throw new AuthenticationError("BAD_SIGNATURE", "The request signature does not match.");
   }
@@ -174,53 +191,78 @@ async function authenticate(
 }
 
 /**
- * The secret a device signs with: its own (sealed in the registry), derived, or the product's.
- * Stored data that cannot yield a secret (a tampered seal, a product secret that is not base64)
- * is a server-side fault: 503, logged without the data.
+ * A retry with the committed certificate's key: answer with that certificate. If this backend
+ * never got to activate it (a crash or failure after the commit), complete the provisioning
+ * (attachments, then activation); one it activated and an operator later set INACTIVE stays so.
  */
-async function signingSecret(
+async function replayProvisioned(
   deps: VendDeps,
   product: Product,
-  device: Device | undefined,
-  serialNumber: string,
-): Promise<string | undefined> {
-  try {
-    if (device?.sealedSecret && device.productKey === product.productKey) {
-      return openSecret(device.sealedSecret, await deps.secrets.getRegistryKey(), serialNumber);
-    }
-    const productSecret = await deps.secrets.getProductSecret(product.productKey);
-    if (productSecret === undefined) return undefined;
-    return product.authMode === "device-secret"
-      ? deriveDeviceSecret(productSecret, serialNumber)
-      : productSecret;
-  } catch (error) {
-    if (error instanceof DomainError) throw error;
-    deps.logger.error("cannot compute the signing secret", {
-      serialNumber,
-      productKey: product.productKey,
-      error: describe(error),
-    });
-    throw new DependencyUnavailableError("The device's signing secret is unavailable.");
+  device: Device,
+  certificate: CertificateAttachments,
+): Promise<VendResult> {
+  const { certificateId } = certificate;
+  if (certificate.status === "REVOKED") throw new DeviceNotAllowedError("revoked");
+  if (certificate.status !== "ACTIVE") {
+    if (device.activatedCertificateId === certificateId) throw new DeviceNotAllowedError("disabled");
+    await ensureAttached(deps, product, device, certificate);
+    const outcome = await activateCommitted(deps, device.serialNumber, certificateId);
+    if (outcome !== "active") throw new DeviceNotAllowedError(outcome);
+  } else {
+    await ensureAttached(deps, product, device, certificate);
   }
-}
-
-/** A retry after a lost response: answer with the committed certificate, re-activating it if needed. */
-async function replayProvisioned(deps: VendDeps, device: Device): Promise<VendResult> {
-  const certificateId = device.certificateId!;
-  const current = await deps.iot.describeCertificate(certificateId);
-  if (!current || current.status === "REVOKED") {
-    throw new DeviceNotAllowedError("revoked");
-  }
-  if (current.status !== "ACTIVE") await deps.iot.setCertificateStatus(certificateId, "ACTIVE");
+  const described = await deps.iot.describeCertificate(certificateId);
+  if (!described) throw inProgress();
   return {
     certificateId,
-    certificateArn: current.certificateArn,
-    certificatePem: current.certificatePem,
+    certificateArn: described.certificateArn,
+    certificatePem: described.certificatePem,
     thingName: device.thingName ?? device.serialNumber,
     rootCaPem: deps.config.serverRootCaPem,
     mqttEndpoint: await deps.iot.getDataEndpoint(),
     replayed: true,
   };
+}
+
+/**
+ * A request whose key is the one a flow in progress is provisioning (a device that retried
+ * before its first answer arrived): wait briefly for that flow and answer with its certificate,
+ * or 409 with Retry-After when it is still running (or failed; the retry starts over).
+ */
+async function waitForSameKeyFlow(
+  deps: VendDeps,
+  product: Product,
+  serialNumber: string,
+  fingerprint: string,
+): Promise<VendResult> {
+  const clock = deps.clock ?? Date.now;
+  const until = clock() + (deps.config.sameKeyWaitMs ?? 3_000);
+  while (clock() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const device = await deps.registry.getDevice(serialNumber);
+    if (!device) throw new DeviceNotAllowedError("unknown");
+    if (device.status === "disabled" || device.status === "revoked")
+      throw new DeviceNotAllowedError(device.status);
+    if (
+      device.status === "provisioned" &&
+      device.publicKeyFingerprint === fingerprint &&
+      device.certificateId
+    ) {
+      const certificate = await deps.iot.inspectCertificate(device.certificateId);
+      if (certificate) return replayProvisioned(deps, product, device, certificate);
+    }
+    if (!isClaimActive(device, clock())) break;
+  }
+  throw inProgress();
+}
+
+/** Why a commit did not land: an operator's disable/revoke, or another flow (retry). */
+async function lostClaim(deps: VendDeps, serialNumber: string): Promise<Error> {
+  const device = await deps.registry.getDevice(serialNumber);
+  if (device?.status === "disabled" || device?.status === "revoked") {
+    return new DeviceNotAllowedError(device.status);
+  }
+  return inProgress();
 }
 
 /**
@@ -242,16 +284,11 @@ async function undo(
     deps.logger.error("undo incomplete; the claim expires and the next attempt cleans up", {
       serialNumber: device.serialNumber,
       certificateId,
-      error: describe(error),
+      error: describeError(error),
     });
   }
 }
 
 function failedStep(certificate: CreatedCertificate | undefined): string {
   return certificate ? "after-certificate" : "create-certificate";
-}
-
-function describe(error: unknown): string {
-  if (error instanceof DomainError) return `${error.name}: ${error.code}`;
-  return error instanceof Error ? error.name : "unknown";
 }

@@ -1,0 +1,27 @@
+import type { CertificateAttachments, IotProvisioning, TemplateSource } from "../vending/ports.ts";
+import type { Device, Product } from "./model.ts";
+
+/**
+ * Makes a committed provisioning complete again: the certificate attached to the device's thing
+ * and at least one policy attached to it. A flow that failed after its commit (a crash, a lost
+ * response followed by an undo) can leave either missing; RegisterThing with the product's
+ * template redoes both idempotently. Nothing is called when the state is already complete.
+ */
+export async function ensureAttached(
+  deps: { iot: Pick<IotProvisioning, "registerThing">; templates: TemplateSource },
+  product: Product,
+  device: Device,
+  certificate: CertificateAttachments,
+): Promise<void> {
+  const thingName = device.thingName ?? device.serialNumber;
+  if (certificate.things.includes(thingName) && certificate.policies.length > 0) return;
+  const template = await deps.templates.load(product.templateName);
+  await deps.iot.registerThing(
+    template.body,
+    template.pick({
+      SerialNumber: device.serialNumber,
+      ProductKey: product.productKey,
+      CertificateId: certificate.certificateId,
+    }),
+  );
+}

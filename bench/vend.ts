@@ -4,7 +4,9 @@
  * The stack runs in its own process (as `npm start` does, with dynalite in a third), this process
  * is the fleet of devices: it seeds through the CLI's wiring, then drives HTTP. Keys and CSRs are
  * made before the clock starts: that is device work.
- * Usage: npm run bench:vend -- [--requests N] [--concurrency 1,8,32,64] [--modes ec,rsa,server]
+ * The stack keeps its state in a fresh temporary data folder (as `npm start` does in `.onramp`),
+ * so the cost of durable writes is part of the numbers; `--in-memory` measures without a disk.
+ * Usage: npm run bench:vend -- [--requests N] [--concurrency 1,8,32,64] [--modes ec,rsa,server] [--in-memory]
  */
 import { fork } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -24,13 +26,17 @@ const { values } = parseArgs({
     requests: { type: "string", default: "400" },
     concurrency: { type: "string", default: "1,8,32,64" },
     modes: { type: "string", default: "ec,rsa,server" },
+    "in-memory": { type: "boolean", default: false },
     serve: { type: "string" },
+    "serve-data": { type: "string" },
   },
 });
 
 if (values.serve) {
-  // Child: the local stack in memory; its endpoints file goes into the given folder.
+  // Child: the local stack (data in `--serve-data`, else in memory); its endpoints file goes into
+  // the given folder.
   const stack = await startLocalStack({
+    ...(values["serve-data"] ? { dataDir: values["serve-data"] } : {}),
     logger: silentLogger,
     ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0 },
   });
@@ -52,7 +58,12 @@ async function measure(): Promise<void> {
   };
 
   const dir = mkdtempSync(join(tmpdir(), "onramp-bench-vend-"));
-  const child = fork(new URL(import.meta.url).pathname, ["--serve", dir], { execArgv: ["--import", "tsx"] });
+  const persisted = !values["in-memory"];
+  const child = fork(
+    new URL(import.meta.url).pathname,
+    ["--serve", dir, ...(persisted ? ["--serve-data", join(dir, "data")] : [])],
+    { execArgv: ["--import", "tsx"] },
+  );
   await new Promise<void>((resolve, reject) => {
     child.once("message", () => resolve());
     child.once("exit", (code) => reject(new Error(`local stack exited (${code})`)));
@@ -60,7 +71,9 @@ async function measure(): Promise<void> {
   const target = await resolveTarget({ endpoints: join(dir, "endpoints.json") });
   const services = cliServices(target);
 
-  console.log(`vend benchmark: ${requests} requests per run; ${machine()}`);
+  console.log(
+    `vend benchmark: ${requests} requests per run, stack state ${persisted ? "in a data folder" : "in memory"}; ${machine()}`,
+  );
   // CPU per vend by process: this load generator, the stack (API + IoT/Secrets emulators), dynalite.
   const processes = {
     devices: process.pid,

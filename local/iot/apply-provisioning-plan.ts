@@ -82,6 +82,8 @@ export async function applyProvisioningPlan(
     for (const { record } of policies) state.attachPolicy(record.policyName, certificate.certificateArn);
     if (thing) state.attachThingPrincipal(thing.record.thingName, certificate.certificateArn);
   }
+  // Provisioned means on disk (JITP lets the device in right after this).
+  await context.durable();
 
   const resourceArns: Record<string, string> = {};
   if (thing) resourceArns.thing = thing.record.thingArn;

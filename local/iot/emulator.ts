@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { type Logger, silentLogger } from "#core/logger.ts";
 import { type CaKeyMaterial, CertificateIssuer } from "#core/pki/index.ts";
 import type { ArnScope } from "./arns.ts";
@@ -12,7 +11,7 @@ import { certificateInvalid } from "./errors.ts";
 import { FaultInjector } from "./faults.ts";
 import { type CertificateRecord, type CertificateStatus, IotState } from "./iot-state.ts";
 import type { EmulatorContext, Route } from "./operation.ts";
-import { loadSnapshot, SnapshotWriter } from "./persistence.ts";
+import { IotJournal, recoverState } from "./persistence.ts";
 import { checkPolicyDocument, newPolicyRecord, policyRoutes } from "./policies.ts";
 import { provisioningRoutes } from "./provisioning-templates.ts";
 import { registerThingRoutes } from "./register-thing.ts";
@@ -22,8 +21,13 @@ import { thingRoutes } from "./things.ts";
 
 /** Options of createIotEmulator. */
 export type IotEmulatorOptions = {
-  /** Keep the registry (`iot-state.json`) and the root CA (`root-ca.pem`, `root-ca.key`) here; in memory when absent. */
+  /**
+   * Keep the registry (`iot-state.json` and its journal) and the root CA (`root-ca.pem`,
+   * `root-ca.key`) here; in memory when absent. Every write is on disk before it is answered.
+   */
   dataDir?: string;
+  /** Compact the journal into the snapshot once it is this large (or larger than the snapshot). */
+  journalCompactBytes?: number;
   /** Default `us-east-1`. */
   region?: string;
   /** Default `000000000000`. */
@@ -43,9 +47,9 @@ export type IotEmulator = {
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   /** Serves `handler` on its own HTTP server; port 0 picks a free port. */
   listen(port: number, host?: string): Promise<{ url: string; port: number }>;
-  /** Stops the server started by listen() and writes the state to disk. */
+  /** Stops the server started by listen() and closes the journal. */
   close(): Promise<void>;
-  /** Writes pending state changes to disk now. */
+  /** Resolves when every change made so far (also through `state`) is on disk. */
   flush(): Promise<void>;
   /** The root CA certificate (PEM) that signs certificates the emulator issues. */
   rootCaPem: string;
@@ -91,23 +95,27 @@ export async function createIotEmulator(options: IotEmulatorOptions = {}): Promi
   };
   const logger = options.logger ?? silentLogger;
   const dataDir = options.dataDir;
-  const statePath = dataDir && join(dataDir, "iot-state.json");
 
   const rootCa = await loadOrCreateRootCa(dataDir, options.rootCa);
   const issuer = await CertificateIssuer.create(rootCa);
-  const saved = statePath ? loadSnapshot(statePath) : undefined;
-  const snapshot = saved ?? IotState.emptySnapshot(randomBytes(32).toString("hex"));
-  let writer: SnapshotWriter | undefined;
-  const state = new IotState(scope, snapshot, () => writer?.changed());
-  if (statePath) {
-    writer = new SnapshotWriter(
-      statePath,
-      () => state.snapshot(),
-      (error) =>
-        logger.error("iot emulator: cannot save the state", { path: statePath, error: String(error) }),
-    );
-    if (!saved) writer.changed(); // persist the registration code right away
+  const recovered = dataDir ? recoverState(dataDir) : undefined;
+  const snapshot = recovered?.snapshot ?? IotState.emptySnapshot(randomBytes(32).toString("hex"));
+  let journal: IotJournal | undefined;
+  const state = new IotState(scope, snapshot, (changes) => journal?.append(changes));
+  for (const write of recovered?.writes ?? []) state.applyChanges(write);
+  if (dataDir && recovered) {
+    journal = await IotJournal.open(dataDir, () => state.snapshot(), recovered.generation, {
+      ...(options.journalCompactBytes ? { minCompactBytes: options.journalCompactBytes } : {}),
+    });
   }
+  const durable = async () => {
+    try {
+      await journal?.durable();
+    } catch (error) {
+      logger.error("iot emulator: cannot save the state", { path: dataDir, error: String(error) });
+      throw error;
+    }
+  };
 
   const context: EmulatorContext = {
     state,
@@ -116,6 +124,7 @@ export async function createIotEmulator(options: IotEmulatorOptions = {}): Promi
     dataEndpoint: options.dataEndpoint ?? "localhost:8883",
     logger,
     now: Date.now,
+    durable,
   };
   for (const [policyName, document] of Object.entries(options.policies ?? {})) {
     if (state.policy(policyName)) continue;
@@ -156,10 +165,10 @@ export async function createIotEmulator(options: IotEmulatorOptions = {}): Promi
         running.closeAllConnections();
         await new Promise<void>((resolve) => running.close(() => resolve()));
       }
-      await writer?.flush();
+      await journal?.close();
     },
     async flush() {
-      await writer?.flush();
+      await durable();
     },
     async registerCertificateFromCa(certificatePem, registerOptions = {}) {
       const status = registerOptions.status ?? "PENDING_ACTIVATION";
@@ -170,8 +179,12 @@ export async function createIotEmulator(options: IotEmulatorOptions = {}): Promi
         );
       }
       const known = state.certificate(record.certificateId);
-      if (known) return { certificate: known, created: false };
+      if (known) {
+        await durable(); // it may have been registered a moment ago, not yet on disk
+        return { certificate: known, created: false };
+      }
       insertCertificate(context, record);
+      await durable();
       return { certificate: state.certificate(record.certificateId) ?? record, created: true };
     },
   };

@@ -104,11 +104,32 @@ export type IotSnapshot = {
   policyTargets: Record<string, string[]>;
 };
 
+/** The record maps of the registry, by the snapshot's field names. */
+export type IotCollection =
+  | "certificates"
+  | "caCertificates"
+  | "things"
+  | "policies"
+  | "provisioningTemplates";
+/** The two-way relations of the registry, by the snapshot's field names. */
+export type IotRelation = "thingPrincipals" | "policyTargets";
+
+/**
+ * One step of a write, as the journal records it. Every step sets state (a record, a link) to a
+ * value rather than adjusting it, so replaying the journal over the snapshot rebuilds the registry.
+ */
+export type IotChange =
+  | { op: "put"; collection: IotCollection; key: string; record: unknown }
+  | { op: "delete"; collection: IotCollection; key: string }
+  | { op: "link" | "unlink"; relation: IotRelation; left: string; right: string }
+  | { op: "unlinkLeft" | "unlinkRight"; relation: IotRelation; value: string };
+
 /**
  * The emulated AWS IoT registry of one account and region. Reads return copies; every write is
  * synchronous and checks its preconditions itself (check-and-set), so an HTTP operation that
  * awaited between its checks and its write cannot overwrite a concurrent one. After each write
- * `onChange` runs (the persistence layer coalesces saves).
+ * `onChange` runs with its steps (the persistence layer journals them; it must serialize them
+ * before returning, since `put` carries the live record).
  *
  * This is also the in-process API for the local MQTT endpoint (JITR/JITP) and tests.
  */
@@ -127,7 +148,7 @@ export class IotState {
   constructor(
     readonly scope: ArnScope,
     snapshot: IotSnapshot,
-    private readonly onChange: () => void = () => {},
+    private readonly onChange: (changes: IotChange[]) => void = () => {},
   ) {
     this.code = snapshot.registrationCode;
     for (const c of snapshot.certificates) this.certificates.set(c.certificateId, c);
@@ -169,6 +190,51 @@ export class IotState {
     };
   }
 
+  /** Replays journaled steps (recovery); does not call `onChange`. */
+  applyChanges(changes: readonly IotChange[]): void {
+    for (const change of changes) {
+      switch (change.op) {
+        case "put":
+          this.collection(change.collection).set(change.key, change.record);
+          break;
+        case "delete":
+          this.collection(change.collection).delete(change.key);
+          break;
+        case "link":
+          this.relation(change.relation).add(change.left, change.right);
+          break;
+        case "unlink":
+          this.relation(change.relation).remove(change.left, change.right);
+          break;
+        case "unlinkLeft":
+          this.relation(change.relation).removeLeft(change.value);
+          break;
+        case "unlinkRight":
+          this.relation(change.relation).removeRight(change.value);
+          break;
+      }
+    }
+  }
+
+  private collection(name: IotCollection): Map<string, unknown> {
+    const maps: Record<IotCollection, Map<string, unknown>> = {
+      certificates: this.certificates,
+      caCertificates: this.caCertificates,
+      things: this.things,
+      policies: this.policies,
+      provisioningTemplates: this.templates,
+    };
+    return maps[name];
+  }
+
+  private relation(name: IotRelation): Relation {
+    return name === "thingPrincipals" ? this.thingPrincipalLinks : this.policyTargetLinks;
+  }
+
+  private put(collection: IotCollection, key: string, record: unknown): void {
+    this.onChange([{ op: "put", collection, key, record }]);
+  }
+
   /** The account's CA registration code (stable, persisted). */
   get registrationCode(): string {
     return this.code;
@@ -191,7 +257,7 @@ export class IotState {
   insertCertificate(record: CertificateRecord): boolean {
     if (this.certificates.has(record.certificateId)) return false;
     this.certificates.set(record.certificateId, { ...record });
-    this.onChange();
+    this.put("certificates", record.certificateId, record);
     return true;
   }
 
@@ -203,7 +269,7 @@ export class IotState {
       record.status = status;
       record.lastModifiedDate = now;
       record.customerVersion += 1;
-      this.onChange();
+      this.put("certificates", certificateId, record);
     }
     return { ...record };
   }
@@ -215,7 +281,11 @@ export class IotState {
     this.certificates.delete(certificateId);
     this.policyTargetLinks.removeRight(record.certificateArn);
     this.thingPrincipalLinks.removeRight(record.certificateArn);
-    this.onChange();
+    this.onChange([
+      { op: "delete", collection: "certificates", key: certificateId },
+      { op: "unlinkRight", relation: "policyTargets", value: record.certificateArn },
+      { op: "unlinkRight", relation: "thingPrincipals", value: record.certificateArn },
+    ]);
     return true;
   }
 
@@ -236,7 +306,7 @@ export class IotState {
   insertCaCertificate(record: CaCertificateRecord): boolean {
     if (this.caCertificates.has(record.certificateId)) return false;
     this.caCertificates.set(record.certificateId, structuredClone(record));
-    this.onChange();
+    this.put("caCertificates", record.certificateId, record);
     return true;
   }
 
@@ -258,14 +328,14 @@ export class IotState {
     if (changes.removeRegistrationConfig) delete record.registrationConfig;
     record.lastModifiedDate = now;
     record.customerVersion += 1;
-    this.onChange();
+    this.put("caCertificates", certificateId, record);
     return structuredClone(record);
   }
 
   /** Removes a registered CA; returns false if it was not registered. */
   deleteCaCertificate(certificateId: string): boolean {
     const deleted = this.caCertificates.delete(certificateId);
-    if (deleted) this.onChange();
+    if (deleted) this.onChange([{ op: "delete", collection: "caCertificates", key: certificateId }]);
     return deleted;
   }
 
@@ -286,7 +356,7 @@ export class IotState {
   insertThing(record: ThingRecord): boolean {
     if (this.things.has(record.thingName)) return false;
     this.things.set(record.thingName, structuredClone(record));
-    this.onChange();
+    this.put("things", record.thingName, record);
     return true;
   }
 
@@ -296,7 +366,7 @@ export class IotState {
     if (!current) return undefined;
     const next = { ...structuredClone(record), version: current.version + 1 };
     this.things.set(record.thingName, next);
-    this.onChange();
+    this.put("things", record.thingName, next);
     return structuredClone(next);
   }
 
@@ -305,7 +375,10 @@ export class IotState {
     const deleted = this.things.delete(thingName);
     if (deleted) {
       this.thingPrincipalLinks.removeLeft(thingName);
-      this.onChange();
+      this.onChange([
+        { op: "delete", collection: "things", key: thingName },
+        { op: "unlinkLeft", relation: "thingPrincipals", value: thingName },
+      ]);
     }
     return deleted;
   }
@@ -322,12 +395,14 @@ export class IotState {
 
   /** Attaches a principal to a thing (idempotent). */
   attachThingPrincipal(thingName: string, principal: string): void {
-    if (this.thingPrincipalLinks.add(thingName, principal)) this.onChange();
+    if (this.thingPrincipalLinks.add(thingName, principal))
+      this.onChange([{ op: "link", relation: "thingPrincipals", left: thingName, right: principal }]);
   }
 
   /** Detaches a principal from a thing (idempotent). */
   detachThingPrincipal(thingName: string, principal: string): void {
-    if (this.thingPrincipalLinks.remove(thingName, principal)) this.onChange();
+    if (this.thingPrincipalLinks.remove(thingName, principal))
+      this.onChange([{ op: "unlink", relation: "thingPrincipals", left: thingName, right: principal }]);
   }
 
   // --- policies -----------------------------------------------------------------------------
@@ -347,7 +422,7 @@ export class IotState {
   insertPolicy(record: PolicyRecord): boolean {
     if (this.policies.has(record.policyName)) return false;
     this.policies.set(record.policyName, { ...record });
-    this.onChange();
+    this.put("policies", record.policyName, record);
     return true;
   }
 
@@ -356,7 +431,10 @@ export class IotState {
     const deleted = this.policies.delete(policyName);
     if (deleted) {
       this.policyTargetLinks.removeLeft(policyName);
-      this.onChange();
+      this.onChange([
+        { op: "delete", collection: "policies", key: policyName },
+        { op: "unlinkLeft", relation: "policyTargets", value: policyName },
+      ]);
     }
     return deleted;
   }
@@ -376,12 +454,14 @@ export class IotState {
 
   /** Attaches a policy to a target (idempotent). */
   attachPolicy(policyName: string, target: string): void {
-    if (this.policyTargetLinks.add(policyName, target)) this.onChange();
+    if (this.policyTargetLinks.add(policyName, target))
+      this.onChange([{ op: "link", relation: "policyTargets", left: policyName, right: target }]);
   }
 
   /** Detaches a policy from a target (idempotent). */
   detachPolicy(policyName: string, target: string): void {
-    if (this.policyTargetLinks.remove(policyName, target)) this.onChange();
+    if (this.policyTargetLinks.remove(policyName, target))
+      this.onChange([{ op: "unlink", relation: "policyTargets", left: policyName, right: target }]);
   }
 
   // --- provisioning templates ----------------------------------------------------------------
@@ -401,14 +481,14 @@ export class IotState {
   insertProvisioningTemplate(record: ProvisioningTemplateRecord): boolean {
     if (this.templates.has(record.templateName)) return false;
     this.templates.set(record.templateName, structuredClone(record));
-    this.onChange();
+    this.put("provisioningTemplates", record.templateName, record);
     return true;
   }
 
   /** Removes a provisioning template; returns false if it did not exist. */
   deleteProvisioningTemplate(templateName: string): boolean {
     const deleted = this.templates.delete(templateName);
-    if (deleted) this.onChange();
+    if (deleted) this.onChange([{ op: "delete", collection: "provisioningTemplates", key: templateName }]);
     return deleted;
   }
 }

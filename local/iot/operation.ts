@@ -14,6 +14,11 @@ export type EmulatorContext = {
   dataEndpoint: string;
   logger: Logger;
   now: () => number;
+  /**
+   * Resolves when every change made so far is on disk (immediately in memory). The router awaits
+   * it before answering, so an acknowledged write survives a crash.
+   */
+  durable: () => Promise<void>;
 };
 
 /** One request, as the router decoded it. */

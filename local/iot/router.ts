@@ -15,7 +15,8 @@ export const FAULTS_PATH = "/_emulator/faults";
 /**
  * Dispatches AWS IoT REST-JSON requests to operation handlers: matches method and path (labels
  * URL-decoded per segment, as the SDK encodes them), counts the call and applies injected faults,
- * parses the JSON body and writes the JSON answer or the AWS error. Signatures are not checked.
+ * parses the JSON body and writes the JSON answer or the AWS error once the state is on disk.
+ * Signatures are not checked here (the local stack's AWS endpoint checks them in front).
  */
 export class Router {
   private readonly routes: CompiledRoute[];
@@ -84,22 +85,30 @@ export class Router {
       );
     }
     if (fault) return sendError(res, fault);
+    let outcome: { result: unknown } | { error: unknown };
     try {
-      const result = await match.route.handler(this.context, {
-        labels: match.labels,
-        query: url.searchParams,
-        headers: req.headers,
-        body,
-      });
-      sendJson(res, 200, result ?? {});
+      outcome = {
+        result: await match.route.handler(this.context, {
+          labels: match.labels,
+          query: url.searchParams,
+          headers: req.headers,
+          body,
+        }),
+      };
     } catch (error) {
-      if (error instanceof IotServiceError) return sendError(res, error);
-      this.context.logger.error("iot emulator: operation failed", {
-        operation: match.route.operation,
-        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-      });
-      sendError(res, new IotServiceError("InternalFailureException", "Internal failure."));
+      outcome = { error };
     }
+    // Nothing is answered before it is on disk: not this request's writes (a failed operation may
+    // have written part of its work) nor the concurrent ones its answer may show.
+    await this.context.durable();
+    if ("result" in outcome) return sendJson(res, 200, outcome.result ?? {});
+    const error = outcome.error;
+    if (error instanceof IotServiceError) return sendError(res, error);
+    this.context.logger.error("iot emulator: operation failed", {
+      operation: match.route.operation,
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    });
+    sendError(res, new IotServiceError("InternalFailureException", "Internal failure."));
   }
 
   private match(method: string, segments: string[]) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
@@ -62,26 +62,74 @@ describe("IoT emulator: persistence", () => {
     }
   });
 
-  it("coalesces many changes into few writes and flushes on close", async () => {
+  it("journals in-process writes, compacts the journal into the snapshot, and replays both", async () => {
+    const dir = temporaryDir();
+    const policy = (i: number) => ({
+      policyName: `p${i}`,
+      policyArn: `arn:aws:iot:us-east-1:000000000000:policy/p${i}`,
+      policyDocument: "{}",
+      defaultVersionId: "1",
+      creationDate: 0,
+      lastModifiedDate: 0,
+      generationId: "g",
+    });
+    try {
+      // A tiny compaction threshold: the journal is folded into the snapshot many times over.
+      const emulator = await createIotEmulator({ dataDir: dir.path, journalCompactBytes: 512 });
+      for (let i = 0; i < 200; i++) {
+        emulator.state.insertPolicy(policy(i));
+        if (i % 3 === 0) await emulator.flush();
+      }
+      for (let i = 0; i < 200; i += 2) emulator.state.deletePolicy(`p${i}`);
+      await emulator.flush();
+      const journals = readdirSync(dir.path).filter((name) => name.startsWith("iot-journal."));
+      assert.equal(journals.length, 1, `old journals are removed after compaction: ${journals}`);
+      const saved = JSON.parse(readFileSync(join(dir.path, "iot-state.json"), "utf8")) as { journal: number };
+      assert.ok(saved.journal > 1, "the journal was compacted while running");
+      assert.equal(statSync(join(dir.path, journals[0] ?? "")).mode & 0o777, 0o600);
+      // No close(): what flush() acknowledged must be there without an orderly shutdown.
+
+      const again = await createIotEmulator({ dataDir: dir.path });
+      try {
+        assert.deepEqual(
+          again.state.listPolicies().map((p) => p.policyName),
+          Array.from({ length: 100 }, (_, i) => `p${2 * i + 1}`),
+        );
+      } finally {
+        await again.close();
+        await emulator.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it("drops a torn last journal line (an append cut by a crash) and refuses a broken line before it", async () => {
     const dir = temporaryDir();
     try {
       const emulator = await createIotEmulator({ dataDir: dir.path });
-      for (let i = 0; i < 200; i++) {
-        emulator.state.insertPolicy({
-          policyName: `p${i}`,
-          policyArn: `arn:aws:iot:us-east-1:000000000000:policy/p${i}`,
-          policyDocument: "{}",
-          defaultVersionId: "1",
-          creationDate: 0,
-          lastModifiedDate: 0,
-          generationId: "g",
-        });
-      }
       await emulator.close();
-      const saved = JSON.parse(readFileSync(join(dir.path, "iot-state.json"), "utf8")) as {
-        policies: unknown[];
-      };
-      assert.equal(saved.policies.length, 200);
+      const journal = readdirSync(dir.path).find((name) => name.startsWith("iot-journal.")) ?? "";
+      const put = (name: string) =>
+        JSON.stringify([
+          {
+            op: "put",
+            collection: "things",
+            key: name,
+            record: { thingName: name, attributes: {}, version: 1 },
+          },
+        ]);
+      writeFileSync(join(dir.path, journal), `${put("whole")}\n${put("torn").slice(0, 30)}`);
+      const recovered = await createIotEmulator({ dataDir: dir.path });
+      assert.deepEqual(
+        recovered.state.listThings().map((t) => t.thingName),
+        ["whole"],
+      );
+      await recovered.close();
+
+      const next = readdirSync(dir.path).find((name) => name.startsWith("iot-journal.")) ?? "";
+      writeFileSync(join(dir.path, next), `{ broken\n${put("after")}\n`);
+      await assert.rejects(createIotEmulator({ dataDir: dir.path }), /line 1 is not a journal entry/);
     } finally {
       dir.remove();
     }

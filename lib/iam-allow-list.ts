@@ -1,8 +1,9 @@
 /**
  * The only actions an identity policy of this app may grant on `Resource: "*"`. Each is an action
  * for which the Service Authorization Reference (list_awsiot.html) lists no resource type, so IAM
- * cannot scope it by ARN. Everything else is granted on ARNs (table, secret, `thing/*`, `cert/*`,
- * `policy/onramp-device-policy`, log group, queue). The vend role uses all four; the JITR role and
+ * cannot scope it by ARN. Everything else is granted on ARNs (table, secret, `thing/*` or
+ * `thing/{thingNamePrefix}*`, `cert/*`, `policy/onramp-device-policy`, log group, queue); why
+ * `cert/*` and `thing/*` are patterns is in {@link UNSCOPABLE_IOT_RESOURCES}. The vend role uses all four; the JITR role and
  * the IoT provisioning role (JITP and fleet templates) only `iot:RegisterThing`. `test/lib/iam-wildcards.test.ts` fails on any other
  * `"*"` resource and on any wildcard action; the cdk-nag IAM5 suppression quotes these reasons.
  */
@@ -38,6 +39,28 @@ export const WILDCARD_RESOURCE_ALLOW_LIST: readonly WildcardResourceGrant[] = [
     reason: "no resource type: the endpoint is an account-level setting",
   },
 ];
+
+/**
+ * ARN patterns the IoT grants keep although they are not one resource, and why IAM cannot narrow
+ * them further. Read from the Service Authorization Reference for AWS IoT
+ * (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsiot.html: the
+ * resource types of each action and the condition keys of each resource type) and AWS IoT's
+ * "Using tags with IAM policies" (https://docs.aws.amazon.com/iot/latest/developerguide/tagging-iot-iam.html:
+ * tag conditions apply only where the request names a taggable resource). The cdk-nag IAM5
+ * acknowledgements of these patterns quote these reasons.
+ */
+export const UNSCOPABLE_IOT_RESOURCES = {
+  certificate: {
+    pattern: "cert/*",
+    reason:
+      "certificate ids exist only once CreateCertificateFromCsr / CreateKeysAndCertificate (or AWS IoT's auto-registration) returns them, and the cert resource type has no condition key (no aws:ResourceTag), so no ARN or tag can name the certificates of this app in advance; AttachPolicy and DetachPolicy are authorized on the target certificate only, so IAM cannot limit which IoT policy gets attached (the templates name only onramp-device-policy, and GetPolicy is granted on that policy alone)",
+  },
+  thing: {
+    pattern: "thing/*",
+    reason:
+      "thing names are device serial numbers, unknown at deploy time, and the thing resource type has no condition key (no aws:ResourceTag); set context thingNamePrefix when every thing name shares a prefix to narrow this to thing/{prefix}* (and AttachThingPrincipal / DetachThingPrincipal to those things through iot:thingArn)",
+  },
+} as const;
 
 /** True when `action` may be granted on `Resource: "*"`. */
 export function isWildcardResourceAllowed(action: string): boolean {

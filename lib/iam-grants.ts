@@ -43,12 +43,25 @@ export const UNDO_ACTIONS = {
   thing: ["iot:DeleteThing", "iot:ListThingPrincipals"],
 } as const;
 
+/**
+ * The two certificate actions that also name a thing. The Service Authorization Reference
+ * (list_awsiot.html) authorizes them on the certificate (`cert`) and offers the condition key
+ * `iot:thingArn` for them: with a thing-name prefix, the certificate may only be attached to, or
+ * detached from, things under that prefix.
+ */
+export const THING_PRINCIPAL_ACTIONS = ["iot:AttachThingPrincipal", "iot:DetachThingPrincipal"] as const;
+
 /** What {@link iotProvisioningStatements} grants. */
 export type IotGrants = {
   /** Actions on `cert/*`. */
   certificate: readonly string[];
-  /** Actions on `thing/*`. */
+  /** Actions on `thing/{thingNamePrefix}*`. */
   thing: readonly string[];
+  /**
+   * Every thing name of the deployment starts with this (lib/config.ts `thingNamePrefix`); `""` or
+   * absent: any thing of the account and region.
+   */
+  thingNamePrefix?: string;
   /** The IoT policies the templates attach by name (GetPolicy on each). */
   devicePolicyNames: readonly string[];
   /** Actions without a resource type (on `Resource: "*"`; each must be on lib/iam-allow-list.ts). */
@@ -60,20 +73,45 @@ export function iotArn(scope: Construct, resource: string, resourceName: string)
   return Stack.of(scope).formatArn({ service: "iot", resource, resourceName });
 }
 
+/** The things a role may act on: `thing/{prefix}*` (`thing/*` without a prefix). */
+export function thingArnPattern(scope: Construct, thingNamePrefix = ""): string {
+  return iotArn(scope, "thing", `${thingNamePrefix}*`);
+}
+
 /**
- * The statements `IotCertificates` (cert/*), `IotThings` (thing/*), `IotDevicePolicy` (GetPolicy
- * on each device policy) and `IotActionsWithoutResourceType` (`*`); a statement with no actions is
- * left out.
+ * The statements `IotCertificates` (cert/*), `IotCertificateToPrefixedThings` (with a thing-name
+ * prefix: the thing-principal actions on cert/*, only for things under the prefix), `IotThings`
+ * (thing/{prefix}*), `IotDevicePolicy` (GetPolicy on each device policy) and
+ * `IotActionsWithoutResourceType` (`*`); a statement with no actions is left out.
+ *
+ * What IAM cannot narrow further, per the Service Authorization Reference (list_awsiot.html), is
+ * on lib/iam-allow-list.ts `UNSCOPABLE_IOT_RESOURCES`: certificates (`cert/*`: ids are created per
+ * request, and the `cert` resource type has no condition key, not even `aws:ResourceTag`), the
+ * policy AttachPolicy attaches (authorized on the target certificate only), and things without a
+ * prefix (the `thing` resource type has no condition key either).
  */
 export function iotProvisioningStatements(scope: Construct, grants: IotGrants): PolicyStatement[] {
   const statement = (sid: string, actions: readonly string[], resources: string[]) =>
     new PolicyStatement({ sid, effect: Effect.ALLOW, actions: [...actions], resources });
   const statements: PolicyStatement[] = [];
-  if (grants.certificate.length > 0) {
-    statements.push(statement("IotCertificates", grants.certificate, [iotArn(scope, "cert", "*")]));
+  const prefix = grants.thingNamePrefix ?? "";
+  const things = thingArnPattern(scope, prefix);
+  // Without a prefix a condition on iot:thingArn would say "any thing" and add nothing.
+  const thingBound = prefix
+    ? grants.certificate.filter((a) => (THING_PRINCIPAL_ACTIONS as readonly string[]).includes(a))
+    : [];
+  const certificate = grants.certificate.filter((a) => !thingBound.includes(a));
+  if (certificate.length > 0) {
+    // cert/*: see UNSCOPABLE_IOT_RESOURCES in lib/iam-allow-list.ts.
+    statements.push(statement("IotCertificates", certificate, [iotArn(scope, "cert", "*")]));
+  }
+  if (thingBound.length > 0) {
+    const bound = statement("IotCertificateToPrefixedThings", thingBound, [iotArn(scope, "cert", "*")]);
+    bound.addCondition("ArnLike", { "iot:thingArn": things });
+    statements.push(bound);
   }
   if (grants.thing.length > 0) {
-    statements.push(statement("IotThings", grants.thing, [iotArn(scope, "thing", "*")]));
+    statements.push(statement("IotThings", grants.thing, [things]));
   }
   if (grants.devicePolicyNames.length > 0) {
     statements.push(

@@ -52,6 +52,7 @@ export function createOnrampApp(
     productSecretPrefix: registry.secrets.productSecretPrefix,
     productSecretArnPattern: registry.secrets.productSecretArnPattern,
     api: config.api,
+    thingNamePrefix: config.thingNamePrefix,
     logRetention: config.logRetention,
     destroyOnRemoval: config.destroyOnRemoval,
   });

@@ -12,7 +12,7 @@ import { JitpProvisioning } from "./constructs/jitp.ts";
 import { JitrRegistration } from "./constructs/jitr.ts";
 import { VendFunction } from "./constructs/vend-function.ts";
 import { VEND_PATH, VendingApi } from "./constructs/vending-api.ts";
-import { WILDCARD_RESOURCE_ALLOW_LIST } from "./iam-allow-list.ts";
+import { UNSCOPABLE_IOT_RESOURCES, WILDCARD_RESOURCE_ALLOW_LIST } from "./iam-allow-list.ts";
 import { PROVISIONING_OUTPUTS } from "./outputs.ts";
 
 /** Settings of {@link ProvisioningStack}: the registry's resources come in by reference. */
@@ -26,6 +26,8 @@ export type ProvisioningStackProps = StackProps & {
   productSecretPrefix: string;
   productSecretArnPattern: string;
   api: VendingApiConfig;
+  /** Every thing name starts with this (lib/config.ts `thingNamePrefix`); `""`: any thing. */
+  thingNamePrefix?: string;
   logRetention: RetentionDays;
   /** Dev only: delete the log groups with the stack. */
   destroyOnRemoval?: boolean;
@@ -65,6 +67,7 @@ export class ProvisioningStack extends Stack {
       productSecretPrefix,
       productSecretArnPattern,
       api,
+      thingNamePrefix = "",
       logRetention,
       destroyOnRemoval = false,
       ...stackProps
@@ -85,6 +88,7 @@ export class ProvisioningStack extends Stack {
       productSecretPrefix,
       productSecretArnPattern,
       devicePolicyNames: [this.devicePolicy.policyName],
+      thingNamePrefix,
       logRetention,
       removalPolicy,
     });
@@ -101,11 +105,13 @@ export class ProvisioningStack extends Stack {
       registryKeySecretName,
       productSecretPrefix,
       devicePolicyNames: [this.devicePolicy.policyName],
+      thingNamePrefix,
       logRetention,
       removalPolicy,
     });
     this.provisioningRole = new IotProvisioningRole(this, "IotProvisioningRole", {
       devicePolicyNames: [this.devicePolicy.policyName],
+      thingNamePrefix,
     });
     this.jitp = new JitpProvisioning(this, "Jitp", { provisioningRole: this.provisioningRole.role });
     this.fleet = new FleetProvisioning(this, "Fleet", {
@@ -116,7 +122,7 @@ export class ProvisioningStack extends Stack {
       removalPolicy,
     });
 
-    this.acknowledgeNagFindings(api, productSecretPrefix);
+    this.acknowledgeNagFindings(api, productSecretPrefix, thingNamePrefix);
 
     const output = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description, exportName: `${exportPrefix}-${id}` });
@@ -200,7 +206,11 @@ export class ProvisioningStack extends Stack {
    * cdk-nag acknowledgements (cdk-nag 3: `Validations.acknowledge`, one per finding). Each says why
    * the finding does not apply; see {@link nagAcknowledgements}.
    */
-  private acknowledgeNagFindings(api: VendingApiConfig, productSecretPrefix: string): void {
+  private acknowledgeNagFindings(
+    api: VendingApiConfig,
+    productSecretPrefix: string,
+    thingNamePrefix: string,
+  ): void {
     const targets: Record<NagTarget, IConstruct> = {
       role: this.vendFunction.role,
       function: this.vendFunction.function,
@@ -211,7 +221,7 @@ export class ProvisioningStack extends Stack {
       provisioningRole: this.provisioningRole.role,
       hookFunction: this.fleet.hookFunction,
     };
-    for (const ack of nagAcknowledgements(this, api, productSecretPrefix)) {
+    for (const ack of nagAcknowledgements(this, api, productSecretPrefix, thingNamePrefix)) {
       Validations.of(targets[ack.on]).acknowledge({ id: ack.id, reason: ack.reason });
     }
   }
@@ -254,15 +264,20 @@ export function nagAcknowledgements(
   stack: Stack,
   api: VendingApiConfig,
   productSecretPrefix: string,
+  thingNamePrefix = "",
 ): NagAcknowledgement[] {
   const iotArn = nagArnPrefix(stack, "iot");
-  const scopedIot =
-    "IoT thing names are device serial numbers and certificate ids are created per request, so thing and certificate actions are scoped to thing/* and cert/* of this account and region.";
+  const things = `thing/${thingNamePrefix}*`;
+  const scopedIot = `IoT things and certificates of this account and region only. cert/*: ${UNSCOPABLE_IOT_RESOURCES.certificate.reason}. ${
+    thingNamePrefix
+      ? `${things}: things are limited to the configured thing-name prefix (context thingNamePrefix).`
+      : `thing/*: ${UNSCOPABLE_IOT_RESOURCES.thing.reason}.`
+  }`;
   const runtime =
     "nodejs22.x (LTS, supported) is pinned on purpose: the bundle targets node22 (lib/bundling.ts LAMBDA_RUNTIME) and the suite runs on it; moving to nodejs24.x is a deliberate change of both.";
   const registerThingOnly = `Only iot:RegisterThing, which has no resource type in the Service Authorization Reference (lib/iam-allow-list.ts: ${allowListReasons(["iot:RegisterThing"])}).`;
   const acks: NagAcknowledgement[] = [
-    { on: "role", id: IAM5(`${iotArn}:thing/*`), reason: scopedIot },
+    { on: "role", id: IAM5(`${iotArn}:${things}`), reason: scopedIot },
     { on: "role", id: IAM5(`${iotArn}:cert/*`), reason: scopedIot },
     {
       on: "role",
@@ -277,7 +292,7 @@ export function nagAcknowledgements(
     { on: "function", id: "AwsSolutions-L1", reason: runtime },
     {
       on: "jitrRole",
-      id: IAM5(`${iotArn}:thing/*`),
+      id: IAM5(`${iotArn}:${things}`),
       reason: `${scopedIot} JITR provisions whichever registered device connects, like the vend path.`,
     },
     {
@@ -295,7 +310,7 @@ export function nagAcknowledgements(
     },
     {
       on: "provisioningRole",
-      id: IAM5(`${iotArn}:thing/*`),
+      id: IAM5(`${iotArn}:${things}`),
       reason: `${scopedIot} AWS IoT assumes this role to run the JITP and fleet templates, which create the thing named after whichever device is being provisioned.`,
     },
     {

@@ -7,6 +7,8 @@ import { iotProvisioningStatements, REGISTER_THING_ACTIONS } from "../iam-grants
 export type IotProvisioningRoleProps = {
   /** The IoT policies the templates attach by name. */
   devicePolicyNames: readonly string[];
+  /** Thing grants on `thing/{prefix}*` (lib/config.ts `thingNamePrefix`); default any thing. */
+  thingNamePrefix?: string;
 };
 
 /**
@@ -46,6 +48,7 @@ export class IotProvisioningRole extends Construct {
       certificate: REGISTER_THING_ACTIONS.certificate,
       thing: REGISTER_THING_ACTIONS.thing,
       devicePolicyNames: props.devicePolicyNames,
+      ...(props.thingNamePrefix ? { thingNamePrefix: props.thingNamePrefix } : {}),
       withoutResourceType: ["iot:RegisterThing"],
     });
     for (const statement of statements) this.role.addToPrincipalPolicy(statement);

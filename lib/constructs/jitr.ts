@@ -33,6 +33,8 @@ export type JitrRegistrationProps = {
   registryKeySecretName: string;
   /** The IoT policies RegisterThing may attach (the templates name them). */
   devicePolicyNames: readonly string[];
+  /** Thing grants on `thing/{prefix}*` (lib/config.ts `thingNamePrefix`); default any thing. */
+  thingNamePrefix?: string;
   logRetention: RetentionDays;
   /** Of the log group. */
   removalPolicy?: RemovalPolicy;
@@ -207,6 +209,7 @@ export function jitrStatements(scope: Construct, props: JitrRegistrationProps): 
       certificate: [...REGISTER_THING_ACTIONS.certificate, ...UNDO_ACTIONS.certificate],
       thing: [...REGISTER_THING_ACTIONS.thing, ...UNDO_ACTIONS.thing],
       devicePolicyNames: props.devicePolicyNames,
+      ...(props.thingNamePrefix ? { thingNamePrefix: props.thingNamePrefix } : {}),
       withoutResourceType: ["iot:RegisterThing"],
     }),
   ];

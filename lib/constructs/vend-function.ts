@@ -27,6 +27,8 @@ export type VendFunctionProps = {
   productSecretArnPattern: string;
   /** The IoT policies RegisterThing may attach (the templates name them). */
   devicePolicyNames: readonly string[];
+  /** Thing grants on `thing/{prefix}*` (lib/config.ts `thingNamePrefix`); default any thing. */
+  thingNamePrefix?: string;
   logRetention: RetentionDays;
   /** Of the log group. */
   removalPolicy?: RemovalPolicy;
@@ -104,6 +106,7 @@ export function vendStatements(scope: Construct, props: VendFunctionProps): Poli
       certificate: [...REGISTER_THING_ACTIONS.certificate, ...UNDO_ACTIONS.certificate],
       thing: [...REGISTER_THING_ACTIONS.thing, ...UNDO_ACTIONS.thing],
       devicePolicyNames: props.devicePolicyNames,
+      ...(props.thingNamePrefix ? { thingNamePrefix: props.thingNamePrefix } : {}),
       withoutResourceType: [
         "iot:CreateCertificateFromCsr",
         "iot:CreateKeysAndCertificate",

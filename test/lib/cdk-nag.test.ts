@@ -24,6 +24,7 @@ const configurations: [string, () => SynthesizedApp][] = [
   ["default settings", defaultApp],
   ["every option on", fullOptionsApp],
   ["WAF off", () => appWithContext("no-waf", { waf: "false" })],
+  ["thing-name prefix", () => appWithContext("thing-prefix", { thingNamePrefix: "ACME-" })],
 ];
 
 describe("cdk-nag (AwsSolutions) on the app", () => {
@@ -62,6 +63,13 @@ describe("cdk-nag (AwsSolutions) on the app", () => {
     assert.match(off.find((a) => a.id === "AwsSolutions-APIG3")?.reason ?? "", /waf=false/);
   });
 
+  it("with thingNamePrefix acknowledges thing/{prefix}* instead of thing/*", () => {
+    const acks = acknowledgements(appWithContext("thing-prefix", { thingNamePrefix: "ACME-" }).app);
+    const thingAcks = acks.filter((a) => a.id.includes(":thing/"));
+    assert.equal(thingAcks.length, 3, "vend, JITR and provisioning roles");
+    for (const ack of thingAcks) assert.match(ack.id, /:thing\/ACME-\*\]$/);
+  });
+
   it('acknowledges Resource "*" on the vend role by quoting the allow-list', () => {
     const ack = acknowledgements(defaultApp().app).find((a) => a.id === "AwsSolutions-IAM5[Resource::*]");
     assert.ok(ack);
@@ -98,6 +106,14 @@ describe("cdk-nag (AwsSolutions) on the app", () => {
       assert.match(at(fn, "AwsSolutions-L1")?.reason ?? "", /nodejs22\.x/);
     }
     assert.match(at(/\/Jitr\/DeadLetters$/, "AwsSolutions-SQS3")?.reason ?? "", /dead-letter queue/);
+    // cert/* is acknowledged with the reason from lib/iam-allow-list.ts UNSCOPABLE_IOT_RESOURCES.
+    assert.match(
+      at(
+        /\/Vend\/Role$/,
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*]",
+      )?.reason ?? "",
+      /no condition key/,
+    );
     // The hook's role needs no acknowledgement: GetItem on the table ARN only.
     assert.ok(!acks.some((a) => /\/Fleet\/Hook\/Role$/.test(a.path)));
   });

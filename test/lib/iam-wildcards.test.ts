@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { WILDCARD_RESOURCE_ALLOW_LIST, wildcardViolations } from "#lib/iam-allow-list.ts";
-import { defaultApp, fullOptionsApp } from "./app-fixture.ts";
+import { appWithContext, defaultApp, fullOptionsApp } from "./app-fixture.ts";
 
 describe('IAM: no wildcard actions, Resource "*" only from the allow-list', () => {
   for (const [name, app] of [
     ["default settings", defaultApp],
     ["every option on", fullOptionsApp],
+    ["thing-name prefix", () => appWithContext("thing-prefix", { thingNamePrefix: "ACME-" })],
   ] as const) {
     it(`${name}: every identity policy in every stack passes`, () => {
       const { assembly } = app();

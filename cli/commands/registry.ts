@@ -8,14 +8,16 @@ import { CliError } from "../cli-error.ts";
 import { printResult } from "../output.ts";
 import { progressBar } from "../progress.ts";
 import { withServices, withTargetOptions } from "../wiring.ts";
+import { registerRegistryKeyCommands } from "./registry-key.ts";
 
 type Common = { json?: boolean; endpoints?: string };
 
-/** `onramp registry import | list | show | disable | enable | revoke` */
+/** `onramp registry import | list | show | disable | enable | revoke | rotate-key` */
 export function registerRegistryCommands(program: Command): void {
   const registry = program
     .command("registry")
     .description("The serial-number registry: import and manage devices");
+  registerRegistryKeyCommands(registry);
 
   withTargetOptions(
     registry

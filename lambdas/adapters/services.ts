@@ -3,8 +3,10 @@ import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { JitrIot } from "#core/jitr/ports.ts";
 import type { NonceStore, Registry, SecretStore } from "#core/registry/ports.ts";
+import type { RegistryKeyStore, SealedSecretRows } from "#core/registry/rotate-registry-key.ts";
 import type { IotProvisioning, TemplateSource } from "#core/vending/ports.ts";
 import { DynamoDbRegistry } from "./dynamodb-registry.ts";
+import { DynamoDbSealedSecrets } from "./dynamodb-sealed-secrets.ts";
 import { AwsIotProvisioning } from "./iot-provisioning.ts";
 import { type SecretNames, SecretsManagerSecretStore } from "./secrets-manager-store.ts";
 import { CatalogTemplateSource } from "./template-source.ts";
@@ -25,6 +27,9 @@ export type Services = {
   registry: Registry;
   nonces: NonceStore;
   secrets: SecretStore;
+  /** The registry keys and the rows they seal, as `onramp registry rotate-key` changes them. */
+  registryKeys: RegistryKeyStore;
+  sealedSecrets: SealedSecretRows;
   iot: IotProvisioning & JitrIot;
   templates: TemplateSource;
 };
@@ -37,10 +42,13 @@ export const defaultSecretNames: SecretNames = {
 /** The adapters every runtime uses; only how the clients are built differs (Lambda, local, CLI). */
 export function makeServices(clients: AwsClients, settings: ServiceSettings): Services {
   const registry = new DynamoDbRegistry(clients.dynamo, settings.tableName);
+  const secrets = new SecretsManagerSecretStore(clients.secretsManager, settings.secretNames);
   return {
     registry,
     nonces: registry,
-    secrets: new SecretsManagerSecretStore(clients.secretsManager, settings.secretNames),
+    secrets,
+    registryKeys: secrets,
+    sealedSecrets: new DynamoDbSealedSecrets(clients.dynamo, settings.tableName),
     iot: new AwsIotProvisioning(clients.iot),
     templates: new CatalogTemplateSource(settings.loadTemplate),
   };

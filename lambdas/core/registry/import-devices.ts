@@ -1,7 +1,7 @@
 import * as z from "zod";
 import { productKeySchema, serialNumberSchema } from "./model.ts";
 import type { ImportOutcome, NewDevice, Registry, SecretStore } from "./ports.ts";
-import { sealSecret } from "./sealed-secret.ts";
+import { type RegistryKeys, sealSecret } from "./sealed-secret.ts";
 
 /** One CSV row as parsed at the edge: its line number and its cells by column name. */
 export type ImportRow = { line: number; record: Record<string, string | undefined> };
@@ -42,8 +42,8 @@ export async function importDevices(
     }
     return known;
   };
-  let registryKey: Promise<Buffer> | undefined;
-  const sealingKey = () => (registryKey ??= deps.secrets.getRegistryKey());
+  let registryKeys: Promise<RegistryKeys> | undefined;
+  const sealingKeys = () => (registryKeys ??= deps.secrets.getRegistryKeys());
   const concurrency = options.concurrency ?? 4;
   const inFlight = new Set<Promise<void>>();
   const totals = { written: 0, skippedExisting: 0 };
@@ -91,7 +91,7 @@ export async function importDevices(
     batch.push({
       serialNumber,
       productKey,
-      ...(deviceSecret ? { sealedSecret: sealSecret(deviceSecret, await sealingKey(), serialNumber) } : {}),
+      ...(deviceSecret ? { sealedSecret: sealSecret(deviceSecret, await sealingKeys(), serialNumber) } : {}),
     });
     if (batch.length >= BATCH) await flush();
   }

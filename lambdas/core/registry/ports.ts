@@ -79,6 +79,12 @@ export interface SecretStore {
   getProductSecret(productKey: string): Promise<string | undefined>;
   /** Stores a new product secret; false (and nothing changed) when one exists already. */
   createProductSecret(productKey: string, secret: string): Promise<boolean>;
-  /** The 32-byte key that seals per-device secrets kept in the registry. */
-  getRegistryKey(): Promise<Buffer>;
+  /**
+   * The 32-byte keys that seal per-device secrets kept in the registry, by key id, and the id of
+   * the one new seals use (see sealed-secret.ts). `fresh` reads past any cache: a sealed value
+   * names a key id this copy does not know yet (a rotation added it).
+   */
+  getRegistryKeys(options?: {
+    fresh?: boolean;
+  }): Promise<{ currentKeyId: string; keys: ReadonlyMap<string, Buffer> }>;
 }

@@ -4,7 +4,7 @@ import { DependencyUnavailableError, DomainError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import type { Device, Product } from "./model.ts";
 import type { SecretStore } from "./ports.ts";
-import { openSecret } from "./sealed-secret.ts";
+import { openSealedSecret } from "./sealed-secret.ts";
 
 /**
  * The secret a device signs with: its own (sealed in the registry), derived, or the product's.
@@ -19,7 +19,7 @@ export async function deviceSigningSecret(
 ): Promise<string | undefined> {
   try {
     if (device?.sealedSecret && device.productKey === product.productKey) {
-      return openSecret(device.sealedSecret, await deps.secrets.getRegistryKey(), serialNumber);
+      return await openSealedSecret(device.sealedSecret, deps.secrets, serialNumber);
     }
     const productSecret = await deps.secrets.getProductSecret(product.productKey);
     if (productSecret === undefined) return undefined;

@@ -40,6 +40,8 @@ export const PROVISIONING_TEMPLATES = {
 export const RULE_TARGETS = {
   /** The JITR Lambda (`lambdas/handlers/jitr-registration.ts`). */
   jitrRegistration: "jitr-registration",
+  /** Fleet provisioning's commit (`lambdas/handlers/fleet-commit.ts`), on connect lifecycle events. */
+  fleetCommit: "fleet-commit",
 } as const;
 
 /**

@@ -61,6 +61,13 @@ export {
 } from "./enos-psk.ts";
 export { CredentialError, type CredentialErrorCode, type CredentialField } from "./errors.ts";
 export {
+  FLEET_SIGNATURE_ALGORITHM,
+  type FleetSignedFields,
+  fleetCanonicalContent,
+  signFleetRequest,
+  verifyFleetSignature,
+} from "./fleet-signature.ts";
+export {
   CONNECT_SCHEMES,
   type ConnectScheme,
   type MqttConnectInput,

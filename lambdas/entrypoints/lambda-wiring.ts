@@ -16,12 +16,21 @@ export function requireEnv(name: string): string {
   return value;
 }
 
-export function lambdaServices(): Services {
-  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+/**
+ * The adapters on SDK clients. `maxAttempts` bounds each client's retries (SDK default 3; the IoT
+ * client 5): a function with a short deadline (the fleet hook) asks for fewer.
+ */
+export function lambdaServices(options: { maxAttempts?: number } = {}): Services {
+  const attempts = options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts };
+  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(attempts), {
     marshallOptions: { removeUndefinedValues: true },
   });
   return makeServices(
-    { dynamo, iot: new IoTClient({ maxAttempts: 5 }), secretsManager: new SecretsManagerClient({}) },
+    {
+      dynamo,
+      iot: new IoTClient({ maxAttempts: options.maxAttempts ?? 5 }),
+      secretsManager: new SecretsManagerClient(attempts),
+    },
     {
       tableName: requireEnv("REGISTRY_TABLE_NAME"),
       secretNames: {

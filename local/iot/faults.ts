@@ -73,6 +73,36 @@ export class FaultInjector {
     this.counts.clear();
   }
 
+  private readonly holds: Array<{ operation: string; arrived: () => void; released: Promise<void> }> = [];
+
+  /**
+   * Holds the answer of the next call of `operation` after the operation has run (its writes are
+   * done, its answer not sent): tests use it to land an operator's change between two steps of a
+   * flow, deterministically. `reached` resolves when the call is being held; `release()` sends the
+   * answer.
+   */
+  hold(operation: string): { reached: Promise<void>; release: () => void } {
+    let arrived!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.holds.push({ operation, arrived, released });
+    return { reached, release };
+  }
+
+  /** Waits while a hold set by hold() applies to this call of `operation`. */
+  async answerGate(operation: string): Promise<void> {
+    const index = this.holds.findIndex((h) => h.operation === operation);
+    if (index < 0) return;
+    const [gate] = this.holds.splice(index, 1);
+    gate!.arrived();
+    await gate!.released;
+  }
+
   /** Counts one call of `operation`; returns the error to answer with if a fault is armed. */
   take(operation: string): IotServiceError | undefined {
     this.counts.set(operation, (this.counts.get(operation) ?? 0) + 1);

@@ -272,6 +272,30 @@ export class DynamoDbRegistry implements Registry, NonceStore {
     }
   }
 
+  async keepForDisabledDevice(
+    serialNumber: string,
+    claimId: string,
+    result: { certificateId: string; thingName: string; publicKeyFingerprint: string; at: string },
+  ): Promise<boolean> {
+    return this.conditionalUpdate("KeepForDisabledDevice", {
+      Key: keys.device(serialNumber),
+      UpdateExpression:
+        "SET certificateId = :cert, thingName = :thing, publicKeyFingerprint = :fp, provisionedAt = :at, " +
+        "updatedAt = :at, #version = #version + :one REMOVE #claim, activatedCertificateId",
+      ConditionExpression: "#claim.id = :claimId AND #status = :disabled",
+      ExpressionAttributeNames: { "#claim": "claim", "#status": "status", "#version": "version" },
+      ExpressionAttributeValues: {
+        ":cert": result.certificateId,
+        ":thing": result.thingName,
+        ":fp": result.publicKeyFingerprint,
+        ":at": result.at,
+        ":one": 1,
+        ":claimId": claimId,
+        ":disabled": "disabled",
+      },
+    });
+  }
+
   async releaseClaim(serialNumber: string, claimId: string): Promise<void> {
     try {
       await this.client.send(

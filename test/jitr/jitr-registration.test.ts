@@ -8,6 +8,8 @@ import {
   CreatePolicyCommand,
   DescribeCertificateCommand,
   DescribeThingCommand,
+  DetachPolicyCommand,
+  DetachThingPrincipalCommand,
   ListAttachedPoliciesCommand,
   ListThingPrincipalsCommand,
   RegisterCertificateCommand,
@@ -18,7 +20,7 @@ import { DependencyUnavailableError } from "#core/errors.ts";
 import { registerCaCertificate } from "#core/jitr/register-ca-certificate.ts";
 import type { Logger } from "#core/logger.ts";
 import { CertificateIssuer, createKeyPair, createSelfSignedCa } from "#core/pki/issue.ts";
-import { disableDevice, enableDevice } from "#core/registry/manage-devices.ts";
+import { disableDevice, enableDevice, revokeDevice } from "#core/registry/manage-devices.ts";
 import { makeJitrHandler } from "#handlers/jitr-registration.ts";
 import { DEVICE_POLICY_DOCUMENT, DEVICE_POLICY_NAME, loadPolicyDocument } from "#templates/catalog.ts";
 import { seedProduct, startTestStack } from "#test/support/local-stack.ts";
@@ -54,7 +56,7 @@ describe("JITR registration handler against the local stack", () => {
   let handler: ReturnType<typeof makeJitrHandler>;
   const logs: LogEntry[] = [];
   let n = 0;
-  const serials = Array.from({ length: 20 }, (_, i) => `J-${String(i).padStart(4, "0")}`);
+  const serials = Array.from({ length: 32 }, (_, i) => `J-${String(i).padStart(4, "0")}`);
 
   before(async () => {
     stack = await startTestStack({ dynamoFaultInjection: true });
@@ -405,6 +407,72 @@ describe("JITR registration handler against the local stack", () => {
     assert.deepEqual(await handler(eventFor(certificateId)), { outcome: "activated" });
     assert.equal(await statusOf(certificateId), "ACTIVE");
     assert.deepEqual(await policiesOf(certificateId), [DEVICE_POLICY_NAME]);
+  });
+
+  it("an operator's revoke or disable between RegisterThing and the commit wins (before: provisioned, ACTIVE)", async () => {
+    for (const operator of ["revoke", "disable"] as const) {
+      const serial = nextSerial();
+      const certificateId = await connect(serial);
+      const gate = stack.iot.faults.hold("RegisterThing");
+      const flow = handler(eventFor(certificateId));
+      await gate.reached;
+      if (operator === "revoke") await revokeDevice(stack.services, serial, "stolen");
+      else await disableDevice(stack.services, serial, "lost");
+      gate.release();
+      assert.deepEqual(await flow, {
+        outcome: "rejected",
+        reason: operator === "revoke" ? "device-revoked" : "device-disabled",
+      });
+      const device = await stack.services.registry.getDevice(serial);
+      if (operator === "revoke") {
+        assert.equal(device?.status, "revoked");
+        assert.equal(device?.certificateId, undefined);
+        assert.equal(await statusOf(certificateId), "REVOKED");
+        assert.equal(await thingExists(serial), false, "the losing flow undid its thing");
+      } else {
+        // Disabled: the device keeps its own certificate, INACTIVE, as a provisioned device that
+        // was then disabled; enabling it makes it work (a JITR certificate cannot be re-issued).
+        assert.equal(device?.status, "disabled");
+        assert.equal(device?.certificateId, certificateId);
+        assert.equal(await statusOf(certificateId), "INACTIVE");
+        await enableDevice(stack.services, serial);
+        assert.equal(await statusOf(certificateId), "ACTIVE");
+        assert.deepEqual(await policiesOf(certificateId), [DEVICE_POLICY_NAME]);
+        assert.equal((await stack.services.registry.getDevice(serial))?.status, "provisioned");
+      }
+    }
+  });
+
+  it("an operator's revoke between the commit and the activation wins (the certificate ends REVOKED)", async () => {
+    const serial = nextSerial();
+    const certificateId = await connect(serial);
+    const gate = stack.iot.faults.hold("UpdateCertificate");
+    const flow = handler(eventFor(certificateId));
+    await gate.reached;
+    // The flow's activation has run and is held: the operator's revoke lands after it.
+    await revokeDevice(stack.services, serial, "stolen");
+    gate.release();
+    assert.deepEqual(await flow, { outcome: "rejected", reason: "device-revoked" });
+    assert.equal(await statusOf(certificateId), "REVOKED");
+  });
+
+  it("a retry converges: a provisioned certificate found without its thing and policy gets them back", async () => {
+    const serial = nextSerial();
+    const certificateId = await connect(serial);
+    stack.iot.faults.inject({ operation: "UpdateCertificate", error: "InternalFailureException", times: 1 });
+    await assert.rejects(handler(eventFor(certificateId)));
+    // Lost attachments (before: the retry activated the certificate without them).
+    const arn = (await stack.iotClient.send(new DescribeCertificateCommand({ certificateId })))
+      .certificateDescription?.certificateArn;
+    await stack.iotClient.send(new DetachPolicyCommand({ policyName: DEVICE_POLICY_NAME, target: arn }));
+    await stack.iotClient.send(new DetachThingPrincipalCommand({ thingName: serial, principal: arn }));
+    assert.deepEqual(await handler(eventFor(certificateId)), { outcome: "activated" });
+    assert.equal(await statusOf(certificateId), "ACTIVE");
+    assert.deepEqual(await policiesOf(certificateId), [DEVICE_POLICY_NAME]);
+    const principals = await stack.iotClient.send(new ListThingPrincipalsCommand({ thingName: serial }));
+    assert.deepEqual(principals.principals, [arn]);
+    const device = await stack.services.registry.getDevice(serial);
+    assert.equal(device?.activatedCertificateId, certificateId);
   });
 
   it("answers a malformed event as rejected without throwing, and an unknown certificate likewise", async () => {

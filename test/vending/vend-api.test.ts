@@ -32,7 +32,7 @@ describe("POST /v1/certificates against the local stack", () => {
         productKey: "server-ok",
         name: "Server keys",
         allowServerKeys: true,
-        authMode: "product-secret",
+        authMode: "device-secret",
         reprovision: "replace",
       },
       ["SRV-1", "SRV-2"],

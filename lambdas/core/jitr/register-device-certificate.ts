@@ -212,15 +212,29 @@ async function provision(
       publicKeyFingerprint: parsed.publicKeyFingerprint,
       at: new Date(now).toISOString(),
     });
-    if (!committed) throw inProgress();
+    if (!committed) {
+      // The commit lost: an operator's disable or revoke cancelled the claim; their change stands.
+      // A disabled device keeps its own certificate INACTIVE with its thing (as if it had been
+      // disabled after provisioning), so `enable` brings it back; a revoked one is undone below
+      // and its certificate revoked.
+      const record = {
+        certificateId,
+        thingName,
+        publicKeyFingerprint: parsed.publicKeyFingerprint,
+        at: new Date(now).toISOString(),
+      };
+      if (await deps.registry.keepForDisabledDevice(serialNumber, claim.id, record)) {
+        await deps.iot.setCertificateStatus(certificateId, "INACTIVE");
+        return operatorWon(serialNumber, certificateId, "disabled");
+      }
+      throw inProgress();
+    }
   } catch (error) {
     deps.logger.warn("jitr failed, undoing", { ...log, step, error: describeError(error) });
     await undo(deps, serialNumber, claim.id, certificateId, thingName);
     if (step === "commit") {
-      // The commit lost: an operator's disable or revoke cancelled the claim; their change stands.
-      const now = await deps.registry.getDevice(serialNumber);
-      if (now?.status === "revoked") return reject(deps, certificate, "device-revoked", serialNumber);
-      if (now?.status === "disabled") return operatorWon(serialNumber, certificateId, "disabled");
+      const latest = await deps.registry.getDevice(serialNumber);
+      if (latest?.status === "revoked") return reject(deps, certificate, "device-revoked", serialNumber);
     }
     throw error;
   }

@@ -49,6 +49,14 @@ export async function createProduct(
     throw new ValidationError(`Invalid product ${String(issue.path[0])}: ${issue.message}`);
   }
   const product = parsed.data;
+  if (product.authMode === "product-secret" && product.reprovision === "replace") {
+    // One secret for the whole product: anyone holding it could sign for any serial, so with
+    // `replace` they could take over a provisioned device. Such products are "register once",
+    // as Alibaba's one-secret-per-product dynamic registration is.
+    throw new ValidationError(
+      "Invalid product reprovision: product-secret products are register-once; `replace` needs a per-device secret (authMode device-secret).",
+    );
+  }
   if (input.secret !== undefined && !isUsableSecret(input.secret, product.authMode)) {
     throw new ValidationError(
       product.authMode === "device-secret"

@@ -44,6 +44,17 @@ export interface Registry {
     claimId: string,
     result: { certificateId: string; thingName: string; publicKeyFingerprint: string; at: string },
   ): Promise<boolean>;
+  /**
+   * For a flow whose claim an operator's `disable` cancelled, when the certificate is the
+   * device's own (JITR: burned into the device, unusable once INACTIVE): records it as the
+   * disabled device's certificate, exactly as a provisioned device that was then disabled, so
+   * `enable` restores it. Conditional on the claim and on the device still being disabled.
+   */
+  keepForDisabledDevice(
+    serialNumber: string,
+    claimId: string,
+    result: { certificateId: string; thingName: string; publicKeyFingerprint: string; at: string },
+  ): Promise<boolean>;
   /** Drops a claim (after a rollback). No-op if the claim is no longer there. */
   releaseClaim(serialNumber: string, claimId: string): Promise<void>;
   /** Records that the device's committed certificate was activated. False if it is no longer the device's. */

@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import {
+  DeleteCertificateCommand,
+  DescribeCertificateCommand,
+  DetachThingPrincipalCommand,
+  ListCertificatesCommand,
+  UpdateCertificateCommand,
+} from "@aws-sdk/client-iot";
+import { requestCertificate } from "#cli/device/vend-client.ts";
+import { disableDevice, revokeDevice } from "#core/registry/manage-devices.ts";
+import { createProduct } from "#core/registry/manage-products.ts";
+import { opensslCsr, seedProduct, startTestStack } from "#test/support/local-stack.ts";
+
+type Stack = Awaited<ReturnType<typeof startTestStack>>;
+
+/**
+ * The vending flow's claim and commit against the local stack: an operator's disable or revoke
+ * landing mid-flow (held deterministically between two AWS IoT calls with the emulator's answer
+ * gate), certificates an operator deactivated or deleted, and concurrent requests with one key.
+ */
+describe("vending: claims, commits and the operator's last word", () => {
+  let stack: Stack;
+  let product: Awaited<ReturnType<typeof seedProduct>>;
+  const serials = Array.from({ length: 40 }, (_, i) => `VC-${String(i).padStart(4, "0")}`);
+  let n = 0;
+  const nextSerial = () => serials[n++] ?? assert.fail("out of serials");
+
+  before(async () => {
+    stack = await startTestStack();
+    product = await seedProduct(stack.services, { productKey: "vc-product", name: "Claims" }, serials);
+  });
+  after(() => stack.stop());
+
+  const vend = (serial: string, csr: string) =>
+    requestCertificate({
+      apiUrl: stack.endpoints.api,
+      serialNumber: serial,
+      productKey: "vc-product",
+      secret: product.secretFor(serial),
+      keyMode: "csr",
+      csr,
+    });
+
+  const statusOf = async (certificateId: string) => {
+    try {
+      const out = await stack.iotClient.send(new DescribeCertificateCommand({ certificateId }));
+      return out.certificateDescription?.status;
+    } catch (error) {
+      if ((error as Error).name === "ResourceNotFoundException") return "GONE";
+      throw error;
+    }
+  };
+
+  const certificateCount = async () => {
+    const out = await stack.iotClient.send(new ListCertificatesCommand({ pageSize: 250 }));
+    return out.certificates?.length ?? 0;
+  };
+
+  for (const operator of ["revoke", "disable"] as const) {
+    it(`${operator} between RegisterThing and the commit wins, for 10 of 10 devices (before: 0 of 10)`, async () => {
+      const before = await certificateCount();
+      for (let i = 0; i < 10; i++) {
+        const serial = nextSerial();
+        const gate = stack.iot.faults.hold("RegisterThing");
+        const answer = vend(serial, opensslCsr(serial).csrPem);
+        await gate.reached;
+        if (operator === "revoke") await revokeDevice(stack.services, serial, "stolen");
+        else await disableDevice(stack.services, serial, "lost");
+        gate.release();
+        const res = await answer;
+        assert.equal(res.status, 403, JSON.stringify(res.body));
+        const device = await stack.services.registry.getDevice(serial);
+        assert.equal(device?.status, operator === "revoke" ? "revoked" : "disabled");
+        assert.equal(device?.certificateId, undefined);
+      }
+      assert.equal(await certificateCount(), before, "every losing flow destroyed its certificate");
+    });
+  }
+
+  it("a revoke between the commit and the activation leaves the certificate REVOKED", async () => {
+    const serial = nextSerial();
+    const gate = stack.iot.faults.hold("UpdateCertificate");
+    const answer = vend(serial, opensslCsr(serial).csrPem);
+    await gate.reached;
+    await revokeDevice(stack.services, serial, "stolen");
+    gate.release();
+    const res = await answer;
+    assert.equal(res.status, 403);
+    const device = await stack.services.registry.getDevice(serial);
+    assert.equal(device?.status, "revoked");
+    assert.equal(await statusOf(device!.certificateId!), "REVOKED");
+  });
+
+  it("never re-activates a certificate an operator set INACTIVE (before: a retry re-activated it)", async () => {
+    const serial = nextSerial();
+    const { csrPem } = opensslCsr(serial);
+    const first = await vend(serial, csrPem);
+    assert.equal(first.status, 201);
+    const { certificateId } = first.body as { certificateId: string };
+    await stack.iotClient.send(new UpdateCertificateCommand({ certificateId, newStatus: "INACTIVE" }));
+    const retry = await vend(serial, csrPem);
+    assert.equal(retry.status, 403, JSON.stringify(retry.body));
+    assert.equal(await statusOf(certificateId), "INACTIVE");
+  });
+
+  it("a certificate that no longer exists is not a revocation: the device provisions again (before: 403, and 409 with a new key)", async () => {
+    for (const sameKey of [true, false]) {
+      const serial = nextSerial();
+      const { csrPem } = opensslCsr(serial);
+      const first = await vend(serial, csrPem);
+      assert.equal(first.status, 201);
+      const { certificateId } = first.body as { certificateId: string };
+      // An operator deletes the certificate in AWS IoT (or a crash lost it).
+      const arn = `arn:aws:iot:${stack.endpoints.region}:${stack.endpoints.accountId}:cert/${certificateId}`;
+      await stack.iotClient.send(new UpdateCertificateCommand({ certificateId, newStatus: "INACTIVE" }));
+      await stack.iotClient.send(new DetachThingPrincipalCommand({ thingName: serial, principal: arn }));
+      await stack.iotClient.send(new DeleteCertificateCommand({ certificateId, forceDelete: true }));
+      const again = await vend(serial, sameKey ? csrPem : opensslCsr(serial).csrPem);
+      assert.equal(again.status, 201, JSON.stringify(again.body));
+      const fresh = (again.body as { certificateId: string }).certificateId;
+      assert.equal(await statusOf(fresh), "ACTIVE");
+      const device = await stack.services.registry.getDevice(serial);
+      assert.equal(device?.certificateId, fresh);
+      assert.equal(device?.status, "provisioned");
+    }
+  });
+
+  it("20 concurrent first requests with one key all get the same certificate (before: 1×201, 19×409 without Retry-After)", async () => {
+    const serial = nextSerial();
+    const { csrPem } = opensslCsr(serial);
+    const answers = await Promise.all(Array.from({ length: 20 }, () => vend(serial, csrPem)));
+    const ids = new Set<string>();
+    for (const res of answers) {
+      if (res.status === 409) {
+        assert.ok(Number(res.headers.get("retry-after")) > 0, "a 409 carries Retry-After");
+        continue;
+      }
+      assert.ok(res.status === 201 || res.status === 200, `${res.status} ${JSON.stringify(res.body)}`);
+      ids.add((res.body as { certificateId: string }).certificateId);
+    }
+    assert.equal(ids.size, 1, "one certificate");
+    assert.equal(answers.filter((r) => r.status === 201).length, 1);
+    assert.ok(answers.filter((r) => r.status === 200).length >= 15, "the others waited for the first flow");
+  });
+
+  it("a 409 for another key's flow in progress carries Retry-After", async () => {
+    const serial = nextSerial();
+    const gate = stack.iot.faults.hold("RegisterThing");
+    const first = vend(serial, opensslCsr(serial).csrPem);
+    await gate.reached;
+    const other = await vend(serial, opensslCsr(serial).csrPem);
+    gate.release();
+    assert.equal(other.status, 409);
+    assert.equal((other.body as { error: { code: string } }).error.code, "PROVISIONING_IN_PROGRESS");
+    assert.ok(Number(other.headers.get("retry-after")) > 0);
+    assert.equal((await first).status, 201);
+  });
+
+  it("refuses `replace` for a product-secret product (one secret for every serial could take devices over)", async () => {
+    await assert.rejects(
+      createProduct(stack.services, {
+        productKey: "vc-shared",
+        name: "Shared secret",
+        authMode: "product-secret",
+        reprovision: "replace",
+      }),
+      /register-once/,
+    );
+    assert.equal(await stack.services.registry.getProduct("vc-shared"), undefined);
+  });
+});

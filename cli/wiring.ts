@@ -6,7 +6,6 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Command } from "commander";
 import { makeServices, type Services } from "#adapters/services.ts";
-import { localCredentials } from "#local/local-aws.ts";
 import { loadProvisioningTemplate } from "#templates/catalog.ts";
 import { awsTarget } from "./aws-target.ts";
 import { CliError } from "./cli-error.ts";
@@ -24,6 +23,8 @@ export type Target = {
   /** Endpoint override for AWS service clients (the local stack's AWS endpoint). */
   awsEndpoint?: string;
   dynamodbEndpoint?: string;
+  /** The local stack's key pair (its AWS endpoint accepts only requests signed with it). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 };
 
 export type TargetOptions = {
@@ -90,14 +91,15 @@ function localTarget(options: TargetOptions): Target {
     registryKeyName: need("registryKeyName"),
     awsEndpoint: need("aws"),
     dynamodbEndpoint: need("dynamodb"),
+    credentials: { accessKeyId: need("accessKeyId"), secretAccessKey: need("secretAccessKey") },
   };
 }
 
-/** Client settings for a target: region, and for the local stack its endpoint and any credentials. */
+/** Client settings for a target: region, and for the local stack its endpoint and key pair. */
 function clientConfig(target: Target, endpoint: string | undefined) {
   return {
     region: target.region,
-    ...(target.kind === "local" ? { credentials: localCredentials } : {}),
+    ...(target.credentials ? { credentials: target.credentials } : {}),
     ...(endpoint ? { endpoint } : {}),
   };
 }

@@ -14,7 +14,7 @@ import {
   ListThingPrincipalsCommand,
 } from "@aws-sdk/client-iot";
 import { readCertificate } from "#core/pki/certificate-reader.ts";
-import { localCredentials, localRegion } from "#local/local-aws.ts";
+import { localRegion } from "#local/local-aws.ts";
 import type { LocalEndpoints } from "#local/stack.ts";
 
 /**
@@ -163,7 +163,10 @@ describe("docs/by-hand.md: JITR and JITP with openssl, the aws CLI and mosquitto
     iot = new IoTClient({
       endpoint: stack.endpoints.aws,
       region: localRegion,
-      credentials: localCredentials,
+      credentials: {
+        accessKeyId: stack.endpoints.accessKeyId,
+        secretAccessKey: stack.endpoints.secretAccessKey,
+      },
       maxAttempts: 1,
     });
   });

@@ -4,7 +4,10 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-s
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { registryTableDefinition } from "#adapters/registry-table.ts";
 import { DynamoFaultProxy } from "./dynamodb-faults.ts";
-import { localCredentials, localRegion } from "./local-aws.ts";
+import { localRegion } from "./local-aws.ts";
+
+/** dynalite does not check signatures; the SDK only needs well-formed credentials to sign. */
+const dynaliteCredentials = { accessKeyId: "DYNALITE", secretAccessKey: "dynalite-does-not-check" };
 
 export type LocalDynamo = {
   endpoint: string;
@@ -33,7 +36,7 @@ export async function startLocalDynamo(options: {
   const client = new DynamoDBClient({
     endpoint,
     region: localRegion,
-    credentials: localCredentials,
+    credentials: dynaliteCredentials,
     maxAttempts: 5,
   });
   await ensureTable(client, options.tableName);

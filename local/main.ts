@@ -1,5 +1,7 @@
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { awsCliEnvironment } from "./aws-auth/local-aws-credentials.ts";
 import { consoleLogger } from "./console-logger.ts";
 import { seedDemo } from "./seed-demo.ts";
 import { defaultPorts, startLocalStack } from "./stack.ts";
@@ -14,7 +16,11 @@ emulators, and the certificate vending API. State is kept in the data folder.
 Options:
   --data-dir DIR     data folder (default .onramp)
   --in-memory        keep nothing on disk
-  --host HOST        address to listen on (default 127.0.0.1)
+  --host HOST        address to listen on (default 127.0.0.1); only loopback addresses
+                     (127.0.0.0/8, ::1, localhost) unless --i-know-this-is-exposed
+  --i-know-this-is-exposed
+                     allow another --host: the local stack is for development; it would
+                     serve the vending API, MQTT and DynamoDB (no authentication) to the network
   --api-port N       vending API (default ${defaultPorts.api})
   --aws-port N       AWS endpoint: IoT control plane + Secrets Manager (default ${defaultPorts.aws})
   --dynamodb-port N  DynamoDB (default ${defaultPorts.dynamodb})
@@ -27,6 +33,7 @@ const { values } = parseArgs({
     "data-dir": { type: "string", default: ".onramp" },
     "in-memory": { type: "boolean", default: false },
     host: { type: "string", default: "127.0.0.1" },
+    "i-know-this-is-exposed": { type: "boolean", default: false },
     "api-port": { type: "string", default: String(defaultPorts.api) },
     "aws-port": { type: "string", default: String(defaultPorts.aws) },
     "dynamodb-port": { type: "string", default: String(defaultPorts.dynamodb) },
@@ -40,6 +47,22 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(usage);
   process.exit(0);
+}
+
+/** True for addresses only this machine reaches: 127.0.0.0/8, ::1 (also IPv4-mapped), localhost. */
+function isLoopback(host: string): boolean {
+  const address = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  if (address === "localhost") return true;
+  const v4 = address.startsWith("::ffff:") ? address.slice("::ffff:".length) : address;
+  if (isIP(v4) === 4) return v4.split(".")[0] === "127";
+  return isIP(address) === 6 && /^(0{0,4}:){2,7}0{0,3}1$|^::1$/.test(address);
+}
+
+if (!isLoopback(values.host) && !values["i-know-this-is-exposed"]) {
+  console.error(
+    `npm start: refusing --host ${values.host}: it is not a loopback address, so other machines could reach the vending API, MQTT and DynamoDB (which has no authentication).\n  Use 127.0.0.1 (the default), or add --i-know-this-is-exposed if you really mean it.`,
+  );
+  process.exit(2);
 }
 
 const port = (name: keyof typeof values) => {
@@ -79,10 +102,13 @@ console.log(`
 iot-onramp local stack is up (${Date.now() - started} ms)${dataDir ? `, data in ${dataDir}` : ", in memory"}
 
   Vending API      ${e.api}/v1/certificates   (contract: ${e.api}/openapi.yaml)
-  AWS endpoint     ${e.aws}   (AWS IoT control plane + Secrets Manager; any credentials)
+  AWS endpoint     ${e.aws}   (AWS IoT control plane + Secrets Manager; SigV4 with the key pair below)
   DynamoDB         ${e.dynamodb}   (table ${e.tableName})
   MQTT (TLS)       ${e.mqtt}
-${dataDir ? `  Endpoints file   ${dataDir}/endpoints.json\n` : ""}`);
+${dataDir ? `  Endpoints file   ${dataDir}/endpoints.json   (also the AWS key pair; mode 0600)\n` : ""}
+  The AWS endpoint accepts only this key pair${dataDir ? ` (kept in ${dataDir}; also in ${dataDir}/aws.env)` : " (new on every in-memory start)"}:
+    ${awsCliEnvironment(stack.credentials, e.region)}
+`);
 if (demo) {
   console.log(`Demo product "${demo.productKey}" with serials ${demo.serials.join(", ")}.
   DEMO ONLY - not real secrets; each device's secret (derived from the product secret):
@@ -100,7 +126,7 @@ ${Object.entries(demo.deviceSecrets)
   Devices with certificates from your own CA (JITR / JITP): see docs/by-hand.md, or
     npx onramp ca create --out ./ca && npx onramp ca register --ca-cert ca/root-ca.pem --ca-key ca/root-ca.key
 
-  Talk to the IoT emulator with the AWS SDK or CLI (any credentials):
+  Talk to the IoT emulator with the AWS SDK or CLI (after the export line above):
     aws --endpoint-url ${e.aws} --region ${e.region} iot list-things
 `);
 }

@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,12 +22,20 @@ import {
   RULE_TARGETS,
 } from "#templates/catalog.ts";
 import { apiGatewayListener } from "./api-gateway.ts";
+import {
+  awsCliEnvironment,
+  type LocalAwsCredentials,
+  loadOrCreateLocalAwsCredentials,
+} from "./aws-auth/local-aws-credentials.ts";
+import { startLocalAwsEndpoint } from "./aws-endpoint.ts";
 import { startLocalDynamo } from "./dynamodb.ts";
 import type { DynamoFaultProxy } from "./dynamodb-faults.ts";
+import { startExpiredItemSweeper } from "./expired-item-sweeper.ts";
 import { createIotEmulator, type IotEmulator } from "./iot/index.ts";
-import { localAccountId, localCredentials, localRegion } from "./local-aws.ts";
+import { localAccountId, localRegion } from "./local-aws.ts";
 import { startMqttEndpoint } from "./mqtt/mqtt-endpoint.ts";
 import { RuleEngine, type RuleTarget } from "./mqtt/rule-engine.ts";
+import { preparePrivateDataFolder } from "./private-data-folder.ts";
 import { SecretsManagerEmulator } from "./secrets-manager/secrets-manager-emulator.ts";
 
 export type LocalStackOptions = {
@@ -40,10 +48,17 @@ export type LocalStackOptions = {
   logger: Logger;
   /** Route DynamoDB through a proxy that tests can tell to fail calls. */
   dynamoFaultInjection?: boolean;
+  /** How often expired items (nonces) are deleted from the table; default 60 s. */
+  sweepIntervalMs?: number;
 };
 
-/** Where everything listens; written to `<dataDir>/endpoints.json` for scripts and the CLI. */
+/**
+ * Where everything listens and the key pair the AWS endpoint accepts; written to
+ * `<dataDir>/endpoints.json` (0600) for scripts and the CLI.
+ */
 export type LocalEndpoints = {
+  accessKeyId: string;
+  secretAccessKey: string;
   api: string;
   aws: string;
   dynamodb: string;
@@ -63,6 +78,8 @@ export type LocalStack = {
   mqtt: { port: number; url: string; rules: RuleEngine };
   dynamoFaults?: DynamoFaultProxy;
   rootCaPem: string;
+  /** The key pair the AWS endpoint accepts (SigV4): give it to SDK clients of `endpoints.aws`. */
+  credentials: LocalAwsCredentials;
   close(): Promise<void>;
 };
 
@@ -79,7 +96,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const ports = options.ports ?? {};
   const tableName = options.tableName ?? "onramp-registry";
   const dataDir = options.dataDir;
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  if (dataDir) preparePrivateDataFolder(dataDir); // 0700, files 0600 (also those of older versions)
+  const credentials = loadOrCreateLocalAwsCredentials(dataDir);
   const closers: (() => Promise<void>)[] = [];
   try {
     const dynamo = await startLocalDynamo({
@@ -106,20 +124,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       region: localRegion,
       accountId: localAccountId,
     });
-    const awsServer = createServer((req, res) => {
-      if (SecretsManagerEmulator.accepts(req)) {
-        readText(req).then(
-          (body) => secretsManager.handle(req, res, body),
-          () => res.destroy(),
-        );
-      } else {
-        iot.handler(req, res);
-      }
-    });
-    const awsUrl = await listen(awsServer, ports.aws ?? 0, host);
-    closers.push(() => close(awsServer));
+    const aws = await startLocalAwsEndpoint({ iot, secretsManager, credentials, host, port: ports.aws ?? 0 });
+    const awsUrl = aws.url;
+    closers.push(() => aws.close());
 
-    const clientConfig = { endpoint: awsUrl, region: localRegion, credentials: localCredentials };
+    const clientConfig = { endpoint: awsUrl, region: localRegion, credentials };
     const iotClient = new IoTClient({ ...clientConfig, maxAttempts: 3 });
     const secretsClient = new SecretsManagerClient(clientConfig);
     closers.push(async () => {
@@ -181,7 +190,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // DescribeEndpoint answers with the port actually bound (port 0 picks a free one).
     iot.setDataEndpoint(`localhost:${mqtt.port}`);
 
+    const sweeper = startExpiredItemSweeper({
+      client: dynamo.documentClient,
+      tableName,
+      ...(options.sweepIntervalMs ? { intervalMs: options.sweepIntervalMs } : {}),
+      logger: options.logger,
+    });
+    closers.push(() => sweeper.stop());
+
     const endpoints: LocalEndpoints = {
+      ...credentials,
       api: apiUrl,
       aws: awsUrl,
       dynamodb: dynamo.endpoint,
@@ -191,7 +209,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       tableName,
       ...defaultSecretNames,
     };
-    if (dataDir) writeFileSync(join(dataDir, "endpoints.json"), `${JSON.stringify(endpoints, null, 2)}\n`);
+    if (dataDir) {
+      writePrivateFile(join(dataDir, "endpoints.json"), `${JSON.stringify(endpoints, null, 2)}\n`);
+      writePrivateFile(join(dataDir, "aws.env"), `${awsCliEnvironment(credentials, localRegion)}\n`);
+    }
     return {
       endpoints,
       services,
@@ -199,6 +220,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       mqtt: { port: mqtt.port, url: mqtt.url, rules },
       ...(dynamo.faults ? { dynamoFaults: dynamo.faults } : {}),
       rootCaPem: iot.rootCaPem,
+      credentials,
       close: () => closeAll(closers),
     };
   } catch (error) {
@@ -234,11 +256,9 @@ function close(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-function readText(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
+/** Replaces a file atomically, readable by the owner only. */
+function writePrivateFile(path: string, text: string): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, text, { mode: 0o600 });
+  renameSync(temporary, path);
 }

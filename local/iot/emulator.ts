@@ -43,8 +43,11 @@ export type IotEmulatorOptions = {
 
 /** The AWS IoT control-plane emulator. */
 export type IotEmulator = {
-  /** A node http request listener serving the AWS IoT REST API and `/_emulator/faults`. */
-  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * A node http request listener serving the AWS IoT REST API and `/_emulator/faults`; pass
+   * `body` when the request body was read already (by a signature check in front).
+   */
+  handler: (req: IncomingMessage, res: ServerResponse, body?: Buffer) => void;
   /** Serves `handler` on its own HTTP server; port 0 picks a free port. */
   listen(port: number, host?: string): Promise<{ url: string; port: number }>;
   /** Stops the server started by listen() and closes the journal. */
@@ -86,7 +89,8 @@ export const IOT_ROUTES: readonly Route[] = [
 
 /**
  * Starts an AWS IoT control-plane emulator that @aws-sdk/client-iot and the aws CLI
- * (`--endpoint-url`) talk to unchanged. SigV4 signatures are accepted without checking.
+ * (`--endpoint-url`) talk to unchanged. Signatures are not checked here: the local stack's AWS
+ * endpoint (`local/aws-endpoint.ts`) checks them in front of it.
  */
 export async function createIotEmulator(options: IotEmulatorOptions = {}): Promise<IotEmulator> {
   const scope: ArnScope = {

@@ -30,9 +30,11 @@ export async function loadOrCreateRootCa(
     days: 25 * 365,
   });
   if (dataDir && certPath && keyPath) {
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    // Both private: the data folder holds nothing for other users (the CA certificate is public
+    // anyway; the vending API hands it out).
     await writeAtomically(keyPath, ca.privateKeyPem, 0o600);
-    await writeAtomically(certPath, ca.certPem, 0o644);
+    await writeAtomically(certPath, ca.certPem, 0o600);
   }
   return { certPem: ca.certPem, privateKeyPem: ca.privateKeyPem };
 }

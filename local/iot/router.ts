@@ -40,9 +40,12 @@ export class Router {
     return new Set(this.routes.map((r) => r.operation));
   }
 
-  /** A node http request listener. */
-  readonly listener = (req: IncomingMessage, res: ServerResponse): void => {
-    this.handle(req, res).catch((error: unknown) => {
+  /**
+   * A node http request listener; `body` is the request body when a front (the local stack's
+   * signature check) has read it already.
+   */
+  readonly listener = (req: IncomingMessage, res: ServerResponse, body?: Buffer): void => {
+    this.handle(req, res, body).catch((error: unknown) => {
       this.context.logger.error("iot emulator: unexpected failure", { error: String(error) });
       if (!res.headersSent)
         sendError(res, new IotServiceError("InternalFailureException", "Internal failure."));
@@ -50,7 +53,7 @@ export class Router {
     });
   };
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse, received?: Buffer): Promise<void> {
     const url = new URL(req.url ?? "/", "http://emulator.local");
     let segments: string[];
     try {
@@ -58,12 +61,12 @@ export class Router {
     } catch {
       return sendError(res, invalidRequest("The request path is not valid percent-encoding."));
     }
-    if (url.pathname === FAULTS_PATH) return this.handleFaults(req, res);
+    if (url.pathname === FAULTS_PATH) return this.handleFaults(req, res, received);
 
     const method = (req.method ?? "GET").toUpperCase();
     const match = this.match(method, segments);
     if (!match) {
-      req.resume();
+      if (!received) req.resume();
       return sendError(
         res,
         new IotServiceError(
@@ -77,7 +80,7 @@ export class Router {
     const fault = this.faults.take(match.route.operation);
     let body: unknown;
     try {
-      body = await readJsonBody(req);
+      body = await readJsonBody(req, received);
     } catch (error) {
       return sendError(
         res,
@@ -101,6 +104,7 @@ export class Router {
     // Nothing is answered before it is on disk: not this request's writes (a failed operation may
     // have written part of its work) nor the concurrent ones its answer may show.
     await this.context.durable();
+    await this.faults.answerGate(match.route.operation);
     if ("result" in outcome) return sendJson(res, 200, outcome.result ?? {});
     const error = outcome.error;
     if (error instanceof IotServiceError) return sendError(res, error);
@@ -137,9 +141,9 @@ export class Router {
   }
 
   /** `POST` arms a fault, `DELETE` clears them, `GET` lists pending faults and call counts. */
-  private async handleFaults(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handleFaults(req: IncomingMessage, res: ServerResponse, received?: Buffer): Promise<void> {
     try {
-      const body = await readJsonBody(req);
+      const body = await readJsonBody(req, received);
       switch (req.method) {
         case "POST": {
           const specs = Array.isArray(body) ? body : [body];
@@ -160,13 +164,16 @@ export class Router {
   }
 }
 
-async function readJsonBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw invalidRequest(`The request body exceeds ${MAX_BODY_BYTES} bytes.`);
-    chunks.push(chunk as Buffer);
+async function readJsonBody(req: IncomingMessage, received?: Buffer): Promise<unknown> {
+  const chunks: Buffer[] = received ? [received] : [];
+  let size = received?.length ?? 0;
+  if (size > MAX_BODY_BYTES) throw invalidRequest(`The request body exceeds ${MAX_BODY_BYTES} bytes.`);
+  if (!received) {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY_BYTES) throw invalidRequest(`The request body exceeds ${MAX_BODY_BYTES} bytes.`);
+      chunks.push(chunk as Buffer);
+    }
   }
   const text = Buffer.concat(chunks).toString("utf8");
   if (text.trim() === "") return undefined;

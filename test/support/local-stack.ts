@@ -7,22 +7,26 @@ import type { Services } from "#adapters/services.ts";
 import { type Logger, silentLogger } from "#core/logger.ts";
 import { createProduct, type NewProduct } from "#core/registry/manage-products.ts";
 import { deriveDeviceSecret } from "#credentials/derived-secret.ts";
-import { localCredentials, localRegion } from "#local/local-aws.ts";
+import { localRegion } from "#local/local-aws.ts";
 import { type LocalStack, startLocalStack } from "#local/stack.ts";
 
-/** The local stack in memory on free ports, for integration tests (silent unless given a logger). */
+/**
+ * The local stack in memory on free ports, for integration tests (silent unless given a logger).
+ * Its AWS endpoint takes only its own key pair: clients use `stack.credentials`.
+ */
 export async function startTestStack(
-  options: { dynamoFaultInjection?: boolean; logger?: Logger } = {},
+  options: { dynamoFaultInjection?: boolean; logger?: Logger; sweepIntervalMs?: number } = {},
 ): Promise<LocalStack & { iotClient: IoTClient; stop(): Promise<void> }> {
   const stack = await startLocalStack({
     logger: options.logger ?? silentLogger,
     ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0 },
     dynamoFaultInjection: options.dynamoFaultInjection ?? false,
+    ...(options.sweepIntervalMs ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
   });
   const iotClient = new IoTClient({
     endpoint: stack.endpoints.aws,
     region: localRegion,
-    credentials: localCredentials,
+    credentials: stack.credentials,
     maxAttempts: 1,
   });
   return {

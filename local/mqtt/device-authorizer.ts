@@ -29,8 +29,9 @@ const MAX_CACHED_POLICIES = 256;
 /**
  * Authorizes what a device does against the emulated registry as it is now: the certificate must
  * still be ACTIVE, and the policies attached to it decide, with the policy variables of the
- * connection (the thing named like the client id and whether the certificate is attached to it,
- * the client id, the certificate's subject and issuer). Parsed policy documents are cached.
+ * connection (the thing named like the client id, whose variables resolve only when the
+ * certificate is attached to it; the client id; the certificate's subject and issuer). Parsed
+ * policy documents are cached.
  */
 export class DeviceAuthorizer {
   private readonly parsed = new Map<string, ParsedPolicy>();
@@ -63,7 +64,8 @@ export class DeviceAuthorizer {
   /** Decides one action on one resource ARN for a connection. */
   authorize(session: DeviceSession, action: IotAction, resource: string): DeviceDecision {
     const context = this.context(session);
-    const thingName = context.thing?.thingName;
+    // The thing is this connection's only when its certificate is attached to it.
+    const thingName = context.thing?.attached ? context.thing.thingName : undefined;
     const named = thingName === undefined ? {} : { thingName };
     if (this.state.certificate(session.certificateId)?.status !== "ACTIVE") {
       return { allowed: false, reason: "certificate-not-active", ...named };

@@ -8,6 +8,7 @@ import { DeviceAuthorizer, type DeviceSession } from "./device-authorizer.ts";
 import { type IotAction, topicArn, topicFilterArn } from "./policy-engine.ts";
 import type { RuleEngine } from "./rule-engine.ts";
 import { issueServerIdentity } from "./server-certificate.ts";
+import { topicViolation } from "./topic-limits.ts";
 
 /** Options of startMqttEndpoint. */
 export type MqttEndpointOptions = {
@@ -23,6 +24,12 @@ export type MqttEndpointOptions = {
   /** Region and account of the resource ARNs policies are evaluated against. */
   region: string;
   accountId: string;
+  /**
+   * How long a connection may take to finish its TLS handshake (default 10 s), and then to send
+   * CONNECT (default 30 s); past either it is closed. A socket that connects and sends nothing
+   * never finishes its handshake, so it is closed by the first.
+   */
+  timeouts?: { handshakeMs?: number; connectMs?: number };
 };
 
 /** A running local MQTT endpoint. */
@@ -34,6 +41,9 @@ export type MqttEndpoint = {
   /** Closes every connection and stops listening. */
   close(): Promise<void>;
 };
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
 const REFUSAL_IS_EXPECTED = new Set([
   "jitr-registered",
@@ -48,9 +58,12 @@ const REFUSAL_IS_EXPECTED = new Set([
  * start by the emulator's root CA and kept in memory.
  *
  * Refused connections are closed without CONNACK and an unauthorized publish disconnects the
- * client, as AWS IoT Core does with MQTT 3.1.1; an unauthorized subscription gets SUBACK 0x80 and
- * a message the client may not receive is not delivered. A second connection with the same
- * client id takes over from the first.
+ * client, as AWS IoT Core does with MQTT 3.1.1; a retained publish also needs
+ * `iot:RetainPublish`; an unauthorized subscription gets SUBACK 0x80 and a message the client may
+ * not receive is not delivered. A topic or topic filter beyond AWS IoT Core's limits (see
+ * topic-limits.ts) disconnects the client. A second connection with the same client id takes
+ * over from the first. Connections that do not finish their TLS handshake, or do not send
+ * CONNECT, in time are closed.
  */
 export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<MqttEndpoint> {
   const { iot, rules, logger } = options;
@@ -60,8 +73,10 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
   });
   const sessions = new WeakMap<Client, DeviceSession>();
   const identity = await issueServerIdentity(iot.context.issuer, options.host);
+  const handshakeTimeout = options.timeouts?.handshakeMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
 
   const broker = await Aedes.createBroker({
+    connectTimeout: options.timeouts?.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     authenticate(client, _username, _password, done) {
       const socket = client.conn as TLSSocket;
       const peer =
@@ -94,17 +109,20 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     },
     authorizePublish(client, packet, callback) {
       if (!client) return callback(null); // the endpoint's own messages (registration events)
-      const allowed = authorize(
-        client,
-        "iot:Publish",
-        topicArn(authorizer.scope, packet.topic),
-        packet.topic,
-      );
-      // An error closes the connection: AWS IoT disconnects a client on an unauthorized publish.
+      // An error closes the connection: AWS IoT disconnects a client on a topic beyond its
+      // limits and on an unauthorized publish (its will message included).
+      if (refuseTopic(client, packet.topic, "publish")) return callback(new Error("topic refused"));
+      const resource = topicArn(authorizer.scope, packet.topic);
+      const allowed =
+        authorize(client, "iot:Publish", resource, packet.topic) &&
+        (!packet.retain || authorize(client, "iot:RetainPublish", resource, packet.topic));
       callback(allowed ? null : new Error("not authorized to publish"));
     },
     authorizeSubscribe(client, subscription, callback) {
       const filter = subscription.topic;
+      if (client && refuseTopic(client, filter, "subscribe")) {
+        return callback(new Error("topic filter refused"), null); // closes the connection
+      }
       const allowed = authorize(client, "iot:Subscribe", topicFilterArn(authorizer.scope, filter), filter);
       callback(null, allowed ? subscription : null); // null: SUBACK 0x80 for this filter
     },
@@ -133,6 +151,20 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     return new Promise((resolve, reject) =>
       broker.publish(packet, (error) => (error ? reject(error) : resolve())),
     );
+  }
+
+  /** True (and logged) when a topic or filter is beyond AWS IoT Core's limits. */
+  function refuseTopic(client: Client, topic: string, use: "publish" | "subscribe"): boolean {
+    const violation = topicViolation(topic, use);
+    if (violation) {
+      logger.warn("mqtt: topic refused, client disconnected", {
+        clientId: logged(client.id),
+        use,
+        topic: logged(topic),
+        reason: violation,
+      });
+    }
+    return violation !== undefined;
   }
 
   function authorize(
@@ -184,6 +216,9 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
       // Without it the small CONNACK waits for the client's ACK of the TLS 1.3 session tickets
       // sent just before (Nagle): ~40 ms on every connect.
       noDelay: true,
+      // Node's default is 2 minutes. It ends a handshake that stalls, and a socket that never
+      // starts one, with a tlsClientError (below, which closes the socket).
+      handshakeTimeout,
     },
     (socket) => broker.handle(socket),
   );
@@ -191,9 +226,12 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
-  server.on("tlsClientError", (error: Error) =>
-    logger.debug("mqtt: TLS handshake failed", { error: error.message }),
-  );
+  server.on("tlsClientError", (error: Error, socket: TLSSocket) => {
+    // With a tlsClientError listener Node leaves the socket open (a handshake timeout included):
+    // close it here.
+    socket.destroy();
+    logger.debug("mqtt: TLS handshake failed", { error: error.message });
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -221,7 +259,13 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
   };
 }
 
-/** Client ids and topics come from devices: cap what goes into a log line. */
+/**
+ * Client ids and topics come from devices: cap what goes into a log line (without cutting a
+ * surrogate pair). Escaping control characters is the logger's job (console-logger.ts; the
+ * Lambda's Powertools Logger writes JSON).
+ */
 function logged(text: string): string {
-  return text.length > 128 ? `${text.slice(0, 128)}...` : text;
+  if (text.length <= 128) return text;
+  const end = /[\uD800-\uDBFF]/.test(text.charAt(127)) ? 127 : 128;
+  return `${text.slice(0, end)}...`;
 }

@@ -13,17 +13,22 @@ import { matchesPattern, type PolicyVariables } from "./policy-patterns.ts";
  * nothing. Conditions: see policy-conditions.ts.
  */
 
-/** The MQTT actions the local endpoint authorizes. */
-export type IotAction = "iot:Connect" | "iot:Publish" | "iot:Receive" | "iot:Subscribe";
+/**
+ * The MQTT actions the local endpoint authorizes. `iot:RetainPublish` is asked, on the topic's
+ * ARN, in addition to `iot:Publish` for a message published with the RETAIN flag:
+ * https://docs.aws.amazon.com/iot/latest/developerguide/retained-message-policy-examples.html
+ */
+export type IotAction = "iot:Connect" | "iot:Publish" | "iot:RetainPublish" | "iot:Receive" | "iot:Subscribe";
 
 /** Who asks: what the policy variables and condition keys resolve to. */
 export type PolicyContext = {
   /** The MQTT client id (`iot:ClientId`). */
   clientId: string;
   /**
-   * The registry thing whose name is the client id, when there is one
-   * (`iot:Connection.Thing.ThingName`); `attached` when this connection's certificate is attached
-   * to it (`iot:Connection.Thing.IsAttached`).
+   * The registry thing whose name is the client id, when there is one; `attached` when this
+   * connection's certificate is attached to it (`iot:Connection.Thing.IsAttached`). The thing's
+   * variables (`iot:Connection.Thing.ThingName`, `.ThingTypeName`, `.Attributes[...]`) resolve only
+   * when it is attached: see policyVariables.
    */
   thing?: {
     thingName: string;
@@ -85,14 +90,20 @@ const NAME_VARIABLES: ReadonlyArray<[string, keyof SubjectFields]> = [
 ];
 
 /**
- * The policy variables (and condition keys) a context defines. Thing variables exist only when
- * the client id names a thing; `iot:Connection.Thing.IsAttached` is always `true` or `false`.
+ * The policy variables (and condition keys) a context defines. `iot:Connection.Thing.IsAttached`
+ * is always `true` or `false`. The other thing variables exist only when the client id names a
+ * thing AND that thing is attached to the connection's certificate: AWS IoT Core takes the thing
+ * from the client id and the certificate the device authenticated with, and "if the device
+ * certificate is not associated with the thing, this variable won't be resolved"
+ * (https://docs.aws.amazon.com/iot/latest/developerguide/thing-policy-variables.html,
+ * https://docs.aws.amazon.com/iot/latest/developerguide/thing-policy-examples.html), so a
+ * statement using them matches nothing for a client that merely names someone else's thing.
  */
 export function policyVariables(context: PolicyContext): Map<string, string> {
   const variables = new Map<string, string>([["iot:ClientId", context.clientId]]);
   const { thing, certificate } = context;
   variables.set("iot:Connection.Thing.IsAttached", String(thing?.attached === true));
-  if (thing) {
+  if (thing?.attached === true) {
     variables.set("iot:Connection.Thing.ThingName", thing.thingName);
     if (thing.thingTypeName) variables.set("iot:Connection.Thing.ThingTypeName", thing.thingTypeName);
     for (const [name, value] of Object.entries(thing.attributes ?? {})) {

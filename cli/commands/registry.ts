@@ -9,15 +9,17 @@ import { printResult } from "../output.ts";
 import { progressBar } from "../progress.ts";
 import { withServices, withTargetOptions } from "../wiring.ts";
 import { registerRegistryKeyCommands } from "./registry-key.ts";
+import { registerReconcileCommand } from "./registry-reconcile.ts";
 
 type Common = { json?: boolean; endpoints?: string };
 
-/** `onramp registry import | list | show | disable | enable | revoke | rotate-key` */
+/** `onramp registry import | list | show | disable | enable | revoke | rotate-key | reconcile` */
 export function registerRegistryCommands(program: Command): void {
   const registry = program
     .command("registry")
     .description("The serial-number registry: import and manage devices");
   registerRegistryKeyCommands(registry);
+  registerReconcileCommand(registry);
 
   withTargetOptions(
     registry

@@ -9,17 +9,19 @@ import {
   DetachThingPrincipalCommand,
   type IoTClient,
   ListAttachedPoliciesCommand,
+  ListCertificatesCommand,
   ListPrincipalThingsCommand,
   ListThingPrincipalsCommand,
   RegisterThingCommand,
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
 import type { DescribedCertificate, JitrIot } from "#core/jitr/ports.ts";
+import type { ReconcileIot } from "#core/registry/reconcile-devices.ts";
 import type { CertificateAttachments, CreatedCertificate, IotProvisioning } from "#core/vending/ports.ts";
 import { aws, isAwsError, translateAwsError } from "./aws-errors.ts";
 
 /** The provisioning flows' AWS IoT port (vending and JITR) on the control plane (AWS or the emulator). */
-export class AwsIotProvisioning implements IotProvisioning, JitrIot {
+export class AwsIotProvisioning implements IotProvisioning, JitrIot, ReconcileIot {
   private dataEndpoint: Promise<string> | undefined;
 
   constructor(private readonly client: IoTClient) {}
@@ -143,6 +145,47 @@ export class AwsIotProvisioning implements IotProvisioning, JitrIot {
       await this.client.send(new DeleteThingCommand({ thingName }));
     } catch (error) {
       if (!isAwsError(error, "ResourceNotFoundException")) throw translateAwsError(error, "DeleteThing");
+    }
+  }
+
+  async listThingCertificates(thingName: string): Promise<string[]> {
+    try {
+      const ids: string[] = [];
+      let nextToken: string | undefined;
+      do {
+        const page = await this.client.send(new ListThingPrincipalsCommand({ thingName, nextToken }));
+        for (const arn of page.principals ?? []) {
+          const match = /:cert\/([0-9a-f]{64})$/.exec(arn);
+          if (match) ids.push(match[1]!);
+        }
+        nextToken = page.nextToken;
+      } while (nextToken);
+      return ids;
+    } catch (error) {
+      if (isAwsError(error, "ResourceNotFoundException")) return [];
+      throw translateAwsError(error, "ListThingPrincipals");
+    }
+  }
+
+  async *listCertificates(): AsyncIterable<{ certificateId: string; status: string }> {
+    let marker: string | undefined;
+    do {
+      const page = await aws("ListCertificates", () =>
+        this.client.send(new ListCertificatesCommand({ pageSize: 250, marker })),
+      );
+      for (const c of page.certificates ?? []) {
+        if (c.certificateId && c.status) yield { certificateId: c.certificateId, status: c.status };
+      }
+      marker = page.nextMarker;
+    } while (marker);
+  }
+
+  async deleteUnattachedCertificate(certificateId: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteCertificateCommand({ certificateId, forceDelete: true }));
+    } catch (error) {
+      if (!isAwsError(error, "ResourceNotFoundException"))
+        throw translateAwsError(error, "DeleteCertificate");
     }
   }
 

@@ -3,6 +3,7 @@ import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { JitrIot } from "#core/jitr/ports.ts";
 import type { NonceStore, Registry, SecretStore } from "#core/registry/ports.ts";
+import type { ReconcileIot } from "#core/registry/reconcile-devices.ts";
 import type { RegistryKeyStore, SealedSecretRows } from "#core/registry/rotate-registry-key.ts";
 import type { IotProvisioning, TemplateSource } from "#core/vending/ports.ts";
 import { DynamoDbRegistry } from "./dynamodb-registry.ts";
@@ -30,7 +31,7 @@ export type Services = {
   /** The registry keys and the rows they seal, as `onramp registry rotate-key` changes them. */
   registryKeys: RegistryKeyStore;
   sealedSecrets: SealedSecretRows;
-  iot: IotProvisioning & JitrIot;
+  iot: IotProvisioning & JitrIot & ReconcileIot;
   templates: TemplateSource;
 };
 

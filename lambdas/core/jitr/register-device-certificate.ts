@@ -186,10 +186,11 @@ async function provision(
   const { serialNumber, productKey } = device;
   const { certificateId } = certificate;
   const log = { serialNumber, productKey, certificateId };
-  // The certificate id is deliberately not recorded on the claim: a takeover destroys a recorded
-  // certificate, and this one belongs to the device.
+  // The certificate is recorded on the claim so an operator's disable/revoke reaches it and the
+  // reconciler can resume a crashed flow; a takeover never destroys a JITR claim's certificate.
   const claim = await takeClaim(deps, device, {
     flow: "jitr",
+    certificateId,
     publicKeyFingerprint: parsed.publicKeyFingerprint,
     ttlMs: (deps.config ?? defaultJitrConfig).claimTtlMs,
     now,

@@ -63,14 +63,16 @@ export async function takeClaim(
  * new flow replaces it:
  * - a fleet claim whose certificate is ACTIVE and attached to the device's thing is a provisioning
  *   that succeeded but whose commit (the device's first connection) was never seen: commit it now;
- * - any other recorded certificate was made for a flow that never committed: destroy it.
- * JITR claims record no certificate (the certificate is the device's own, never destroyed).
+ * - a certificate a vending flow made and never committed: destroy it;
+ * - a JITR claim's certificate is the device's own: left alone (the registry reconciler resumes it).
  * Returns the device as it is afterwards.
  */
 export async function settleStaleClaim(deps: ClaimDeps, device: Device, now: number): Promise<Device> {
   const claim = device.claim;
   if (!claim || isClaimActive(device, now)) return device;
-  if (!claim.certificateId) return device;
+  // A JITR claim's certificate is the device's own (burned in): never destroyed; the flow that
+  // takes over provisions that same certificate or, for another one, refuses it.
+  if (!claim.certificateId || claim.flow === "jitr") return device;
   if (claim.flow === "fleet" && claim.cancelled !== true) {
     const committed = await commitFleetClaim(deps, device, claim, claim.certificateId, now);
     if (committed) return (await deps.registry.getDevice(device.serialNumber)) ?? device;

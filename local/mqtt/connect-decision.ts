@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { type ParsedCertificate, parseCertificate, verifySignedBy } from "#core/pki/index.ts";
 import { toPem } from "#core/pki/pem.ts";
 import {
@@ -153,6 +154,7 @@ async function decideKnown(
     clientId: request.clientId,
     certificateId,
     certificateArn: record.certificateArn,
+    sessionIdentifier: randomUUID(),
     subject: certificate.subject,
     issuer: certificate.issuer,
   };

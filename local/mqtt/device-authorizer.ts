@@ -15,6 +15,8 @@ export type DeviceSession = {
   clientId: string;
   certificateId: string;
   certificateArn: string;
+  /** A fresh id per connection, as lifecycle events carry it. */
+  sessionIdentifier: string;
   subject: SubjectFields;
   issuer: SubjectFields;
 };

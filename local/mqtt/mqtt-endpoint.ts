@@ -135,6 +135,25 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
   broker.on("publish", (packet: AedesPublishPacket) => {
     if (!packet.topic.startsWith("$SYS/")) void rules.dispatch(packet.topic, packet.payload);
   });
+  // Lifecycle events, published by AWS IoT for every client id without '#' or '+'
+  // (https://docs.aws.amazon.com/iot/latest/developerguide/life-cycle-events.html): for a
+  // certificate connection `principalIdentifier` is the certificate id. Fleet provisioning's commit
+  // rule listens to `connected`.
+  const presence = (client: Client, eventType: "connected" | "disconnected") => {
+    const session = sessions.get(client);
+    if (!session || /[#+]/.test(client.id)) return;
+    void publishEvent(`$aws/events/presence/${eventType}/${client.id}`, {
+      clientId: client.id,
+      timestamp: Date.now(),
+      eventType,
+      sessionIdentifier: session.sessionIdentifier,
+      principalIdentifier: session.certificateId,
+      versionNumber: 0,
+      ...(eventType === "disconnected" ? { clientInitiatedDisconnect: false } : {}),
+    }).catch(() => undefined);
+  };
+  broker.on("client", (client: Client) => presence(client, "connected"));
+  broker.on("clientDisconnect", (client: Client) => presence(client, "disconnected"));
   broker.on("clientError", (client: Client, error: Error) =>
     logger.debug("mqtt: client error", { clientId: logged(client.id), error: error.message }),
   );

@@ -4,7 +4,8 @@
  * cannot scope it by ARN. Everything else is granted on ARNs (table, secret, `thing/*` or
  * `thing/{thingNamePrefix}*`, `cert/*`, `policy/onramp-device-policy`, log group, queue); why
  * `cert/*` and `thing/*` are patterns is in {@link UNSCOPABLE_IOT_RESOURCES}. The vend role uses all four; the JITR role and
- * the IoT provisioning role (JITP and fleet templates) only `iot:RegisterThing`. `test/lib/iam-wildcards.test.ts` fails on any other
+ * the IoT provisioning role (JITP and fleet templates) only `iot:RegisterThing`; the
+ * pre-provisioning hook and the fleet commit none (certificate actions on `cert/*` only). `test/lib/iam-wildcards.test.ts` fails on any other
  * `"*"` resource and on any wildcard action; the cdk-nag IAM5 suppression quotes these reasons.
  */
 export type WildcardResourceGrant = {

@@ -44,6 +44,28 @@ export const UNDO_ACTIONS = {
 } as const;
 
 /**
+ * What settling and committing a fleet claim calls on AWS IoT through `ClaimDeps["iot"]`
+ * (lambdas/core/registry/claims.ts → lambdas/adapters/iot-provisioning.ts), all on the certificate:
+ * `inspectCertificate` (DescribeCertificate, ListAttachedPolicies, ListPrincipalThings),
+ * `setCertificateStatus` (UpdateCertificate: an operator's disable/revoke re-applied) and
+ * `destroyCertificate` (Describe, the two lists, DetachPolicy, DetachThingPrincipal,
+ * UpdateCertificate to REVOKED, DeleteCertificate). The pre-provisioning hook (stale claims) and
+ * the fleet commit (and the replaced certificate of a re-provisioning) need exactly these; no
+ * thing action, no RegisterThing.
+ */
+export const CLAIM_SETTLEMENT_ACTIONS = {
+  certificate: [
+    "iot:DescribeCertificate",
+    "iot:ListAttachedPolicies",
+    "iot:ListPrincipalThings",
+    "iot:UpdateCertificate",
+    "iot:DetachPolicy",
+    "iot:DetachThingPrincipal",
+    "iot:DeleteCertificate",
+  ],
+} as const;
+
+/**
  * The two certificate actions that also name a thing. The Service Authorization Reference
  * (list_awsiot.html) authorizes them on the certificate (`cert`) and offers the condition key
  * `iot:thingArn` for them: with a thing-name prefix, the certificate may only be attached to, or

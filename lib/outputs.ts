@@ -67,6 +67,10 @@ export const PROVISIONING_OUTPUTS = {
   claimPolicyName: "ClaimPolicyName",
   /** Name of the fleet pre-provisioning hook Lambda. */
   preProvisioningHookFunctionName: "PreProvisioningHookFunctionName",
+  /** Name of the fleet provisioning commit Lambda (topic rule on connect lifecycle events). */
+  fleetCommitFunctionName: "FleetCommitFunctionName",
+  /** URL of the SQS queue holding connection events the commit rule or Lambda could not process. */
+  fleetCommitDeadLetterQueueUrl: "FleetCommitDeadLetterQueueUrl",
   /** CloudWatch log group of the vend Lambda. */
   vendLogGroupName: "VendLogGroupName",
   /** CloudWatch log group of the vending API's access logs. */
@@ -75,6 +79,8 @@ export const PROVISIONING_OUTPUTS = {
   jitrLogGroupName: "JitrLogGroupName",
   /** CloudWatch log group of the pre-provisioning hook Lambda. */
   preProvisioningHookLogGroupName: "PreProvisioningHookLogGroupName",
+  /** CloudWatch log group of the fleet provisioning commit Lambda. */
+  fleetCommitLogGroupName: "FleetCommitLogGroupName",
 } as const;
 
 /**

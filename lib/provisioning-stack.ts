@@ -6,6 +6,7 @@ import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, IConstruct } from "constructs";
 import type { VendingApiConfig } from "./config.ts";
 import { DevicePolicy } from "./constructs/device-policy.ts";
+import { FleetCommit } from "./constructs/fleet-commit.ts";
 import { FleetProvisioning } from "./constructs/fleet-provisioning.ts";
 import { IotProvisioningRole } from "./constructs/iot-provisioning-role.ts";
 import { JitpProvisioning } from "./constructs/jitp.ts";
@@ -36,10 +37,10 @@ export type ProvisioningStackProps = StackProps & {
 /**
  * The stateless stack: the device policy, the vend Lambda and the vending API, JITR (topic rule,
  * Lambda, dead-letter queue), the role AWS IoT provisions with and the JITP template, and fleet
- * provisioning by claim (template, pre-provisioning hook, claim policy). It holds no device data
- * (the registry stack does), but the device policy is attached to every provisioned certificate
- * and the claim policy to the operator's claim certificates, so CloudFormation cannot delete them
- * while those exist.
+ * provisioning by claim (template, pre-provisioning hook, claim policy; the commit's topic rule,
+ * Lambda and dead-letter queue). It holds no device data (the registry stack does), but the device
+ * policy is attached to every provisioned certificate and the claim policy to the operator's claim
+ * certificates, so CloudFormation cannot delete them while those exist.
  */
 export class ProvisioningStack extends Stack {
   /** The shared IoT policy. */
@@ -56,6 +57,8 @@ export class ProvisioningStack extends Stack {
   readonly jitp: JitpProvisioning;
   /** Fleet provisioning by claim: template, hook, claim policy. */
   readonly fleet: FleetProvisioning;
+  /** Fleet provisioning's commit on the device's first connection: rule, Lambda, dead-letter queue. */
+  readonly fleetCommit: FleetCommit;
 
   constructor(scope: Construct, id: string, props: ProvisioningStackProps) {
     const {
@@ -117,7 +120,21 @@ export class ProvisioningStack extends Stack {
     this.fleet = new FleetProvisioning(this, "Fleet", {
       table,
       ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
+      registryKeySecret,
+      registryKeySecretName,
+      productSecretPrefix,
+      productSecretArnPattern,
+      thingNamePrefix,
       provisioningRole: this.provisioningRole.role,
+      logRetention,
+      removalPolicy,
+    });
+    this.fleetCommit = new FleetCommit(this, "FleetCommit", {
+      table,
+      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
+      registryKeySecretName,
+      productSecretPrefix,
+      thingNamePrefix,
       logRetention,
       removalPolicy,
     });
@@ -185,6 +202,16 @@ export class ProvisioningStack extends Stack {
       "Fleet provisioning pre-provisioning hook Lambda",
     );
     output(
+      PROVISIONING_OUTPUTS.fleetCommitFunctionName,
+      this.fleetCommit.function.functionName,
+      "Fleet provisioning commit Lambda (invoked by the topic rule on $aws/events/presence/connected/+)",
+    );
+    output(
+      PROVISIONING_OUTPUTS.fleetCommitDeadLetterQueueUrl,
+      this.fleetCommit.deadLetterQueue.queueUrl,
+      "SQS queue of connection events the commit rule could not deliver or the Lambda failed after retries",
+    );
+    output(
       PROVISIONING_OUTPUTS.vendLogGroupName,
       this.vendFunction.logGroup.logGroupName,
       "Logs of the vend Lambda",
@@ -199,6 +226,11 @@ export class ProvisioningStack extends Stack {
       PROVISIONING_OUTPUTS.preProvisioningHookLogGroupName,
       this.fleet.hookLogGroup.logGroupName,
       "Logs of the pre-provisioning hook (one line per decision, with the reason)",
+    );
+    output(
+      PROVISIONING_OUTPUTS.fleetCommitLogGroupName,
+      this.fleetCommit.logGroup.logGroupName,
+      "Logs of the fleet provisioning commit Lambda (one line per commit)",
     );
   }
 
@@ -219,7 +251,11 @@ export class ProvisioningStack extends Stack {
       jitrFunction: this.jitr.function,
       jitrQueue: this.jitr.deadLetterQueue,
       provisioningRole: this.provisioningRole.role,
+      hookRole: this.fleet.hookRole,
       hookFunction: this.fleet.hookFunction,
+      fleetCommitRole: this.fleetCommit.role,
+      fleetCommitFunction: this.fleetCommit.function,
+      fleetCommitQueue: this.fleetCommit.deadLetterQueue,
     };
     for (const ack of nagAcknowledgements(this, api, productSecretPrefix, thingNamePrefix)) {
       Validations.of(targets[ack.on]).acknowledge({ id: ack.id, reason: ack.reason });
@@ -229,7 +265,8 @@ export class ProvisioningStack extends Stack {
 
 /**
  * Where an acknowledgement goes: the vend role, function or REST API (`role`, `function`, `api`),
- * the JITR role, function or dead-letter queue, the IoT provisioning role, the hook function.
+ * the JITR role, function or dead-letter queue, the IoT provisioning role, the hook role or
+ * function, the fleet commit role, function or dead-letter queue.
  */
 export type NagTarget =
   | "role"
@@ -239,7 +276,11 @@ export type NagTarget =
   | "jitrFunction"
   | "jitrQueue"
   | "provisioningRole"
-  | "hookFunction";
+  | "hookRole"
+  | "hookFunction"
+  | "fleetCommitRole"
+  | "fleetCommitFunction"
+  | "fleetCommitQueue";
 
 /** A cdk-nag finding acknowledged on one construct of the stack, with its reason. */
 export type NagAcknowledgement = { on: NagTarget; id: string; reason: string };
@@ -276,14 +317,15 @@ export function nagAcknowledgements(
   const runtime =
     "nodejs22.x (LTS, supported) is pinned on purpose: the bundle targets node22 (lib/bundling.ts LAMBDA_RUNTIME) and the suite runs on it; moving to nodejs24.x is a deliberate change of both.";
   const registerThingOnly = `Only iot:RegisterThing, which has no resource type in the Service Authorization Reference (lib/iam-allow-list.ts: ${allowListReasons(["iot:RegisterThing"])}).`;
+  const certificatesOnly = `IoT certificates of this account and region only, no thing grant. cert/*: ${UNSCOPABLE_IOT_RESOURCES.certificate.reason}.`;
+  const productSecretsAck = {
+    id: IAM5(`${nagArnPrefix(stack, "secretsmanager")}:secret:${productSecretPrefix}*`),
+    reason: `Product secrets are created later by the operator CLI under the ${productSecretPrefix} prefix; the grant is GetSecretValue only, on that prefix.`,
+  };
   const acks: NagAcknowledgement[] = [
     { on: "role", id: IAM5(`${iotArn}:${things}`), reason: scopedIot },
     { on: "role", id: IAM5(`${iotArn}:cert/*`), reason: scopedIot },
-    {
-      on: "role",
-      id: IAM5(`${nagArnPrefix(stack, "secretsmanager")}:secret:${productSecretPrefix}*`),
-      reason: `Product secrets are created later by the operator CLI under the ${productSecretPrefix} prefix; the grant is GetSecretValue only, on that prefix.`,
-    },
+    { on: "role", ...productSecretsAck },
     {
       on: "role",
       id: IAM5("*"),
@@ -319,7 +361,29 @@ export function nagAcknowledgements(
       reason: `${scopedIot} The JITP and fleet templates activate and attach the certificate AWS IoT registered or created for the device.`,
     },
     { on: "provisioningRole", id: IAM5("*"), reason: registerThingOnly },
+    {
+      on: "hookRole",
+      id: IAM5(`${iotArn}:cert/*`),
+      reason: `${certificatesOnly} The hook settles a stale claim: it inspects the certificate that claim recorded and commits it, or detaches, revokes and deletes it.`,
+    },
+    {
+      on: "hookRole",
+      id: productSecretsAck.id,
+      reason: `${productSecretsAck.reason} The hook reads one only for a re-provisioning's proof.`,
+    },
     { on: "hookFunction", id: "AwsSolutions-L1", reason: runtime },
+    {
+      on: "fleetCommitRole",
+      id: IAM5(`${iotArn}:cert/*`),
+      reason: `${certificatesOnly} The commit inspects whichever certificate fleet provisioning created for the connecting device, and destroys the one it replaces.`,
+    },
+    { on: "fleetCommitFunction", id: "AwsSolutions-L1", reason: runtime },
+    {
+      on: "fleetCommitQueue",
+      id: "AwsSolutions-SQS3",
+      reason:
+        "This queue is itself the dead-letter queue of the fleet commit topic rule (error action) and of the commit Lambda (on-failure destination); a dead-letter queue of a dead-letter queue would only move the same messages again.",
+    },
     {
       on: "api",
       id: "AwsSolutions-APIG4",

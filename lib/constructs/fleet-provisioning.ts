@@ -5,6 +5,7 @@ import { CfnPolicy, CfnProvisioningTemplate } from "aws-cdk-lib/aws-iot";
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import {
   FLEET_CLAIM_POLICY_DOCUMENT,
@@ -13,7 +14,12 @@ import {
   loadProvisioningTemplate,
   PROVISIONING_TEMPLATES,
 } from "#templates/catalog.ts";
-import { iotArn, tableKeyStatements } from "../iam-grants.ts";
+import {
+  CLAIM_SETTLEMENT_ACTIONS,
+  iotArn,
+  iotProvisioningStatements,
+  tableKeyStatements,
+} from "../iam-grants.ts";
 import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
 import { createOnrampFunction } from "./onramp-function.ts";
 
@@ -31,6 +37,17 @@ export type FleetProvisioningProps = {
   table: ITable;
   /** The table's customer managed key, if any. */
   tableEncryptionKey?: IKey;
+  /** The registry key (opens a device's sealed secret for a re-provisioning proof). */
+  registryKeySecret: ISecret;
+  registryKeySecretName: string;
+  productSecretPrefix: string;
+  /** `arn:…:secret:onramp/products/*`: product secrets are created later by the CLI. */
+  productSecretArnPattern: string;
+  /**
+   * With a thing-name prefix (lib/config.ts `thingNamePrefix`), the hook may detach a stale
+   * claim's certificate only from things under it (`iot:thingArn`).
+   */
+  thingNamePrefix?: string;
   /** The role AWS IoT runs the template with (an {@link IotProvisioningRole}). */
   provisioningRole: IRole;
   logRetention: RetentionDays;
@@ -44,9 +61,11 @@ export type FleetProvisioningProps = {
  * - the `fleet-claim-device` template (`AWS::IoT::ProvisioningTemplate`, type FLEET_PROVISIONING,
  *   enabled), body from `templates/provisioning/fleet-claim-device.json`, named after that file so
  *   devices publish to `$aws/provisioning-templates/fleet-claim-device/provision/json`;
- * - its pre-provisioning hook, the Lambda `lambdas/entrypoints/pre-provisioning-hook.ts`, which
- *   lets only registered serials through (DynamoDB GetItem on the registry and nothing else), and
- *   the permission for AWS IoT to invoke it from this template only;
+ * - its pre-provisioning hook, the Lambda `lambdas/entrypoints/pre-provisioning-hook.ts`: phase
+ *   one of the two-phase record (it claims the registered serial for the new certificate, settles
+ *   a stale claim through AWS IoT, checks a re-provisioning's proof with the device's secret; see
+ *   {@link hookStatements}), and the permission for AWS IoT to invoke it from this template only.
+ *   Phase two, the commit on the device's first connection, is `FleetCommit` (./fleet-commit.ts);
  * - the IoT policy for claim certificates (`onramp-fleet-claim-policy`, document
  *   `templates/policies/fleet-claim-policy.json`): connect, and the certificate-creation and
  *   provision topics of this template only. The operator attaches it to the claim certificate
@@ -76,17 +95,21 @@ export class FleetProvisioning extends Construct {
     const hook = createOnrampFunction(new Construct(this, "Hook"), {
       entry: "pre-provisioning-hook.ts",
       serviceName: "pre-provisioning-hook",
-      description: "iot-onramp: fleet provisioning pre-provisioning hook (registered serials only)",
+      description: "iot-onramp: fleet provisioning pre-provisioning hook (claims registered serials)",
       roleDescription: "iot-onramp pre-provisioning-hook function",
       timeout: PRE_PROVISIONING_HOOK_TIMEOUT,
-      environment: { [LAMBDA_SETTINGS.registryTableName]: props.table.tableName },
+      environment: {
+        [LAMBDA_SETTINGS.registryTableName]: props.table.tableName,
+        [LAMBDA_SETTINGS.productSecretPrefix]: props.productSecretPrefix,
+        [LAMBDA_SETTINGS.registryKeySecretName]: props.registryKeySecretName,
+      },
       logRetention: props.logRetention,
       ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
     });
     this.hookFunction = hook.function;
     this.hookRole = hook.role;
     this.hookLogGroup = hook.logGroup;
-    for (const statement of hookStatements(props)) this.hookRole.addToPrincipalPolicy(statement);
+    for (const statement of hookStatements(this, props)) this.hookRole.addToPrincipalPolicy(statement);
 
     // Built from the name, not read from the template, so the template can depend on it: AWS IoT
     // may only call the hook once the permission exists.
@@ -123,18 +146,40 @@ export class FleetProvisioning extends Construct {
 }
 
 /**
- * The hook reads the registry and nothing else: getDevice and getProduct are both GetItem (the
- * hook never writes; see lambdas/core/fleet/authorize-fleet-provisioning.ts).
+ * Least privilege for the hook, derived from what lambdas/core/fleet/authorize-fleet-provisioning.ts
+ * calls through the adapters:
+ * - dynamodb-registry.ts: getDevice/getProduct (GetItem), the claim, a late decision's release and
+ *   a stale fleet claim's commit (UpdateItem, conditional), a re-provisioning's single-use nonce
+ *   (PutItem, conditional). No Query.
+ * - secrets-manager-store.ts: GetSecretValue of the product secret or the registry key (the
+ *   device's signing secret, for a re-provisioning's proof only).
+ * - iot-provisioning.ts: settling a stale claim ({@link CLAIM_SETTLEMENT_ACTIONS}, all on
+ *   `cert/*`). No RegisterThing (AWS IoT runs the template with its own role), no thing action,
+ *   no certificate creation.
+ * - with a customer managed table key: what DynamoDB needs to read and write under it.
  */
-function hookStatements(props: FleetProvisioningProps): PolicyStatement[] {
+export function hookStatements(scope: Construct, props: FleetProvisioningProps): PolicyStatement[] {
   const statements = [
     new PolicyStatement({
-      sid: "RegistryTableRead",
+      sid: "RegistryTableItems",
       effect: Effect.ALLOW,
-      actions: ["dynamodb:GetItem"],
+      actions: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
       resources: [props.table.tableArn],
     }),
+    new PolicyStatement({
+      sid: "ProductSecretsAndRegistryKey",
+      effect: Effect.ALLOW,
+      actions: ["secretsmanager:GetSecretValue"],
+      resources: [props.productSecretArnPattern, props.registryKeySecret.secretArn],
+    }),
+    ...iotProvisioningStatements(scope, {
+      certificate: CLAIM_SETTLEMENT_ACTIONS.certificate,
+      thing: [],
+      devicePolicyNames: [],
+      ...(props.thingNamePrefix ? { thingNamePrefix: props.thingNamePrefix } : {}),
+      withoutResourceType: [],
+    }),
   ];
-  statements.push(...tableKeyStatements(props.tableEncryptionKey, "read"));
+  statements.push(...tableKeyStatements(props.tableEncryptionKey, "read-write"));
   return statements;
 }

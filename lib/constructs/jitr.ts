@@ -1,23 +1,21 @@
-import { Duration, type RemovalPolicy, Stack } from "aws-cdk-lib";
+import { Duration, type RemovalPolicy } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Effect, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { CfnTopicRule } from "aws-cdk-lib/aws-iot";
+import { Effect, PolicyStatement, type Role } from "aws-cdk-lib/aws-iam";
+import type { CfnTopicRule } from "aws-cdk-lib/aws-iot";
 import type { IKey } from "aws-cdk-lib/aws-kms";
-import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
 import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
-import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
+import type { Queue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { loadTopicRule, RULE_TARGETS, type TopicRuleDefinition } from "#templates/catalog.ts";
+import { RULE_TARGETS, type TopicRuleDefinition } from "#templates/catalog.ts";
 import {
-  iotArn,
   iotProvisioningStatements,
   REGISTER_THING_ACTIONS,
   tableKeyStatements,
   UNDO_ACTIONS,
 } from "../iam-grants.ts";
 import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
-import { createOnrampFunction } from "./onramp-function.ts";
+import { createTopicRuleFunction } from "./topic-rule-function.ts";
 
 /** Settings of {@link JitrRegistration}: the registry resources it uses, by reference. */
 export type JitrRegistrationProps = {
@@ -72,10 +70,10 @@ export const JITR_MAX_EVENT_AGE = Duration.hours(1);
 export const JITR_DEAD_LETTER_RETENTION = Duration.days(14);
 
 /**
- * Just-in-time registration on AWS: the topic rule built from `templates/rules/jitr-registration.json`
- * (the file the local rule engine runs) invoking the JITR Lambda (`lambdas/entrypoints/jitr-registration.ts`)
- * asynchronously, and one encrypted SQS dead-letter queue for everything that could not be
- * processed:
+ * Just-in-time registration on AWS (built by {@link createTopicRuleFunction}): the topic rule built
+ * from `templates/rules/jitr-registration.json` (the file the local rule engine runs) invoking the
+ * JITR Lambda (`lambdas/entrypoints/jitr-registration.ts`) asynchronously, and one encrypted SQS
+ * dead-letter queue for everything that could not be processed:
  * - the rule's error action (the rule could not invoke the Lambda: throttling, permissions), with
  *   its own role that may only send to that queue;
  * - the function's on-failure destination (the event failed {@link JITR_RETRY_ATTEMPTS} retries or
@@ -102,18 +100,8 @@ export class JitrRegistration extends Construct {
 
   constructor(scope: Construct, id: string, props: JitrRegistrationProps) {
     super(scope, id);
-    const stack = Stack.of(this);
-    this.ruleDefinition = loadTopicRule(RULE_TARGETS.jitrRegistration);
-    if (this.ruleDefinition.target !== RULE_TARGETS.jitrRegistration) {
-      throw new Error(
-        `templates/rules/jitr-registration.json targets "${this.ruleDefinition.target}", not the JITR handler.`,
-      );
-    }
-    // Built, not read from the rule, so the error role's trust policy and the rule do not refer to
-    // each other (the rule needs the role's ARN).
-    const ruleArn = iotArn(this, "rule", this.ruleDefinition.ruleName);
-
-    const parts = createOnrampFunction(this, {
+    const parts = createTopicRuleFunction(this, {
+      ruleTarget: RULE_TARGETS.jitrRegistration,
       entry: "jitr-registration.ts",
       serviceName: "jitr-registration",
       description:
@@ -130,59 +118,20 @@ export class JitrRegistration extends Construct {
       ...(props.reservedConcurrentExecutions !== undefined
         ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
         : {}),
+      statements: jitrStatements(this, props),
+      retryAttempts: JITR_RETRY_ATTEMPTS,
+      maxEventAge: JITR_MAX_EVENT_AGE,
+      deadLetterRetention: JITR_DEAD_LETTER_RETENTION,
+      ruleErrorRoleDescription:
+        "iot-onramp: the JITR topic rule's error action (send to the dead-letter queue)",
     });
     this.function = parts.function;
     this.role = parts.role;
     this.logGroup = parts.logGroup;
-    for (const statement of jitrStatements(this, props)) this.role.addToPrincipalPolicy(statement);
-
-    this.deadLetterQueue = new Queue(this, "DeadLetters", {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: JITR_DEAD_LETTER_RETENTION,
-    });
-    this.function.configureAsyncInvoke({
-      retryAttempts: JITR_RETRY_ATTEMPTS,
-      maxEventAge: JITR_MAX_EVENT_AGE,
-      onFailure: new SqsDestination(this.deadLetterQueue),
-    });
-
-    this.ruleErrorRole = new Role(this, "RuleErrorRole", {
-      assumedBy: new ServicePrincipal("iot.amazonaws.com", {
-        conditions: {
-          StringEquals: { "aws:SourceAccount": stack.account },
-          ArnLike: { "aws:SourceArn": ruleArn },
-        },
-      }),
-      description: "iot-onramp: the JITR topic rule's error action (send to the dead-letter queue)",
-    });
-    this.deadLetterQueue.grantSendMessages(this.ruleErrorRole);
-
-    this.rule = new CfnTopicRule(this, "Rule", {
-      ruleName: this.ruleDefinition.ruleName,
-      topicRulePayload: {
-        sql: this.ruleDefinition.sql,
-        awsIotSqlVersion: this.ruleDefinition.awsIotSqlVersion,
-        description: this.ruleDefinition.description,
-        ruleDisabled: false,
-        actions: [{ lambda: { functionArn: this.function.functionArn } }],
-        errorAction: {
-          sqs: {
-            queueUrl: this.deadLetterQueue.queueUrl,
-            roleArn: this.ruleErrorRole.roleArn,
-            useBase64: false,
-          },
-        },
-      },
-    });
-    // The error role's policy must exist before the rule can use it.
-    this.rule.node.addDependency(this.ruleErrorRole);
-    this.function.addPermission("IotRuleInvoke", {
-      principal: new ServicePrincipal("iot.amazonaws.com"),
-      action: "lambda:InvokeFunction",
-      sourceArn: this.rule.attrArn,
-      sourceAccount: stack.account,
-    });
+    this.rule = parts.rule;
+    this.ruleDefinition = parts.ruleDefinition;
+    this.deadLetterQueue = parts.deadLetterQueue;
+    this.ruleErrorRole = parts.ruleErrorRole;
   }
 }
 

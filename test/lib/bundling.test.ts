@@ -35,6 +35,7 @@ const DEPLOYED_FUNCTIONS: [entry: string, functionAt: string][] = [
   ["vend-certificate.ts", "VendFunction"],
   ["jitr-registration.ts", "JitrFunction"],
   ["pre-provisioning-hook.ts", "FleetHookFunction"],
+  ["fleet-commit.ts", "FleetCommitFunction"],
 ];
 
 describe("lib/bundling: the deployed bundle", () => {

@@ -84,7 +84,7 @@ describe("cdk-nag (AwsSolutions) on the app", () => {
     }
   });
 
-  it("acknowledges the JITR, provisioning-role and hook findings where they occur, with their reasons", () => {
+  it("acknowledges the JITR, provisioning-role, hook and fleet commit findings where they occur, with their reasons", () => {
     const acks = acknowledgements(defaultApp().app);
     const at = (suffix: RegExp, id: string) => acks.find((a) => suffix.test(a.path) && a.id === id);
     for (const role of [/\/Jitr\/Role$/, /\/IotProvisioningRole\/Role$/]) {
@@ -102,10 +102,17 @@ describe("cdk-nag (AwsSolutions) on the app", () => {
         ),
       );
     }
-    for (const fn of [/\/Vend\/Function$/, /\/Jitr\/Function$/, /\/Fleet\/Hook\/Function$/]) {
+    for (const fn of [
+      /\/Vend\/Function$/,
+      /\/Jitr\/Function$/,
+      /\/Fleet\/Hook\/Function$/,
+      /\/FleetCommit\/Function$/,
+    ]) {
       assert.match(at(fn, "AwsSolutions-L1")?.reason ?? "", /nodejs22\.x/);
     }
-    assert.match(at(/\/Jitr\/DeadLetters$/, "AwsSolutions-SQS3")?.reason ?? "", /dead-letter queue/);
+    for (const queue of [/\/Jitr\/DeadLetters$/, /\/FleetCommit\/DeadLetters$/]) {
+      assert.match(at(queue, "AwsSolutions-SQS3")?.reason ?? "", /dead-letter queue/);
+    }
     // cert/* is acknowledged with the reason from lib/iam-allow-list.ts UNSCOPABLE_IOT_RESOURCES.
     assert.match(
       at(
@@ -114,7 +121,21 @@ describe("cdk-nag (AwsSolutions) on the app", () => {
       )?.reason ?? "",
       /no condition key/,
     );
-    // The hook's role needs no acknowledgement: GetItem on the table ARN only.
-    assert.ok(!acks.some((a) => /\/Fleet\/Hook\/Role$/.test(a.path)));
+    // The hook and the commit act on cert/* (settling or committing a claim) and nothing else
+    // with a wildcard but the hook's product-secret prefix; neither needs Resource "*".
+    const certAck =
+      "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*]";
+    for (const role of [/\/Fleet\/Hook\/Role$/, /\/FleetCommit\/Role$/]) {
+      assert.match(at(role, certAck)?.reason ?? "", /no condition key/);
+      assert.equal(at(role, "AwsSolutions-IAM5[Resource::*]"), undefined);
+    }
+    assert.match(
+      at(
+        /\/Fleet\/Hook\/Role$/,
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:onramp/products/*]",
+      )?.reason ?? "",
+      /GetSecretValue only/,
+    );
+    assert.ok(!acks.some((a) => /\/FleetCommit\/Role$/.test(a.path) && a.id.includes("secretsmanager")));
   });
 });

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { defaultFleetHookConfig } from "#core/fleet/authorize-fleet-provisioning.ts";
 import { LAMBDA_NODE_OPTIONS } from "#lib/bundling.ts";
 import { PRE_PROVISIONING_PAYLOAD_VERSION } from "#lib/constructs/fleet-provisioning.ts";
+import { CLAIM_SETTLEMENT_ACTIONS } from "#lib/iam-grants.ts";
 import {
   FLEET_CLAIM_POLICY_DOCUMENT,
   FLEET_CLAIM_POLICY_NAME,
@@ -11,9 +12,39 @@ import {
   loadProvisioningTemplate,
   PROVISIONING_TEMPLATES,
 } from "#templates/catalog.ts";
-import { cfnText, defaultApp, fullOptionsApp, logicalIdAt, resourceAt } from "./app-fixture.ts";
+import { CLAIM_IOT_METHODS, iotAdapterActions } from "./adapter-calls.ts";
+import {
+  appWithContext,
+  cfnText,
+  defaultApp,
+  fullOptionsApp,
+  logicalIdAt,
+  resourceAt,
+  type SynthesizedApp,
+} from "./app-fixture.ts";
 
 const IOT = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}";
+const TABLE_ARN = "${import:IotOnramp-Registry:ExportsOutputFnGetAttRegistryTableDB777839Arn16750D15}";
+
+/** The hook role's statements as { Sid: { actions, resources, condition } } (text, sorted). */
+function statementsOf(app: SynthesizedApp = defaultApp()) {
+  const policy = resourceAt(
+    app.provisioningTemplate,
+    "AWS::IAM::Policy",
+    "FleetHookRoleDefaultPolicy",
+  ).Properties;
+  const bySid: Record<string, { actions: string[]; resources: string[]; condition?: unknown }> = {};
+  for (const s of policy.PolicyDocument.Statement as Record<string, unknown>[]) {
+    assert.equal(s.Effect, "Allow");
+    const list = (v: unknown) => (Array.isArray(v) ? v : [v]).map(cfnText).sort();
+    bySid[String(s.Sid ?? list(s.Action).join(","))] = {
+      actions: list(s.Action),
+      resources: list(s.Resource),
+      ...(s.Condition ? { condition: s.Condition } : {}),
+    };
+  }
+  return bySid;
+}
 const TEMPLATE = PROVISIONING_TEMPLATES.fleetClaim;
 
 type PolicyDocument = {
@@ -69,38 +100,80 @@ describe("lib/constructs/fleet-provisioning", () => {
     assert.ok(hook().Timeout <= 5);
     assert.ok(hook().Timeout * 1000 > defaultFleetHookConfig.deadlineMs);
     const env = hook().Environment.Variables;
+    // Every setting lambdaServices() requires: the hook's wiring fails fast without one.
     assert.deepEqual(Object.keys(env).sort(), [
       "NODE_OPTIONS",
       "POWERTOOLS_LOG_LEVEL",
       "POWERTOOLS_SERVICE_NAME",
+      "PRODUCT_SECRET_PREFIX",
+      "REGISTRY_KEY_SECRET_NAME",
       "REGISTRY_TABLE_NAME",
     ]);
     assert.match(
       cfnText(env.REGISTRY_TABLE_NAME),
       /^\$\{import:IotOnramp-Registry:ExportsOutputRefRegistryTable/,
     );
+    assert.equal(env.PRODUCT_SECRET_PREFIX, "onramp/products/");
+    assert.equal(env.REGISTRY_KEY_SECRET_NAME, "onramp/registry-key");
     assert.equal(env.POWERTOOLS_SERVICE_NAME, "pre-provisioning-hook");
     assert.equal(env.NODE_OPTIONS, LAMBDA_NODE_OPTIONS);
     assert.match(cfnText(hook().LoggingConfig.LogGroup), /^\$\{FleetHookLogs[0-9A-F]+\}$/);
   });
 
-  it("gives the hook DynamoDB GetItem on the registry table and nothing else (but its logs)", () => {
-    const statementsOf = (app = defaultApp()) =>
-      resourceAt(app.provisioningTemplate, "AWS::IAM::Policy", "FleetHookRoleDefaultPolicy").Properties
-        .PolicyDocument.Statement as Record<string, unknown>[];
-    const [logs, read, ...rest] = statementsOf();
-    assert.deepEqual(rest, []);
-    assert.deepEqual(logs?.Action, ["logs:CreateLogStream", "logs:PutLogEvents"]);
-    assert.match(cfnText(logs?.Resource), /^\$\{FleetHookLogs[0-9A-F]+\.Arn\}$/);
-    assert.equal(read?.Sid, "RegistryTableRead");
-    assert.equal(read?.Action, "dynamodb:GetItem");
-    assert.match(
-      cfnText(read?.Resource),
-      /^\$\{import:IotOnramp-Registry:ExportsOutputFnGetAttRegistryTable/,
-    );
-    // With a customer managed key: decrypt only.
-    const key = statementsOf(fullOptionsApp()).find((s) => s.Sid === "RegistryTableKey");
-    assert.deepEqual(key?.Action, ["kms:Decrypt", "kms:DescribeKey"]);
+  it("gives the hook exactly its calls: claim and nonce writes, the signing secret, settling a stale claim", () => {
+    const statements = statementsOf();
+    const logs = Object.entries(statements).find(([, s]) => s.actions.includes("logs:PutLogEvents"));
+    assert.ok(logs);
+    assert.match(logs[1].resources[0]!, /^\$\{FleetHookLogs[0-9A-F]+\.Arn\}$/);
+    const { [logs[0]]: _logs, ...rest } = statements;
+    assert.deepEqual(rest, {
+      RegistryTableItems: {
+        actions: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+        resources: [TABLE_ARN],
+      },
+      ProductSecretsAndRegistryKey: {
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: [
+          "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:onramp/products/*",
+          "${import:IotOnramp-Registry:ExportsOutputRefSecretsRegistryKey16AE1EB0FFBC1A49}",
+        ].sort(),
+      },
+      IotCertificates: {
+        actions: [...CLAIM_SETTLEMENT_ACTIONS.certificate].sort(),
+        resources: [`${IOT}:cert/*`],
+      },
+    });
+  });
+
+  it("covers every IoT call of settling a stale claim; no RegisterThing, no thing or creation actions", () => {
+    const called = iotAdapterActions(CLAIM_IOT_METHODS);
+    const granted = Object.values(statementsOf()).flatMap((s) => s.actions);
+    for (const action of called) assert.ok(granted.includes(action), `${action} is not granted`);
+    for (const notNeeded of [
+      "iot:RegisterThing",
+      "iot:CreateThing",
+      "iot:CreateCertificateFromCsr",
+      "iot:CreateKeysAndCertificate",
+      "iot:AttachPolicy",
+      "iot:AttachThingPrincipal",
+    ]) {
+      assert.ok(!granted.includes(notNeeded), `${notNeeded} is not on the hook's path`);
+    }
+  });
+
+  it("with a thing-name prefix, detaches a stale certificate only from things under it", () => {
+    const statements = statementsOf(appWithContext("thing-prefix", { thingNamePrefix: "ACME-" }));
+    const bound = statements.IotCertificateToPrefixedThings;
+    assert.deepEqual(bound?.actions, ["iot:DetachThingPrincipal"]);
+    const condition = bound?.condition as { ArnLike: Record<string, unknown> };
+    assert.equal(cfnText(condition.ArnLike["iot:thingArn"]), `${IOT}:thing/ACME-*`);
+  });
+
+  it("may read and write the table under its customer managed key when there is one", () => {
+    const key = statementsOf(fullOptionsApp()).RegistryTableKey;
+    assert.ok(key?.actions.includes("kms:Decrypt"));
+    assert.ok(key?.actions.includes("kms:GenerateDataKey"));
+    assert.equal(statementsOf().RegistryTableKey, undefined);
   });
 
   it("creates the claim policy from templates/policies/fleet-claim-policy.json, unchanged", () => {

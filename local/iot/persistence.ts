@@ -184,10 +184,15 @@ export class IotJournal {
     );
   }
 
-  /** Records one write; call it synchronously after the in-memory change (put steps are live). */
+  /**
+   * Records one write; call it synchronously after the in-memory change (put steps are live). It
+   * goes to disk soon even if nobody waits (in-process writes of the MQTT endpoint); the worker
+   * starts after the current synchronous work, so one operation's writes share one append.
+   */
   append(changes: IotChange[]): void {
     this.pending.push(`${JSON.stringify(changes)}\n`);
     this.appended += 1;
+    if (this.pending.length === 1) queueMicrotask(() => this.startWorker());
   }
 
   /** Resolves when every write appended so far is on disk; rejects when it could not be written. */
@@ -200,11 +205,13 @@ export class IotJournal {
   }
 
   private startWorker(): void {
-    if (this.worker) return;
-    this.worker = this.work().finally(() => {
-      this.worker = undefined;
-      if (this.waiters.length > 0) this.startWorker(); // arrived as the loop ended
-    });
+    if (this.worker || this.pending.length === 0) return;
+    this.worker = this.work()
+      .then((written) => {
+        this.worker = undefined;
+        if (written && this.pending.length > 0) this.startWorker(); // arrived as the loop ended
+      })
+      .catch(() => undefined);
   }
 
   /** Writes what is pending and closes the journal file. */
@@ -214,8 +221,9 @@ export class IotJournal {
     await this.handle.close();
   }
 
-  private async work(): Promise<void> {
-    while (this.waiters.length > 0) {
+  /** Writes until nothing is pending; false when a write failed (the next append or wait retries). */
+  private async work(): Promise<boolean> {
+    while (this.pending.length > 0) {
       const upTo = this.appended;
       const lines = this.pending;
       this.pending = [];
@@ -227,12 +235,13 @@ export class IotJournal {
         // Not on disk: keep the lines for the next attempt; refuse the requests they cover.
         this.pending = [...lines, ...this.pending];
         for (const waiter of this.waiters.splice(0)) waiter.reject(error);
-        return;
+        return false;
       }
       const [done, waiting] = partition(this.waiters, (w) => w.upTo <= this.persisted);
       this.waiters = waiting;
       for (const waiter of done) waiter.resolve();
     }
+    return true;
   }
 
   private async write(text: string): Promise<void> {

@@ -1,5 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { dirname } from "node:path";
 import * as z from "zod";
@@ -29,7 +38,9 @@ class SecretsManagerError extends Error {
 /**
  * The Secrets Manager calls the project uses (CreateSecret, GetSecretValue, PutSecretValue,
  * DescribeSecret) in the awsJson1_1 protocol the SDK speaks: `POST /` with
- * `X-Amz-Target: secretsmanager.<Operation>`. State lives in one JSON file (mode 0600).
+ * `X-Amz-Target: secretsmanager.<Operation>`. State lives in one JSON file (mode 0600), replaced
+ * atomically and fsync'd before the answer. Signatures are checked in front of it (the local
+ * stack's AWS endpoint).
  */
 export class SecretsManagerEmulator {
   private readonly secrets = new Map<string, StoredSecret>();
@@ -140,10 +151,22 @@ export class SecretsManagerEmulator {
   private save(): void {
     const path = this.options.path;
     if (!path) return;
-    mkdirSync(dirname(path), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const temp = `${path}.${process.pid}.tmp`;
-    writeFileSync(temp, JSON.stringify([...this.secrets.values()], null, 2), { mode: 0o600 });
+    const fd = openSync(temp, "w", 0o600);
+    try {
+      writeSync(fd, JSON.stringify([...this.secrets.values()], null, 2));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, path);
+    const folder = openSync(dirname(path), "r");
+    try {
+      fsyncSync(folder); // the rename itself
+    } finally {
+      closeSync(folder);
+    }
   }
 }
 

@@ -25,6 +25,8 @@ Options:
   --aws-port N       AWS endpoint: IoT control plane + Secrets Manager (default ${defaultPorts.aws})
   --dynamodb-port N  DynamoDB (default ${defaultPorts.dynamodb})
   --mqtt-port N      MQTT over TLS (default ${defaultPorts.mqtt})
+  --claim-ttl S      seconds a provisioning claim blocks other flows on a device (default 120;
+                     shorter only for crash drills: a claim must outlive the flow holding it)
   --no-demo          do not seed the demo product
   -h, --help         show this help`;
 
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     "aws-port": { type: "string", default: String(defaultPorts.aws) },
     "dynamodb-port": { type: "string", default: String(defaultPorts.dynamodb) },
     "mqtt-port": { type: "string", default: String(defaultPorts.mqtt) },
+    "claim-ttl": { type: "string", default: "120" },
     "no-demo": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -74,6 +77,12 @@ const port = (name: keyof typeof values) => {
   return n;
 };
 
+const claimTtlSeconds = Number(values["claim-ttl"]);
+if (!Number.isFinite(claimTtlSeconds) || claimTtlSeconds < 1 || claimTtlSeconds > 3600) {
+  console.error("--claim-ttl must be a number of seconds from 1 to 3600");
+  process.exit(2);
+}
+
 const logger = consoleLogger();
 const dataDir = values["in-memory"] ? undefined : resolve(values["data-dir"]);
 const started = Date.now();
@@ -86,6 +95,7 @@ const stack = await startLocalStack({
     dynamodb: port("dynamodb-port"),
     mqtt: port("mqtt-port"),
   },
+  claimTtlMs: claimTtlSeconds * 1000,
   logger,
 }).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);

@@ -10,6 +10,7 @@ import { defaultSecretNames, makeServices, type Services } from "#adapters/servi
 import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import type { Logger } from "#core/logger.ts";
 import { defaultVendConfig } from "#core/vending/vend-certificate.ts";
+import { makeFleetCommitHandler } from "#handlers/fleet-commit.ts";
 import { makeJitrHandler } from "#handlers/jitr-registration.ts";
 import { makeVendCertificateHandler } from "#handlers/vend-certificate.ts";
 import {
@@ -50,6 +51,8 @@ export type LocalStackOptions = {
   dynamoFaultInjection?: boolean;
   /** How often expired items (nonces) are deleted from the table; default 60 s. */
   sweepIntervalMs?: number;
+  /** How long a provisioning claim blocks other flows (vending, JITR); default 2 min. */
+  claimTtlMs?: number;
 };
 
 /**
@@ -142,7 +145,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const vend = makeVendCertificateHandler({
       ...services,
-      config: { ...defaultVendConfig, serverRootCaPem: iot.rootCaPem },
+      config: {
+        ...defaultVendConfig,
+        serverRootCaPem: iot.rootCaPem,
+        ...(options.claimTtlMs ? { claimTtlMs: options.claimTtlMs } : {}),
+      },
       logger: options.logger,
     });
     const apiServer = createServer(
@@ -167,10 +174,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           registry: services.registry,
           templates: services.templates,
           iot: new AwsIotProvisioning(iotClient),
-          config: defaultJitrConfig,
+          config: options.claimTtlMs ? { claimTtlMs: options.claimTtlMs } : defaultJitrConfig,
           logger: options.logger,
         }),
       ],
+      [RULE_TARGETS.fleetCommit, makeFleetCommitHandler({ ...services, logger: options.logger })],
     ]);
     const rules = new RuleEngine({
       rules: listTopicRules().map(loadTopicRule),

@@ -115,7 +115,9 @@ async function measure(): Promise<void> {
           keyMode: csr ? "csr" : "server",
           ...(csr ? { csr } : {}),
         });
-        if (res.status !== 201) errors++;
+        if (res.status !== 201 && errors++ === 0) {
+          console.error(`first failed vend (${mode}): ${res.status} ${JSON.stringify(res.body)}`);
+        }
       });
       const cpuAfter = cpu();
       const perVend = Object.keys(processes)

@@ -5,6 +5,7 @@ import {
   DeleteThingCommand,
   DescribeCertificateCommand,
   DescribeEndpointCommand,
+  DescribeThingCommand,
   DetachPolicyCommand,
   DetachThingPrincipalCommand,
   type IoTClient,
@@ -135,6 +136,16 @@ export class AwsIotProvisioning implements IotProvisioning, JitrIot, ReconcileIo
       await aws("DetachThingPrincipal", () =>
         this.client.send(new DetachThingPrincipalCommand({ thingName, principal: target })),
       );
+    }
+  }
+
+  async describeThing(thingName: string): Promise<{ attributes: Record<string, string> } | undefined> {
+    try {
+      const out = await this.client.send(new DescribeThingCommand({ thingName }));
+      return { attributes: out.attributes ?? {} };
+    } catch (error) {
+      if (isAwsError(error, "ResourceNotFoundException")) return undefined;
+      throw translateAwsError(error, "DescribeThing");
     }
   }
 

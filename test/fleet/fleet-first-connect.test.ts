@@ -66,10 +66,10 @@ describe("fleet provisioning: the first connection commits the registry", () => 
     });
     try {
       let device: Device | undefined;
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < 300; i++) {
         device = await stack.services.registry.getDevice(serial);
         if (device?.status === "provisioned") break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
       assert.equal(device?.status, "provisioned");
       assert.equal(device?.certificateId, created.certificateId);

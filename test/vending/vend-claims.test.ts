@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
+  CreateThingCommand,
   DeleteCertificateCommand,
   DescribeCertificateCommand,
+  DescribeThingCommand,
   DetachThingPrincipalCommand,
   ListCertificatesCommand,
+  ListThingPrincipalsCommand,
   UpdateCertificateCommand,
 } from "@aws-sdk/client-iot";
 import { requestCertificate } from "#cli/device/vend-client.ts";
@@ -155,6 +158,30 @@ describe("vending: claims, commits and the operator's last word", () => {
     assert.equal((other.body as { error: { code: string } }).error.code, "PROVISIONING_IN_PROGRESS");
     assert.ok(Number(other.headers.get("retry-after")) > 0);
     assert.equal((await first).status, 201);
+  });
+
+  it("never takes over an unrelated thing of the serial's name (before: its attributes were replaced and the certificate attached)", async () => {
+    const serial = nextSerial();
+    await stack.iotClient.send(
+      new CreateThingCommand({
+        thingName: serial,
+        attributePayload: { attributes: { owner: "another-app" } },
+      }),
+    );
+    const before = await certificateCount();
+    const res = await vend(serial, opensslCsr(serial).csrPem);
+    assert.equal(res.status, 409, JSON.stringify(res.body));
+    assert.equal((res.body as { error: { code: string } }).error.code, "THING_NAME_TAKEN");
+    const thing = await stack.iotClient.send(new DescribeThingCommand({ thingName: serial }));
+    assert.deepEqual(
+      thing.attributes,
+      { owner: "another-app" },
+      "the other application's thing is untouched",
+    );
+    const principals = await stack.iotClient.send(new ListThingPrincipalsCommand({ thingName: serial }));
+    assert.deepEqual(principals.principals ?? [], []);
+    assert.equal(await certificateCount(), before, "the refused flow destroyed its certificate");
+    assert.equal((await stack.services.registry.getDevice(serial))?.status, "registered");
   });
 
   it("refuses `replace` for a product-secret product (one secret for every serial could take devices over)", async () => {

@@ -19,6 +19,7 @@ export interface JitrIot
   extends Pick<
     IotProvisioning,
     | "registerThing"
+    | "describeThing"
     | "setCertificateStatus"
     | "deleteThingIfUnused"
     | "destroyCertificate"

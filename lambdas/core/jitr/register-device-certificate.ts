@@ -5,6 +5,7 @@ import { activateCommitted, inProgress, takeClaim } from "../registry/claims.ts"
 import { ensureAttached } from "../registry/ensure-attached.ts";
 import { type Device, type Product, serialNumberSchema } from "../registry/model.ts";
 import type { Registry } from "../registry/ports.ts";
+import { registerDeviceThing, ThingNameTakenError } from "../registry/register-device-thing.ts";
 import type { TemplateSource } from "../vending/ports.ts";
 import type { DescribedCertificate, JitrIot } from "./ports.ts";
 import type { RegistrationEvent } from "./registration-event.ts";
@@ -22,7 +23,8 @@ export type JitrRejectionReason =
   | "untrusted-ca"
   | "ca-mismatch"
   | "provisioned-with-another-certificate"
-  | "certificate-deactivated";
+  | "certificate-deactivated"
+  | "thing-name-taken";
 
 /** What became of a registration event. */
 export type JitrOutcome =
@@ -197,15 +199,15 @@ async function provision(
   });
 
   let thingName = serialNumber;
-  let step = "load-template";
+  let createdThing = false;
+  let step = "register-thing";
   try {
-    const template = await deps.templates.load(product.templateName);
-    step = "register-thing";
-    const registered = await deps.iot.registerThing(
-      template.body,
-      template.pick({ SerialNumber: serialNumber, ProductKey: productKey, CertificateId: certificateId }),
-    );
-    thingName = registered.thingArn?.split("/").pop() || serialNumber;
+    ({ thingName, created: createdThing } = await registerDeviceThing(
+      deps,
+      product,
+      serialNumber,
+      certificateId,
+    ));
     step = "commit";
     const committed = await deps.registry.completeClaim(serialNumber, claim.id, {
       certificateId,
@@ -232,7 +234,13 @@ async function provision(
     }
   } catch (error) {
     deps.logger.warn("jitr failed, undoing", { ...log, step, error: describeError(error) });
-    await undo(deps, serialNumber, claim.id, certificateId, thingName);
+    await undo(deps, serialNumber, claim.id, certificateId, createdThing ? thingName : undefined);
+    if (error instanceof ThingNameTakenError) {
+      // Our device, but its thing name belongs to something else: the operator must sort it out.
+      // The certificate stays pending, so the device's next connection retries once it is fixed.
+      deps.logger.error("jitr: a thing of the device's name exists that this backend did not make", log);
+      return { outcome: "rejected", reason: "thing-name-taken", certificateId, serialNumber };
+    }
     if (step === "commit") {
       const latest = await deps.registry.getDevice(serialNumber);
       if (latest?.status === "revoked") return reject(deps, certificate, "device-revoked", serialNumber);
@@ -275,11 +283,11 @@ async function undo(
   serialNumber: string,
   claimId: string,
   certificateId: string,
-  thingName: string,
+  createdThing: string | undefined,
 ): Promise<void> {
   const steps: Array<[string, () => Promise<void>]> = [
     ["detach", () => deps.iot.detachCertificate(certificateId)],
-    ["delete-thing", () => deps.iot.deleteThingIfUnused(thingName)],
+    ["delete-thing", async () => (createdThing ? deps.iot.deleteThingIfUnused(createdThing) : undefined)],
     ["release-claim", () => deps.registry.releaseClaim(serialNumber, claimId)],
   ];
   for (const [step, run] of steps) {

@@ -1,5 +1,6 @@
-import type { CertificateAttachments, IotProvisioning, TemplateSource } from "../vending/ports.ts";
+import type { CertificateAttachments } from "../vending/ports.ts";
 import type { Device, Product } from "./model.ts";
+import { type DeviceThingDeps, registerDeviceThing } from "./register-device-thing.ts";
 
 /**
  * Makes a committed provisioning complete again: the certificate attached to the device's thing
@@ -8,20 +9,12 @@ import type { Device, Product } from "./model.ts";
  * template redoes both idempotently. Nothing is called when the state is already complete.
  */
 export async function ensureAttached(
-  deps: { iot: Pick<IotProvisioning, "registerThing">; templates: TemplateSource },
+  deps: DeviceThingDeps,
   product: Product,
   device: Device,
   certificate: CertificateAttachments,
 ): Promise<void> {
   const thingName = device.thingName ?? device.serialNumber;
   if (certificate.things.includes(thingName) && certificate.policies.length > 0) return;
-  const template = await deps.templates.load(product.templateName);
-  await deps.iot.registerThing(
-    template.body,
-    template.pick({
-      SerialNumber: device.serialNumber,
-      ProductKey: product.productKey,
-      CertificateId: certificate.certificateId,
-    }),
-  );
+  await registerDeviceThing(deps, product, device.serialNumber, certificate.certificateId);
 }

@@ -8,6 +8,7 @@ import { activateCommitted, inProgress, takeClaim } from "../registry/claims.ts"
 import { ensureAttached } from "../registry/ensure-attached.ts";
 import { type Device, isClaimActive, type Product } from "../registry/model.ts";
 import type { NonceStore, Registry, SecretStore } from "../registry/ports.ts";
+import { registerDeviceThing } from "../registry/register-device-thing.ts";
 import { deviceSigningSecret } from "../registry/signing-secret.ts";
 import type { CertificateAttachments, CreatedCertificate, IotProvisioning, TemplateSource } from "./ports.ts";
 import type { VendRequest, VendResult } from "./vend-request.ts";
@@ -109,21 +110,18 @@ export async function vendCertificate(deps: VendDeps, request: VendRequest): Pro
   const log = { serialNumber, productKey };
   let certificate: (CreatedCertificate & { privateKeyPem?: string }) | undefined;
   let thingName = serialNumber;
+  let createdThing = false;
   try {
     certificate = request.csr
       ? await deps.iot.createCertificateFromCsr(request.csr)
       : await deps.iot.createKeysAndCertificate();
     await deps.registry.recordClaimCertificate(serialNumber, claim.id, certificate.certificateId);
-    const template = await deps.templates.load(product.templateName);
-    const registered = await deps.iot.registerThing(
-      template.body,
-      template.pick({
-        SerialNumber: serialNumber,
-        ProductKey: productKey,
-        CertificateId: certificate.certificateId,
-      }),
-    );
-    thingName = registered.thingArn?.split("/").pop() ?? serialNumber;
+    ({ thingName, created: createdThing } = await registerDeviceThing(
+      deps,
+      product,
+      serialNumber,
+      certificate.certificateId,
+    ));
     const committed = await deps.registry.completeClaim(serialNumber, claim.id, {
       certificateId: certificate.certificateId,
       thingName,
@@ -137,7 +135,7 @@ export async function vendCertificate(deps: VendDeps, request: VendRequest): Pro
       step: failedStep(certificate),
       error: describeError(error),
     });
-    await undo(deps, device, claim.id, certificate?.certificateId, thingName);
+    await undo(deps, device, claim.id, certificate?.certificateId, createdThing ? thingName : undefined);
     throw error;
   }
 
@@ -274,11 +272,11 @@ async function undo(
   device: Device,
   claimId: string,
   certificateId: string | undefined,
-  thingName: string,
+  createdThing: string | undefined,
 ): Promise<void> {
   try {
     if (certificateId) await deps.iot.destroyCertificate(certificateId);
-    if (device.status !== "provisioned") await deps.iot.deleteThingIfUnused(thingName);
+    if (createdThing) await deps.iot.deleteThingIfUnused(createdThing);
     await deps.registry.releaseClaim(device.serialNumber, claimId);
   } catch (error) {
     deps.logger.error("undo incomplete; the claim expires and the next attempt cleans up", {

@@ -7,15 +7,20 @@ import { IoTClient } from "@aws-sdk/client-iot";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { AwsIotProvisioning } from "#adapters/iot-provisioning.ts";
 import { defaultSecretNames, makeServices, type Services } from "#adapters/services.ts";
+import { defaultFleetHookConfig } from "#core/fleet/authorize-fleet-provisioning.ts";
 import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import type { Logger } from "#core/logger.ts";
 import { defaultVendConfig } from "#core/vending/vend-certificate.ts";
+import { makeCertificateRotationHandler } from "#handlers/certificate-rotation.ts";
 import { makeFleetCommitHandler } from "#handlers/fleet-commit.ts";
 import { makeJitrHandler } from "#handlers/jitr-registration.ts";
+import { makePreProvisioningHookHandler } from "#handlers/pre-provisioning-hook.ts";
 import { makeVendCertificateHandler } from "#handlers/vend-certificate.ts";
 import {
   DEVICE_POLICY_DOCUMENT,
   DEVICE_POLICY_NAME,
+  FLEET_CLAIM_POLICY_DOCUMENT,
+  FLEET_CLAIM_POLICY_NAME,
   listTopicRules,
   loadPolicyDocument,
   loadProvisioningTemplate,
@@ -34,6 +39,8 @@ import type { DynamoFaultProxy } from "./dynamodb-faults.ts";
 import { startExpiredItemSweeper } from "./expired-item-sweeper.ts";
 import { createIotEmulator, type IotEmulator } from "./iot/index.ts";
 import { localAccountId, localRegion } from "./local-aws.ts";
+import { LOCAL_PRE_PROVISIONING_HOOK_FUNCTION } from "./mqtt/fleet-provisioning.ts";
+import { seedFleetProvisioningTemplate } from "./mqtt/fleet-seed.ts";
 import { startMqttEndpoint } from "./mqtt/mqtt-endpoint.ts";
 import { RuleEngine, type RuleTarget } from "./mqtt/rule-engine.ts";
 import { preparePrivateDataFolder } from "./private-data-folder.ts";
@@ -119,9 +126,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       accountId: localAccountId,
       dataEndpoint: `localhost:${mqttPort}`,
       // The shared device policy from templates/ (the CDK stack deploys the same document).
-      policies: { [DEVICE_POLICY_NAME]: loadPolicyDocument(DEVICE_POLICY_DOCUMENT) },
+      policies: {
+        [DEVICE_POLICY_NAME]: loadPolicyDocument(DEVICE_POLICY_DOCUMENT),
+        [FLEET_CLAIM_POLICY_NAME]: loadPolicyDocument(FLEET_CLAIM_POLICY_DOCUMENT),
+      },
     });
     closers.push(() => iot.close());
+    await seedFleetProvisioningTemplate(iot); // fleet-claim-device, hook -> the handler below
     const secretsManager = new SecretsManagerEmulator({
       ...(dataDir ? { path: join(dataDir, "secrets.json") } : {}),
       region: localRegion,
@@ -166,6 +177,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const apiUrl = await listen(apiServer, ports.api ?? 0, host);
     closers.push(() => close(apiServer));
 
+    // Rule targets that answer devices publish through the MQTT endpoint, which starts after them.
+    let endpoint: { publish(topic: string, payload: unknown): Promise<void> } | undefined;
+    const mqttPublish = (topic: string, payload: unknown) =>
+      endpoint ? endpoint.publish(topic, payload) : Promise.reject(new Error("the MQTT endpoint is not up"));
     // The topic rules' targets: the same handlers the CDK stack deploys as Lambda functions.
     const targets = new Map<string, RuleTarget>([
       [
@@ -179,6 +194,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         }),
       ],
       [RULE_TARGETS.fleetCommit, makeFleetCommitHandler({ ...services, logger: options.logger })],
+      [
+        RULE_TARGETS.certificateRotation,
+        makeCertificateRotationHandler({
+          ...services,
+          // The data plane's Publish is the local MQTT endpoint's (started below; used only later).
+          publisher: { publish: (topic, payload) => mqttPublish(topic, payload) },
+          config: { claimTtlMs: options.claimTtlMs ?? defaultJitrConfig.claimTtlMs },
+          logger: options.logger,
+        }),
+      ],
     ]);
     const rules = new RuleEngine({
       rules: listTopicRules().map(loadTopicRule),
@@ -193,7 +218,24 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       logger: options.logger,
       region: localRegion,
       accountId: localAccountId,
+      // Fleet provisioning's MQTT API; the template's hook is the real handler, in-process.
+      fleet: {
+        hooks: new Map([
+          [
+            LOCAL_PRE_PROVISIONING_HOOK_FUNCTION,
+            makePreProvisioningHookHandler({
+              ...services,
+              config: {
+                ...defaultFleetHookConfig,
+                ...(options.claimTtlMs ? { claimTtlMs: options.claimTtlMs } : {}),
+              },
+              logger: options.logger,
+            }),
+          ],
+        ]),
+      },
     });
+    endpoint = mqtt;
     closers.push(() => mqtt.close());
     // DescribeEndpoint answers with the port actually bound (port 0 picks a free one).
     iot.setDataEndpoint(`localhost:${mqtt.port}`);

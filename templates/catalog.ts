@@ -42,6 +42,8 @@ export const RULE_TARGETS = {
   jitrRegistration: "jitr-registration",
   /** Fleet provisioning's commit (`lambdas/handlers/fleet-commit.ts`), on connect lifecycle events. */
   fleetCommit: "fleet-commit",
+  /** Certificate rotation over MQTT (`lambdas/handlers/certificate-rotation.ts`). */
+  certificateRotation: "certificate-rotation",
 } as const;
 
 /**

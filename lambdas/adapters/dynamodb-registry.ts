@@ -8,7 +8,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { ConflictError, NotFoundError } from "#core/errors.ts";
-import type { Device, DeviceClaim, DeviceStatus, Product } from "#core/registry/model.ts";
+import type { Device, DeviceClaim, DeviceStatus, PendingRotation, Product } from "#core/registry/model.ts";
 import type { ImportOutcome, NewDevice, NonceStore, Registry } from "#core/registry/ports.ts";
 import { aws, isConditionFailed, translateAwsError } from "./aws-errors.ts";
 import { keys, registryTable } from "./registry-table.ts";
@@ -292,6 +292,42 @@ export class DynamoDbRegistry implements Registry, NonceStore {
         ":one": 1,
         ":claimId": claimId,
         ":disabled": "disabled",
+      },
+    });
+  }
+
+  async commitRotation(serialNumber: string, claimId: string, rotation: PendingRotation): Promise<boolean> {
+    return this.conditionalUpdate("CommitRotation", {
+      Key: keys.device(serialNumber),
+      UpdateExpression: "SET rotation = :rotation, updatedAt = :at, #version = #version + :one REMOVE #claim",
+      ConditionExpression:
+        "#claim.id = :claimId AND attribute_not_exists(#claim.cancelled) AND #status = :provisioned AND certificateId = :previous",
+      ExpressionAttributeNames: { "#claim": "claim", "#status": "status", "#version": "version" },
+      ExpressionAttributeValues: {
+        ":rotation": rotation,
+        ":claimId": claimId,
+        ":provisioned": "provisioned",
+        ":previous": rotation.previousCertificateId,
+        ":at": rotation.requestedAt,
+        ":one": 1,
+      },
+    });
+  }
+
+  async completeRotation(serialNumber: string, rotation: PendingRotation): Promise<boolean> {
+    return this.conditionalUpdate("CompleteRotation", {
+      Key: keys.device(serialNumber),
+      UpdateExpression:
+        "SET certificateId = :cert, publicKeyFingerprint = :fp, activatedCertificateId = :cert, " +
+        "updatedAt = :now, #version = #version + :one REMOVE rotation",
+      ConditionExpression: "rotation.certificateId = :cert AND certificateId = :previous",
+      ExpressionAttributeNames: { "#version": "version" },
+      ExpressionAttributeValues: {
+        ":cert": rotation.certificateId,
+        ":fp": rotation.publicKeyFingerprint,
+        ":previous": rotation.previousCertificateId,
+        ":now": new Date().toISOString(),
+        ":one": 1,
       },
     });
   }

@@ -5,6 +5,7 @@ import type { Logger } from "#core/logger.ts";
 import type { IotEmulator } from "#local/iot/index.ts";
 import { type ConnectDecision, decideConnect } from "./connect-decision.ts";
 import { DeviceAuthorizer, type DeviceSession } from "./device-authorizer.ts";
+import { FleetProvisioningApi, type FleetProvisioningOptions } from "./fleet-provisioning.ts";
 import { type IotAction, topicArn, topicFilterArn } from "./policy-engine.ts";
 import type { RuleEngine } from "./rule-engine.ts";
 import { issueServerIdentity } from "./server-certificate.ts";
@@ -30,6 +31,8 @@ export type MqttEndpointOptions = {
    * never finishes its handshake, so it is closed by the first.
    */
   timeouts?: { handshakeMs?: number; connectMs?: number };
+  /** Serve the fleet provisioning MQTT API (fleet-provisioning.ts) with these hook targets. */
+  fleet?: FleetProvisioningOptions;
 };
 
 /** A running local MQTT endpoint. */
@@ -38,6 +41,11 @@ export type MqttEndpoint = {
   port: number;
   /** `mqtts://localhost:{port}`. */
   url: string;
+  /**
+   * Publishes as the service (what the AWS IoT data plane's Publish does): delivered to
+   * subscribers and rules, QoS 1 semantics for the caller (resolves once handed to the broker).
+   */
+  publish(topic: string, payload: unknown): Promise<void>;
   /** Closes every connection and stops listening. */
   close(): Promise<void>;
 };
@@ -72,6 +80,7 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     accountId: options.accountId,
   });
   const sessions = new WeakMap<Client, DeviceSession>();
+  const fleet = options.fleet ? new FleetProvisioningApi(iot, logger, options.fleet) : undefined;
   const identity = await issueServerIdentity(iot.context.issuer, options.host);
   const handshakeTimeout = options.timeouts?.handshakeMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
 
@@ -128,12 +137,25 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     },
     authorizeForward(client, packet) {
       if (packet.topic.startsWith("$SYS/")) return null;
+      // Fleet provisioning answers go only to the connection that asked; requests to no one.
+      if (fleet && FleetProvisioningApi.isServiceTopic(packet.topic) && !fleet.forward(client, packet)) {
+        return null;
+      }
       const resource = topicArn(authorizer.scope, packet.topic);
       return authorize(client, "iot:Receive", resource, packet.topic, "debug") ? packet : null;
     },
   });
-  broker.on("publish", (packet: AedesPublishPacket) => {
-    if (!packet.topic.startsWith("$SYS/")) void rules.dispatch(packet.topic, packet.payload);
+  broker.on("publish", (packet: AedesPublishPacket, client: Client | null) => {
+    if (packet.topic.startsWith("$SYS/")) return;
+    const principal = client ? sessions.get(client)?.certificateId : undefined;
+    void rules.dispatch(packet.topic, packet.payload, {
+      ...(client ? { clientId: client.id } : {}),
+      ...(principal ? { principal } : {}),
+    });
+  });
+  broker.on("publish", (packet: AedesPublishPacket, client: Client | null) => {
+    const session = client ? sessions.get(client) : undefined;
+    if (fleet && client && session) fleet.handle({ client, session }, packet.topic, packet.payload);
   });
   // Lifecycle events, published by AWS IoT for every client id without '#' or '+'
   // (https://docs.aws.amazon.com/iot/latest/developerguide/life-cycle-events.html): for a
@@ -269,7 +291,9 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
   return {
     port,
     url: `mqtts://localhost:${port}`,
+    publish: (topic, payload) => publishEvent(topic, payload as object),
     async close() {
+      fleet?.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       for (const socket of sockets) socket.destroy();

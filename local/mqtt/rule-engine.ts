@@ -5,8 +5,23 @@ import { isValidTopicFilter, topicMatchesFilter } from "./topic-filter.ts";
 /** A rule action's target: the handler a Lambda action would invoke, called in-process. */
 export type RuleTarget = (payload: unknown, topic: string) => Promise<unknown>;
 
+/**
+ * A value a rule's SELECT adds to the message: AWS IoT SQL functions the local engine runs
+ * (https://docs.aws.amazon.com/iot/latest/developerguide/iot-sql-functions.html): `topic(n)`
+ * (the n-th topic level, from 1), `principal()` (the certificate id of an X.509 client),
+ * `clientid()`.
+ */
+export type SelectedValue = { as: string } & (
+  | { fn: "topic"; level: number }
+  | { fn: "principal" }
+  | { fn: "clientid" }
+);
+
+/** Who published a message (the MQTT connection), for `principal()` and `clientid()`. */
+export type PublishContext = { clientId?: string; principal?: string };
+
 /** A rule as the engine runs it. */
-export type LoadedRule = { ruleName: string; topicFilter: string; target: string };
+export type LoadedRule = { ruleName: string; topicFilter: string; target: string; select: SelectedValue[] };
 
 /** What became of one message for one rule. */
 export type RuleDelivery = {
@@ -50,25 +65,56 @@ export class RuleDefinitionError extends Error {
   override readonly name = "RuleDefinitionError";
 }
 
-const SELECT_ALL = /^\s*SELECT\s+\*\s+FROM\s+'([^']+)'\s*;?\s*$/i;
+const SELECT_ALL =
+  /^\s*SELECT\s+\*((?:\s*,\s*[a-z]+\(\s*\d*\s*\)\s+AS\s+[A-Za-z_][A-Za-z0-9_]*)*)\s+FROM\s+'([^']+)'\s*;?\s*$/i;
+const SELECTED = /([a-z]+)\(\s*(\d*)\s*\)\s+AS\s+([A-Za-z_][A-Za-z0-9_]*)/gi;
 const RECENT_DELIVERIES = 100;
 
 /**
- * Reads the only SQL form the local engine runs, `SELECT * FROM '<topic filter>'`, and returns
- * the filter. @throws RuleDefinitionError for any other statement or a malformed filter
+ * Reads the SQL forms the local engine runs, `SELECT * FROM '<topic filter>'` optionally with
+ * `, topic(n) AS name`, `, principal() AS name`, `, clientid() AS name`, and returns the filter.
+ * @throws RuleDefinitionError for any other statement or a malformed filter
  */
 export function parseRuleSql(sql: string): string {
+  return parseRuleStatement(sql).topicFilter;
+}
+
+/** The filter and the values a rule's SELECT adds (see parseRuleSql). */
+export function parseRuleStatement(sql: string): { topicFilter: string; select: SelectedValue[] } {
   const match = SELECT_ALL.exec(sql);
   if (!match) {
     throw new RuleDefinitionError(
-      `The local rule engine only runs "SELECT * FROM '<topic filter>'"; got "${sql.slice(0, 200)}".`,
+      `The local rule engine only runs "SELECT *[, topic(n) | principal() | clientid() AS name] FROM '<topic filter>'"; got "${sql.slice(0, 200)}".`,
     );
   }
-  const filter = match[1] as string;
+  const filter = match[2] as string;
   if (!isValidTopicFilter(filter)) {
     throw new RuleDefinitionError(`"${filter}" is not a valid MQTT topic filter.`);
   }
-  return filter;
+  const select = [...(match[1] ?? "").matchAll(SELECTED)].map(([, fn, arg, as]): SelectedValue => {
+    const name = (fn ?? "").toLowerCase();
+    if (name === "topic" && arg) return { fn: "topic", level: Number(arg), as: as as string };
+    if ((name === "principal" || name === "clientid") && !arg) return { fn: name, as: as as string };
+    throw new RuleDefinitionError(`The local rule engine does not run the SQL function ${fn}(${arg}).`);
+  });
+  return { topicFilter: filter, select };
+}
+
+/** The message a rule's target gets: the payload's fields plus the values its SELECT adds. */
+function selected(rule: LoadedRule, message: unknown, topic: string, context: PublishContext): unknown {
+  if (rule.select.length === 0) return message;
+  const fields: Record<string, unknown> =
+    message !== null && typeof message === "object" && !Array.isArray(message) ? { ...message } : {};
+  for (const value of rule.select) {
+    const found =
+      value.fn === "topic"
+        ? topic.split("/")[value.level - 1]
+        : value.fn === "principal"
+          ? context.principal
+          : context.clientId;
+    if (found !== undefined) fields[value.as] = found;
+  }
+  return fields;
 }
 
 /**
@@ -109,7 +155,7 @@ export class RuleEngine {
         );
       }
       try {
-        return { ruleName: rule.ruleName, topicFilter: parseRuleSql(rule.sql), target: rule.target };
+        return { ruleName: rule.ruleName, ...parseRuleStatement(rule.sql), target: rule.target };
       } catch (error) {
         throw new RuleDefinitionError(`${where}: ${(error as Error).message}`, { cause: error });
       }
@@ -125,10 +171,14 @@ export class RuleEngine {
    * Delivers one message to every matching rule's target, concurrently. Resolves (never rejects)
    * with what became of it per rule once every target has finished.
    */
-  dispatch(topic: string, payload: Uint8Array | string): Promise<RuleDelivery[]> {
+  dispatch(
+    topic: string,
+    payload: Uint8Array | string,
+    context: PublishContext = {},
+  ): Promise<RuleDelivery[]> {
     const rules = this.matchingRules(topic);
     if (rules.length === 0) return Promise.resolve([]);
-    const delivery = Promise.all(rules.map((rule) => this.deliver(rule, topic, payload)));
+    const delivery = Promise.all(rules.map((rule) => this.deliver(rule, topic, payload, context)));
     this.inFlight.add(delivery);
     void delivery.finally(() => this.inFlight.delete(delivery));
     return delivery;
@@ -149,11 +199,19 @@ export class RuleEngine {
     return [...this.recent];
   }
 
-  private async deliver(rule: LoadedRule, topic: string, payload: Uint8Array | string) {
+  private async deliver(
+    rule: LoadedRule,
+    topic: string,
+    payload: Uint8Array | string,
+    context: PublishContext,
+  ) {
     const base = { ruleName: rule.ruleName, target: rule.target, topic };
     let message: unknown;
     try {
-      message = JSON.parse(typeof payload === "string" ? payload : Buffer.from(payload).toString("utf8"));
+      const parsed = JSON.parse(
+        typeof payload === "string" ? payload : Buffer.from(payload).toString("utf8"),
+      );
+      message = selected(rule, parsed, topic, context);
     } catch {
       this.logger.warn("rule engine: payload is not JSON, rule skipped", base);
       return this.record({ ...base, outcome: "skipped", error: "the payload is not JSON" });

@@ -1,18 +1,21 @@
 import type { Logger } from "../logger.ts";
 import { type ClaimDeps, commitFleetClaim } from "../registry/claims.ts";
 import { serialNumberSchema } from "../registry/model.ts";
+import { finishRotation } from "../rotation/rotate-certificate.ts";
 
 /** What became of a connection event. */
 export type FleetCommitOutcome =
   | { outcome: "committed"; serialNumber: string; certificateId: string }
   | { outcome: "already-committed"; serialNumber: string; certificateId: string }
+  | { outcome: "rotation-finished"; serialNumber: string; certificateId: string }
   | {
       outcome: "ignored";
       reason: "not-a-device" | "no-fleet-claim" | "other-certificate" | "not-provisioned-yet" | "claim-lost";
     };
 
 /**
- * Phase two of fleet provisioning: the device's first connection with its new certificate. AWS
+ * Phase two of fleet provisioning (and the switch of a certificate rotation, which waits for the
+ * same signal): the device's first connection with its new certificate. AWS
  * IoT publishes `$aws/events/presence/connected/{clientId}` with the certificate id as
  * `principalIdentifier`; the device connects as its thing (client id = serial, which the device
  * policy enforces). When the serial's fleet claim names that certificate, and AWS IoT shows it
@@ -30,6 +33,13 @@ export async function commitFleetProvisioning(
   const { certificateId } = connection;
   const device = await deps.registry.getDevice(serialNumber);
   if (!device) return { outcome: "ignored", reason: "not-a-device" };
+  // The same event finishes a certificate rotation: the device's first connection with its new
+  // certificate switches the registry to it and revokes the old one.
+  if (device.rotation?.certificateId === certificateId) {
+    if (await finishRotation(deps, device, certificateId)) {
+      return { outcome: "rotation-finished", serialNumber, certificateId };
+    }
+  }
   if (device.certificateId === certificateId && device.status === "provisioned") {
     return { outcome: "already-committed", serialNumber, certificateId };
   }

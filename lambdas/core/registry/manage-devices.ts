@@ -27,6 +27,7 @@ export async function enableDevice(deps: Deps, serialNumber: string): Promise<De
   const next = current?.certificateId ? "provisioned" : "registered";
   const device = await deps.registry.setDeviceStatus(serialNumber, next, { from: ["disabled"] });
   if (device.certificateId) await deps.iot.setCertificateStatus(device.certificateId, "ACTIVE");
+  if (device.rotation) await deps.iot.setCertificateStatus(device.rotation.certificateId, "ACTIVE");
   return device;
 }
 
@@ -47,9 +48,10 @@ export async function revokeDevice(deps: Deps, serialNumber: string, reason?: st
  */
 async function applyToCertificates(deps: Deps, device: Device, status: "INACTIVE" | "REVOKED") {
   if (device.certificateId) await deps.iot.setCertificateStatus(device.certificateId, status);
-  const claimed = device.claim?.certificateId;
-  if (claimed && claimed !== device.certificateId) {
-    const current = await deps.iot.describeCertificate(claimed);
-    if (current && current.status !== "REVOKED") await deps.iot.setCertificateStatus(claimed, status);
+  // A flow in flight's certificate, and a rotation's new one, are the device's too.
+  for (const other of [device.claim?.certificateId, device.rotation?.certificateId]) {
+    if (!other || other === device.certificateId) continue;
+    const current = await deps.iot.describeCertificate(other);
+    if (current && current.status !== "REVOKED") await deps.iot.setCertificateStatus(other, status);
   }
 }

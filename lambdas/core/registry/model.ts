@@ -25,15 +25,23 @@ export const productSchema = z.object({
   reprovision: z.enum(reprovisionPolicies),
   /** CA certificate ids whose device certificates this product accepts (JITR / JITP). */
   trustedCaIds: z.array(z.string()),
+  /**
+   * Seconds a rotated device's old certificate keeps working if the device never connects with
+   * its new one (then it is revoked anyway). Default DEFAULT_ROTATION_GRACE_SECONDS.
+   */
+  rotationGraceSeconds: z.optional(z.number().check(z.int(), z.minimum(60), z.maximum(365 * 86_400))),
   createdAt: z.string(),
 });
+
+/** A week: time enough for a device that was offline during its rotation to come back. */
+export const DEFAULT_ROTATION_GRACE_SECONDS = 7 * 86_400;
 export type Product = z.infer<typeof productSchema>;
 
 export const deviceStatuses = ["registered", "provisioned", "disabled", "revoked"] as const;
 export type DeviceStatus = (typeof deviceStatuses)[number];
 
 /** The provisioning flows that take a claim on a device. */
-export type ClaimFlow = "vend" | "jitr" | "fleet";
+export type ClaimFlow = "vend" | "jitr" | "fleet" | "rotate";
 
 /**
  * A claim marks a provisioning flow in progress; it expires so a crashed flow cannot block a
@@ -55,6 +63,17 @@ export type DeviceClaim = {
   cancelled?: boolean;
 };
 
+/** A rotation committed but not yet switched over to. */
+export type PendingRotation = {
+  certificateId: string;
+  publicKeyFingerprint: string;
+  /** The certificate being replaced (still working until the switch). */
+  previousCertificateId: string;
+  requestedAt: string;
+  /** Epoch ms after which the old certificate is revoked even if the device never used the new one. */
+  switchBy: number;
+};
+
 export type Device = {
   serialNumber: string;
   productKey: string;
@@ -72,6 +91,12 @@ export type Device = {
   /** The device's own secret, sealed with the registry key (never stored in plain text). */
   sealedSecret?: string;
   claim?: DeviceClaim;
+  /**
+   * A certificate rotation in progress: the new certificate is ACTIVE and attached; the device
+   * switches to it (its first connection with it, or the product's grace period running out), and
+   * then the old one is revoked. See lambdas/core/rotation/.
+   */
+  rotation?: PendingRotation;
   statusReason?: string;
   createdAt: string;
   updatedAt: string;

@@ -1,4 +1,4 @@
-import type { Device, DeviceClaim, DeviceStatus, Product } from "./model.ts";
+import type { Device, DeviceClaim, DeviceStatus, PendingRotation, Product } from "./model.ts";
 
 /** A new device row for the registry (import, demo seed). */
 export type NewDevice = { serialNumber: string; productKey: string; sealedSecret?: string };
@@ -55,6 +55,18 @@ export interface Registry {
     claimId: string,
     result: { certificateId: string; thingName: string; publicKeyFingerprint: string; at: string },
   ): Promise<boolean>;
+  /**
+   * Commits a rotation claim: records the new certificate as the device's pending rotation.
+   * Conditional on the claim (this one, not cancelled), the device still provisioned, and still on
+   * the certificate being replaced. False otherwise (the caller undoes its work).
+   */
+  commitRotation(serialNumber: string, claimId: string, rotation: PendingRotation): Promise<boolean>;
+  /**
+   * Switches a device to its pending rotation's certificate (the new one becomes the device's, the
+   * rotation is removed). Conditional on the pending rotation naming that certificate and the
+   * device still on the previous one. False otherwise.
+   */
+  completeRotation(serialNumber: string, rotation: PendingRotation): Promise<boolean>;
   /** Drops a claim (after a rollback). No-op if the claim is no longer there. */
   releaseClaim(serialNumber: string, claimId: string): Promise<void>;
   /** Records that the device's committed certificate was activated. False if it is no longer the device's. */

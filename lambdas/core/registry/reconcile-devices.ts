@@ -5,6 +5,7 @@ import type { Logger } from "../logger.ts";
 import { readCertificate } from "../pki/certificate-reader.ts";
 import type { CertificateAttachments, TemplateSource } from "../vending/ports.ts";
 import { activateCommitted, settleStaleClaim } from "./claims.ts";
+import { finishRotation } from "../rotation/rotate-certificate.ts";
 import { ensureAttached } from "./ensure-attached.ts";
 import { type Device, isClaimActive, type Product } from "./model.ts";
 import type { Registry } from "./ports.ts";
@@ -26,7 +27,9 @@ export type FindingKind =
   /** A certificate attached to the device's thing that the registry does not name: destroyed. */
   | "unrecorded-certificate"
   /** (--all) An unattached certificate made for a serial that no record or claim names: deleted. */
-  | "orphan-certificate";
+  | "orphan-certificate"
+  /** A rotation whose device never connected with its new certificate within the grace period: switched. */
+  | "rotation-past-grace";
 
 export type Finding = {
   kind: FindingKind;
@@ -168,7 +171,18 @@ async function reconcileDevice(
     device = (await deps.registry.getDevice(serialNumber)) ?? device;
   }
 
-  // 2. The recorded certificate against AWS IoT.
+  // 2. A rotation past its grace period: the switch happens without the device's connection.
+  if (device.rotation && device.rotation.switchBy <= now && device.status === "provisioned") {
+    record({
+      kind: "rotation-past-grace",
+      certificateId: device.rotation.certificateId,
+      action: "switch to the new certificate, revoke the old one",
+    });
+    if (!dryRun) await finishRotation(deps, device, undefined);
+    device = (await deps.registry.getDevice(serialNumber)) ?? device;
+  }
+
+  // 3. The recorded certificate against AWS IoT.
   let recorded: CertificateAttachments | undefined;
   if (device.certificateId) {
     recorded = await deps.iot.inspectCertificate(device.certificateId);
@@ -205,9 +219,11 @@ async function reconcileDevice(
     }
   }
 
-  // 3. Certificates on the device's thing that the registry does not name.
+  // 4. Certificates on the device's thing that the registry does not name.
   const latest = (await deps.registry.getDevice(serialNumber)) ?? device;
-  const named = new Set([latest.certificateId, latest.claim?.certificateId].filter(Boolean));
+  const named = new Set(
+    [latest.certificateId, latest.claim?.certificateId, latest.rotation?.certificateId].filter(Boolean),
+  );
   for (const certificateId of await deps.iot.listThingCertificates(latest.thingName ?? serialNumber)) {
     if (named.has(certificateId)) continue;
     record({ kind: "unrecorded-certificate", certificateId, action: "detach, revoke and delete" });

@@ -3,6 +3,7 @@
  * verifies the endpoint against the stack's root CA (servername `localhost`), as firmware would.
  */
 import mqtt, { type MqttClient } from "mqtt";
+import { topicMatchesFilter } from "#local/mqtt/topic-filter.ts";
 
 /** A device's TLS client credentials (PEM); `certPem` may carry the CA chain after the certificate. */
 export type DeviceCredentials = { keyPem: string; certPem: string };
@@ -72,6 +73,7 @@ export function subscribe(client: MqttClient, filter: string): Promise<number[]>
 }
 
 /** The next message on a topic, or undefined after `timeoutMs`. */
+/** The next message on a topic (or a topic filter with + and #), or undefined after the timeout. */
 export function nextMessage(
   client: MqttClient,
   topic: string,
@@ -79,7 +81,7 @@ export function nextMessage(
 ): Promise<{ topic: string; payload: string } | undefined> {
   return new Promise((resolve) => {
     const onMessage = (received: string, payload: Buffer) => {
-      if (received !== topic) return;
+      if (!topicMatchesFilter(topic, received)) return;
       finish({ topic: received, payload: payload.toString("utf8") });
     };
     const timer = setTimeout(() => finish(undefined), timeoutMs);

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { registerCaCommands } from "./ca.ts";
 import { registerCredsCommands } from "./creds.ts";
 import { registerDeviceCommands } from "./device.ts";
+import { registerFleetCommands } from "./fleet.ts";
 import { registerProductsCommands } from "./products.ts";
 import { registerRegistryCommands } from "./registry.ts";
 import { registerTemplateCommands } from "./template.ts";
@@ -14,6 +15,7 @@ export function registerCommands(program: Command): void {
   registerCaCommands(program);
   registerCredsCommands(program);
   registerDeviceCommands(program);
+  registerFleetCommands(program);
   registerProductsCommands(program);
   registerRegistryCommands(program);
   registerTemplateCommands(program);

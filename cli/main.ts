@@ -15,26 +15,42 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** The code and message of an error the CLI reports (anything else is a bug: rethrown). */
+export function describeCliError(
+  error: unknown,
+): { code: string; message: string; exitCode: number } | undefined {
+  if (error instanceof CliError)
+    return { code: error.code, message: error.message, exitCode: error.exitCode };
+  if (error instanceof DomainError) return { code: error.code, message: error.message, exitCode: 1 };
+  return undefined;
+}
+
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
+  // Under --json, a script parses stdout: errors come as {"error": {code, message}} there too
+  // (the shape of the vending API's errors), and commander's own messages stay off stderr.
+  const json = argv.slice(2).includes("--json");
+  if (json) program.configureOutput({ writeErr: () => {} });
   try {
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
+      if (json && error.exitCode !== 0) {
+        const message = error.message.replace(/^error: /, "");
+        process.stdout.write(`${JSON.stringify({ error: { code: error.code, message } }, null, 2)}\n`);
+      }
       process.exitCode = error.exitCode;
       return;
     }
-    if (error instanceof CliError) {
-      process.stderr.write(`onramp: ${error.message}\n`);
-      process.exitCode = error.exitCode;
-      return;
+    const described = describeCliError(error);
+    if (!described) throw error;
+    if (json) {
+      const { code, message } = described;
+      process.stdout.write(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
+    } else {
+      process.stderr.write(`onramp: ${described.message}\n`);
     }
-    if (error instanceof DomainError) {
-      process.stderr.write(`onramp: ${error.message}\n`);
-      process.exitCode = 1;
-      return;
-    }
-    throw error;
+    process.exitCode = described.exitCode;
   }
 }
 

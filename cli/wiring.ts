@@ -6,6 +6,7 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Command } from "commander";
 import { makeServices, type Services } from "#adapters/services.ts";
+import { isLocalStackUp } from "#local/endpoints-file.ts";
 import { loadProvisioningTemplate } from "#templates/catalog.ts";
 import { awsTarget } from "./aws-target.ts";
 import { CliError } from "./cli-error.ts";
@@ -60,15 +61,27 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
       ...(options.stackPrefix ? { stackPrefix: options.stackPrefix } : {}),
     });
   }
-  return localTarget(options);
+  const target = localTarget(options);
+  // A stack stopped by kill -9 (or a crash) leaves its endpoints file behind: say so at once
+  // instead of letting the SDK retry against a closed port.
+  if (target.apiUrl && !(await isLocalStackUp(target.apiUrl))) {
+    throw new CliError(
+      `no local stack is running at ${target.apiUrl} (${resolve(options.endpoints ?? DEFAULT_ENDPOINTS_FILE)} is left from a stack that stopped): start it with \`npm start\`.`,
+      1,
+      "NO_LOCAL_STACK",
+    );
+  }
+  return target;
 }
 
 /** Reads the local stack's endpoints file. */
-function localTarget(options: TargetOptions): Target {
+export function localTarget(options: TargetOptions): Target {
   const file = resolve(options.endpoints ?? DEFAULT_ENDPOINTS_FILE);
   if (!existsSync(file)) {
     throw new CliError(
-      `No local stack endpoints at ${file}: start it with \`npm start\`, or pass --endpoints.`,
+      `no local stack is running (no endpoints file at ${file}): start it with \`npm start\`, or pass --endpoints.`,
+      1,
+      "NO_LOCAL_STACK",
     );
   }
   let e: Record<string, string>;

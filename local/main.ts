@@ -1,8 +1,18 @@
+import { rmSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { awsCliEnvironment } from "./aws-auth/local-aws-credentials.ts";
+import { awsCliEnvironment, CREDENTIALS_FILE } from "./aws-auth/local-aws-credentials.ts";
 import { consoleLogger } from "./console-logger.ts";
+import {
+  AWS_ENV_FILE,
+  ENDPOINTS_FILE,
+  type EndpointsFileExtras,
+  isLocalStackUp,
+  readEndpointsFile,
+  removeEndpointsFile,
+  writeEndpointsFile,
+} from "./endpoints-file.ts";
 import { seedDemo } from "./seed-demo.ts";
 import { defaultPorts, startLocalStack } from "./stack.ts";
 
@@ -14,8 +24,12 @@ Runs the whole iot-onramp backend locally: DynamoDB (dynalite), the AWS IoT and 
 emulators, and the certificate vending API. State is kept in the data folder.
 
 Options:
-  --data-dir DIR     data folder (default .onramp)
-  --in-memory        keep nothing on disk
+  --data-dir DIR     data folder (default .onramp); endpoints.json there tells the CLI where
+                     the running stack listens (removed when the stack stops)
+  --in-memory        keep no state on disk (only endpoints.json, aws.env and the root CA are
+                     written to the data folder, and removed on exit)
+  --reset            delete the data folder's state first (registry, AWS IoT, secrets, key
+                     pair) and start empty; refused while a stack runs on that folder
   --host HOST        address to listen on (default 127.0.0.1); only loopback addresses
                      (127.0.0.0/8, ::1, localhost) unless --i-know-this-is-exposed
   --i-know-this-is-exposed
@@ -34,6 +48,7 @@ const { values } = parseArgs({
   options: {
     "data-dir": { type: "string", default: ".onramp" },
     "in-memory": { type: "boolean", default: false },
+    reset: { type: "boolean", default: false },
     host: { type: "string", default: "127.0.0.1" },
     "i-know-this-is-exposed": { type: "boolean", default: false },
     "api-port": { type: "string", default: String(defaultPorts.api) },
@@ -83,8 +98,28 @@ if (!Number.isFinite(claimTtlSeconds) || claimTtlSeconds < 1 || claimTtlSeconds 
   process.exit(2);
 }
 
+/** What a data folder holds (only these are deleted by --reset). */
+const STATE_ENTRIES = ["dynamodb", "iot", "secrets.json", CREDENTIALS_FILE, AWS_ENV_FILE, ENDPOINTS_FILE];
+const IN_MEMORY_ROOT_CA = "in-memory-root-ca.pem";
+
+const folder = resolve(values["data-dir"]);
+// One stack per data folder: a second one would share (and corrupt) the first one's state.
+const running = readEndpointsFile(join(folder, ENDPOINTS_FILE));
+if (typeof running?.api === "string" && (await isLocalStackUp(running.api))) {
+  console.error(
+    `npm start: a local stack is already running on ${folder} (API ${running.api}${typeof running.pid === "number" ? `, pid ${running.pid}` : ""}): stop it first, or use another --data-dir.`,
+  );
+  process.exit(1);
+}
+if (values.reset) {
+  for (const entry of [...STATE_ENTRIES, IN_MEMORY_ROOT_CA]) {
+    rmSync(join(folder, entry), { recursive: true, force: true });
+  }
+  console.log(`Reset: deleted the local stack's state in ${folder}.`);
+}
+
 const logger = consoleLogger();
-const dataDir = values["in-memory"] ? undefined : resolve(values["data-dir"]);
+const dataDir = values["in-memory"] ? undefined : folder;
 const started = Date.now();
 const stack = await startLocalStack({
   ...(dataDir ? { dataDir } : {}),
@@ -108,6 +143,17 @@ const stack = await startLocalStack({
 const demo = values["no-demo"] ? undefined : await seedDemo(stack.services);
 const e = stack.endpoints;
 
+// The CLI finds the stack through <data-dir>/endpoints.json, in memory too; removed on exit.
+const rootCa = dataDir ? join(dataDir, "iot", "root-ca.pem") : join(folder, IN_MEMORY_ROOT_CA);
+const extras: EndpointsFileExtras = { pid: process.pid, rootCa, inMemory: !dataDir };
+writeEndpointsFile(folder, { ...e, ...extras }, awsCliEnvironment(stack.credentials, e.region));
+if (!dataDir) writeFileSync(rootCa, stack.rootCaPem, { mode: 0o600 });
+const removeFiles = () => {
+  removeEndpointsFile(folder, process.pid);
+  if (!dataDir) rmSync(rootCa, { force: true });
+};
+process.once("exit", removeFiles);
+
 console.log(`
 iot-onramp local stack is up (${Date.now() - started} ms)${dataDir ? `, data in ${dataDir}` : ", in memory"}
 
@@ -115,8 +161,11 @@ iot-onramp local stack is up (${Date.now() - started} ms)${dataDir ? `, data in 
   AWS endpoint     ${e.aws}   (AWS IoT control plane + Secrets Manager; SigV4 with the key pair below)
   DynamoDB         ${e.dynamodb}   (table ${e.tableName})
   MQTT (TLS)       ${e.mqtt}
-${dataDir ? `  Endpoints file   ${dataDir}/endpoints.json   (also the AWS key pair; mode 0600)\n` : ""}
-  The AWS endpoint accepts only this key pair${dataDir ? ` (kept in ${dataDir}; also in ${dataDir}/aws.env)` : " (new on every in-memory start)"}:
+  Root CA          ${rootCa}   (the MQTT endpoint's and issued certificates' CA: --cafile)
+  Endpoints file   ${join(folder, ENDPOINTS_FILE)}   (the CLI reads it; removed when the stack stops)
+
+  The AWS endpoint accepts only this key pair${dataDir ? ` (kept in ${dataDir})` : " (new on every in-memory start)"}; for the aws CLI:
+    . ${join(folder, AWS_ENV_FILE)}      # or paste:
     ${awsCliEnvironment(stack.credentials, e.region)}
 `);
 if (demo) {
@@ -143,6 +192,7 @@ ${Object.entries(demo.deviceSecrets)
 console.log("Press Ctrl+C to stop.");
 
 const shutdown = async () => {
+  removeFiles(); // first: a CLI call during the shutdown already says no stack runs
   await stack.close();
   process.exit(0);
 };

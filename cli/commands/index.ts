@@ -5,6 +5,7 @@ import { registerDeviceCommands } from "./device.ts";
 import { registerFleetCommands } from "./fleet.ts";
 import { registerProductsCommands } from "./products.ts";
 import { registerRegistryCommands } from "./registry.ts";
+import { registerStatusCommand } from "./status.ts";
 import { registerTemplateCommands } from "./template.ts";
 
 /**
@@ -18,5 +19,6 @@ export function registerCommands(program: Command): void {
   registerFleetCommands(program);
   registerProductsCommands(program);
   registerRegistryCommands(program);
+  registerStatusCommand(program);
   registerTemplateCommands(program);
 }

@@ -110,7 +110,7 @@ export function registerRegistryCommands(program: Command): void {
       .option("--json", "print JSON"),
   ).action(async (serial: string, options: Common) => {
     const device = await withServices(options, (s) => s.registry.getDevice(serial));
-    if (!device) throw new CliError(`No device with serial number ${serial}.`);
+    if (!device) throw new CliError(`No device with serial number ${serial}.`, 1, "DEVICE_NOT_FOUND");
     printDevice(device, options.json);
   });
 

@@ -292,7 +292,7 @@ export class FleetProvisioningApi {
       return rejection(400, "InvalidPayload", "certificateOwnershipToken must be a string.");
     }
     const template = this.iot.state.provisioningTemplate(templateName);
-    if (!template || template.type !== "FLEET_PROVISIONING") {
+    if (template?.type !== "FLEET_PROVISIONING") {
       return rejection(404, "ResourceNotFound", `The provisioning template ${templateName} does not exist.`);
     }
     if (!template.enabled) {

@@ -70,11 +70,44 @@ describe("rule SQL", () => {
     assert.throws(() => parseRuleSql("SELECT * FROM 'a/#/b'"), /not a valid MQTT topic filter/);
   });
 
+  it("adds topic(n), principal() and clientid() to the message as AWS IoT SQL does", async () => {
+    const got: unknown[] = [];
+    const engine = new RuleEngine({
+      rules: [
+        {
+          ruleName: "with_functions",
+          sql: "SELECT *, topic(2) AS thingName, principal() AS principal, clientid() AS who FROM 'things/+/x'",
+          awsIotSqlVersion: "2016-03-23",
+          target: "sink",
+          description: "test",
+        },
+      ],
+      targets: new Map<string, RuleTarget>([["sink", async (message) => got.push(message)]]),
+      logger: recordingLogger(),
+    });
+    await engine.dispatch("things/dev-1/x", JSON.stringify({ a: 1 }), {
+      clientId: "dev-1",
+      principal: "c".repeat(64),
+    });
+    await engine.dispatch("things/dev-2/x", JSON.stringify({ a: 2 }));
+    assert.deepEqual(got, [
+      { a: 1, thingName: "dev-1", principal: "c".repeat(64), who: "dev-1" },
+      { a: 2, thingName: "dev-2" },
+    ]);
+  });
+
   it("refuses, at load, rules it cannot run, naming the rule", () => {
     const targets = new Map<string, RuleTarget>([["sink", async () => undefined]]);
     const logger = recordingLogger();
     const load = (...rules: TopicRuleDefinition[]) => new RuleEngine({ rules, targets, logger });
-    assert.throws(() => load(rule("bad_sql", "SELECT a FROM 'x'")), /Rule bad_sql: .*SELECT \* FROM/);
+    assert.throws(
+      () => load(rule("bad_sql", "SELECT a FROM 'x'")),
+      /Rule bad_sql: .*SELECT \*\[, topic\(n\)/,
+    );
+    assert.throws(
+      () => load(rule("bad_fn", "SELECT *, timestamp() AS t FROM 'x'")),
+      /Rule bad_fn: .*does not run the SQL function timestamp\(\)/,
+    );
     assert.throws(
       () => load(rule("no_target", "SELECT * FROM 'x'", "lambda-x")),
       /no_target targets "lambda-x"/,

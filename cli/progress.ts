@@ -14,10 +14,11 @@ export function progressBar(label: string, total: number | undefined, enabled: b
     cliProgress.Presets.shades_classic,
   );
   const started = Date.now();
-  bar.start(total ?? 0, 0, { rate: 0 });
+  // An unknown total grows with the rows seen; it starts at 1 so the bar starts empty, not full.
+  bar.start(total || 1, 0, { rate: 0 });
   return {
     update(done) {
-      if (!total) bar.setTotal(done);
+      if (!total) bar.setTotal(Math.max(1, done));
       bar.update(done, { rate: Math.round(done / Math.max(0.001, (Date.now() - started) / 1000)) });
     },
     stop() {

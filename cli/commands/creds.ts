@@ -290,7 +290,11 @@ function registerAliyunRegister(creds: Command): void {
     .addOption(
       new Option("--device-token <token>", "deviceToken regnwl returned (connwl)").env("ONRAMP_DEVICE_TOKEN"),
     )
-    .option("--secure-mode <mode>", "register/regnwl: 2 (seed 002) or -2 (new-version instances)", "2")
+    .option(
+      "--secure-mode <mode>",
+      "register/regnwl: 2 (classic instances, as in Alibaba's dynamic-registration docs) or -2 (new-version instances)",
+      "2",
+    )
     .option("--sign-method <method>", `one of ${ALIYUN_SIGN_METHODS.join(", ")}`, "hmacsha256")
     .option("--lowercase", "write the signature in lowercase hex (default: uppercase)")
     .option("--json", "print JSON")

@@ -13,7 +13,7 @@ import { issuedKeyTypes, loadCa, parseKeyType, parseWholeNumber, readText, write
 export const DEVICE_FILES = {
   key: "device.key",
   certificate: "device.crt",
-  /** What the device presents in the TLS handshake: its certificate, then the CA's (seed 004). */
+  /** What the device presents in the TLS handshake: its certificate, then the CA's, as AWS's JITR guide has it. */
   chain: "device-and-ca.crt",
 } as const;
 

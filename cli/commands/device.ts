@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { createCsr, createKeyPair, type KeyPairAlgorithm } from "#core/pki/issue.ts";
@@ -44,7 +44,10 @@ export function registerDeviceCommands(program: Command): void {
       .option("--secret <secret>", "the secret the device signs with (or env ONRAMP_DEVICE_SECRET)")
       .option("--key-mode <mode>", "csr (key made here, never sent) | server (key made by AWS IoT)", "csr")
       .option("--key-type <type>", `device key: ${Object.keys(keyTypes).join(" | ")}`, "ec-p256")
-      .option("--out <dir>", "save device.key, device.crt, root-ca.pem and device.json here")
+      .option(
+        "--out <dir>",
+        "save device.key, device.crt, root-ca.pem and device.json here (never overwrites: refused if one exists)",
+      )
       .option("--api <url>", "vending API base URL (default: the local stack's)")
       .option("--json", "print JSON (never includes the private key)")
       .addHelpText(
@@ -58,6 +61,20 @@ export function registerDeviceCommands(program: Command): void {
       throw new CliError("--key-mode must be csr or server");
     const algorithm = keyTypes[options.keyType];
     if (!algorithm) throw new CliError(`--key-type must be one of ${Object.keys(keyTypes).join(", ")}`);
+    // Before any request: a vend consumes the serial (a second one with a new key is refused under
+    // the `never` policy), and the key already there may be the only one a device has.
+    if (options.out) {
+      for (const name of ["device.key", "device.crt", "root-ca.pem", "device.json"]) {
+        const path = join(options.out, name);
+        if (existsSync(path)) {
+          throw new CliError(
+            `${path} exists already; refusing to overwrite it (choose another --out, or move the old files away).`,
+            1,
+            "FILE_EXISTS",
+          );
+        }
+      }
+    }
     const apiUrl = options.api ?? (await resolveTarget(options)).apiUrl;
     if (!apiUrl) throw new CliError("no vending API URL: pass --api");
 

@@ -1,9 +1,11 @@
+import type { IoTClient } from "@aws-sdk/client-iot";
 import type { Command } from "commander";
+import { AwsCaRegistry } from "#adapters/iot-ca-registry.ts";
 import { createProduct } from "#core/registry/manage-products.ts";
 import { productAuthModes, reprovisionPolicies } from "#core/registry/model.ts";
 import { CliError } from "../cli-error.ts";
 import { printResult } from "../output.ts";
-import { withServices, withTargetOptions } from "../wiring.ts";
+import { cliIotClient, type Target, withServices, withTargetOptions } from "../wiring.ts";
 
 type CreateOptions = {
   productKey: string;
@@ -52,16 +54,21 @@ export function registerProductsCommands(program: Command): void {
     if (!(reprovisionPolicies as readonly string[]).includes(options.reprovision)) {
       throw new CliError(`--reprovision must be one of ${reprovisionPolicies.join(", ")}`);
     }
-    const result = await withServices(options, (services) =>
-      createProduct(services, {
-        productKey: options.productKey,
-        name: options.name,
-        authMode: options.authMode as (typeof productAuthModes)[number],
-        allowServerKeys: options.allowServerKeys ?? false,
-        reprovision: options.reprovision as (typeof reprovisionPolicies)[number],
-        ...(options.template ? { templateName: options.template } : {}),
-        ...(options.trustCa ? { trustedCaIds: options.trustCa } : {}),
-      }),
+    const result = await withServices(options, (services, target) =>
+      withIotClient(target, (client) =>
+        createProduct(
+          { ...services, caRegistry: new AwsCaRegistry(client) },
+          {
+            productKey: options.productKey,
+            name: options.name,
+            authMode: options.authMode as (typeof productAuthModes)[number],
+            allowServerKeys: options.allowServerKeys ?? false,
+            reprovision: options.reprovision as (typeof reprovisionPolicies)[number],
+            ...(options.template ? { templateName: options.template } : {}),
+            ...(options.trustCa ? { trustedCaIds: options.trustCa } : {}),
+          },
+        ),
+      ),
     );
     printResult({ ...result.product, productSecret: result.secret, resumed: result.resumed }, options.json);
     if (!options.json) {
@@ -85,4 +92,14 @@ export function registerProductsCommands(program: Command): void {
       );
     }
   });
+}
+
+/** Runs `fn` with an AWS IoT client for an already resolved target. */
+async function withIotClient<T>(target: Target, fn: (client: IoTClient) => Promise<T>): Promise<T> {
+  const client = cliIotClient(target);
+  try {
+    return await fn(client);
+  } finally {
+    client.destroy();
+  }
 }

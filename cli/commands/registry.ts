@@ -1,7 +1,12 @@
 import { createReadStream, existsSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parse } from "csv-parse";
-import { IMPORT_COLUMNS, type ImportRow, importDevices } from "#core/registry/import-devices.ts";
+import {
+  IMPORT_COLUMNS,
+  type ImportRow,
+  importDevices,
+  type RejectedRow,
+} from "#core/registry/import-devices.ts";
 import { disableDevice, enableDevice, revokeDevice } from "#core/registry/manage-devices.ts";
 import type { Device } from "#core/registry/model.ts";
 import { CliError } from "../cli-error.ts";
@@ -49,15 +54,34 @@ export function registerRegistryCommands(program: Command): void {
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32) {
         throw new CliError("--concurrency must be a whole number from 1 to 32");
       }
-      const progress = progressBar("importing", undefined, !options.json);
+      const header = await readHeader(file);
+      if (!header.includes("productKey") && !options.productKey) {
+        throw new CliError(
+          `${file} has no productKey column: pass --product-key KEY (the product of every row), or add a productKey column.`,
+          1,
+          "NO_PRODUCT_KEY",
+        );
+      }
       const started = Date.now();
-      const report = await withServices(options, (services) =>
-        importDevices(services, csvRows(file), {
+      // Rows refused before the registry sees them (the CSV's shape), merged into the report.
+      const edgeRejected: RejectedRow[] = [];
+      const report = await withServices(options, async (services) => {
+        if (options.productKey && !(await services.registry.getProduct(options.productKey))) {
+          throw new CliError(
+            `unknown product ${options.productKey} (\`onramp products list\` shows them).`,
+            1,
+            "UNKNOWN_PRODUCT",
+          );
+        }
+        const progress = progressBar("importing", await countDataLines(file), !options.json);
+        return importDevices(services, csvRows(file, edgeRejected, options.productKey), {
           ...(options.productKey ? { defaultProductKey: options.productKey } : {}),
           concurrency,
-          onProgress: (done) => progress.update(done),
-        }),
-      ).finally(() => progress.stop());
+          onProgress: (done) => progress.update(done + edgeRejected.length),
+        }).finally(() => progress.stop());
+      });
+      report.rows += edgeRejected.length;
+      report.rejected = [...edgeRejected, ...report.rejected].sort((a, b) => a.line - b.line);
       const seconds = (Date.now() - started) / 1000;
       if (options.rejected) {
         const lines = report.rejected.map((r) => `${r.line},${r.field},"${r.reason.replaceAll('"', '""')}"`);
@@ -87,12 +111,19 @@ export function registerRegistryCommands(program: Command): void {
       .option("--cursor <cursor>", "continue after a previous page")
       .option("--json", "print JSON"),
   ).action(async (options: Common & { productKey: string; limit: string; cursor?: string }) => {
-    const page = await withServices(options, (s) =>
-      s.registry.listDevices(options.productKey, {
+    const page = await withServices(options, async (s) => {
+      if (!(await s.registry.getProduct(options.productKey))) {
+        throw new CliError(
+          `unknown product ${options.productKey} (\`onramp products list\` shows them).`,
+          1,
+          "UNKNOWN_PRODUCT",
+        );
+      }
+      return s.registry.listDevices(options.productKey, {
         limit: Number(options.limit),
         ...(options.cursor ? { cursor: options.cursor } : {}),
-      }),
-    );
+      });
+    });
     if (options.json) {
       process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
       return;
@@ -159,24 +190,70 @@ function checkHeader(header: string[]): string[] {
   return header;
 }
 
-/** Streams CSV rows with their line numbers; a malformed line becomes a row the import rejects. */
-async function* csvRows(file: string): AsyncGenerator<ImportRow> {
-  const parser = createReadStream(file).pipe(
-    parse({
-      columns: checkHeader,
-      skip_empty_lines: true,
-      trim: true,
-      relax_column_count: true,
-      info: true,
-      bom: true,
-    }),
-  );
+/** The CSV's header row (checked), read without the rest of the file. */
+async function readHeader(file: string): Promise<string[]> {
+  const parser = createReadStream(file).pipe(parse({ to_line: 1, trim: true, bom: true }));
   try {
-    for await (const entry of parser as AsyncIterable<{
-      record: Record<string, string>;
-      info: { lines: number };
-    }>) {
-      yield { line: entry.info.lines, record: entry.record };
+    for await (const record of parser as AsyncIterable<string[]>) return checkHeader(record);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  throw new CliError(`${file} is empty: the first line must be a header (${IMPORT_COLUMNS.join(",")}).`);
+}
+
+/** Lines after the header that hold something: the progress bar's total, known before the first row. */
+async function countDataLines(file: string): Promise<number> {
+  let lines = 0;
+  let blank = true;
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    for (const byte of chunk) {
+      if (byte === 0x0a) {
+        if (!blank) lines++;
+        blank = true;
+      } else if (byte !== 0x0d && byte !== 0x20 && byte !== 0x09) blank = false;
+    }
+  }
+  if (!blank) lines++;
+  return Math.max(0, lines - 1);
+}
+
+/**
+ * Streams CSV rows with their line numbers. Rows the file's shape already condemns (more values
+ * than the header has columns; no product key and no --product-key) go to `rejected` instead; a
+ * malformed line becomes a row the import rejects.
+ */
+async function* csvRows(
+  file: string,
+  rejected: RejectedRow[],
+  defaultProductKey: string | undefined,
+): AsyncGenerator<ImportRow> {
+  const parser = createReadStream(file).pipe(
+    parse({ skip_empty_lines: true, trim: true, relax_column_count: true, info: true, bom: true }),
+  );
+  let header: string[] | undefined;
+  try {
+    for await (const entry of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      const line = entry.info.lines;
+      if (!header) {
+        header = checkHeader(entry.record);
+        continue;
+      }
+      const values = entry.record;
+      if (values.length > header.length) {
+        rejected.push({
+          line,
+          field: `column ${header.length + 1}`,
+          reason: `${values.length} values, but the header names ${header.length} column${header.length === 1 ? "" : "s"} (${header.join(",")})`,
+        });
+        continue;
+      }
+      const record = Object.fromEntries(header.map((name, i) => [name, values[i]]));
+      if (!record.productKey && !defaultProductKey) {
+        rejected.push({ line, field: "productKey", reason: "empty, and no --product-key was given" });
+        continue;
+      }
+      yield { line, record };
     }
   } catch (error) {
     if (error instanceof CliError) throw error;

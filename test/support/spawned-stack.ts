@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -69,6 +69,24 @@ export function runBin(args: string[], cwd = PROJECT_ROOT) {
     timeout: 120_000,
   });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * Like runBin, without blocking this process's event loop: for a stack served by this process
+ * (startTestStack), which must keep answering while the CLI runs.
+ */
+export function runBinAsync(args: string[], cwd = PROJECT_ROOT) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [join(PROJECT_ROOT, "bin/onramp.mjs"), ...args],
+      { cwd, env, encoding: "utf8", timeout: 120_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
 }
 
 /** Runs `npm start -- args` (scripts/start-local.mjs) until it exits (for --help, refusals). */

@@ -1,11 +1,22 @@
 import { randomBytes } from "node:crypto";
-import { ConflictError, ValidationError } from "../errors.ts";
-import { type Product, type ProductAuthMode, productSchema, type ReprovisionPolicy } from "./model.ts";
+import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
+import type { CaRegistry } from "../jitr/ports.ts";
+import type { TemplateSource } from "../vending/ports.ts";
+import {
+  type MqttAuth,
+  type Product,
+  type ProductAuthMode,
+  productSchema,
+  type ReprovisionPolicy,
+} from "./model.ts";
 import type { Registry, SecretStore } from "./ports.ts";
 
 export type NewProduct = {
   productKey: string;
   name: string;
+  /** How its devices log in with a secret over MQTT (custom authorizer); absent: certificates. */
+  mqttAuth?: MqttAuth;
+  rotationGraceSeconds?: number;
   authMode?: ProductAuthMode;
   allowServerKeys?: boolean;
   templateName?: string;
@@ -24,13 +35,26 @@ export function newProductSecret(): string {
   return randomBytes(32).toString("base64");
 }
 
+/** An AWS IoT certificate id (of a CA too): 64 lowercase hexadecimal characters. */
+const CERTIFICATE_ID = /^[0-9a-f]{64}$/;
+
+/**
+ * What `createProduct` checks a new product against, when given: the provisioning template must
+ * exist and every trusted CA must be registered in AWS IoT, so a mistake shows at creation rather
+ * than at the first device.
+ */
+export type ProductChecks = {
+  templates?: TemplateSource;
+  caRegistry?: Pick<CaRegistry, "describeCaCertificate">;
+};
+
 /**
  * Creates a product and its secret. The secret is created first with a conditional create; if it
  * exists but the product row does not, an earlier attempt was interrupted and this one resumes
  * with the stored secret, so a retry is safe and never replaces a secret.
  */
 export async function createProduct(
-  deps: { registry: Registry; secrets: SecretStore },
+  deps: { registry: Registry; secrets: SecretStore } & ProductChecks,
   input: NewProduct,
 ): Promise<{ product: Product; secret: string; resumed: boolean }> {
   const parsed = productSchema.safeParse({
@@ -42,6 +66,8 @@ export async function createProduct(
     policyName: input.policyName ?? DEFAULT_POLICY_NAME,
     reprovision: input.reprovision ?? "never",
     trustedCaIds: input.trustedCaIds ?? [],
+    ...(input.mqttAuth ? { mqttAuth: input.mqttAuth } : {}),
+    ...(input.rotationGraceSeconds ? { rotationGraceSeconds: input.rotationGraceSeconds } : {}),
     createdAt: new Date().toISOString(),
   });
   if (!parsed.success) {
@@ -63,6 +89,34 @@ export async function createProduct(
         ? "Invalid product secret: device-secret products need a base64 secret of at least 16 bytes (it keys the per-device derivation)."
         : "Invalid product secret: at least 16 characters.",
     );
+  }
+  for (const caId of product.trustedCaIds) {
+    if (!CERTIFICATE_ID.test(caId)) {
+      throw new ValidationError(
+        `Invalid product trustedCaIds: "${caId}" is not a CA certificate id (64 lowercase hexadecimal characters, as \`onramp ca register\` prints).`,
+      );
+    }
+  }
+  if (deps.templates) {
+    try {
+      await deps.templates.load(product.templateName);
+    } catch (error) {
+      if (error instanceof NotFoundError) {
+        throw new ValidationError(
+          `Invalid product templateName: there is no provisioning template named ${product.templateName} (\`onramp template list\` shows them).`,
+        );
+      }
+      throw error;
+    }
+  }
+  if (deps.caRegistry) {
+    for (const caId of product.trustedCaIds) {
+      if (!(await deps.caRegistry.describeCaCertificate(caId))) {
+        throw new ValidationError(
+          `Invalid product trustedCaIds: no CA certificate ${caId} is registered in AWS IoT (register it with \`onramp ca register\` first).`,
+        );
+      }
+    }
   }
   if (await deps.registry.getProduct(product.productKey)) {
     throw new ConflictError("PRODUCT_EXISTS", `Product ${product.productKey} already exists.`);

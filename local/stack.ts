@@ -210,6 +210,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       targets,
       logger: options.logger,
     });
+    // Rules created through the AWS IoT API (CreateTopicRule) run too, from the moment they exist.
+    const unwatchRules = iot.state.watchTopicRules((created) => rules.setApiRules(created));
+    closers.push(async () => void unwatchRules());
     const mqtt = await startMqttEndpoint({
       iot,
       rules,

@@ -61,8 +61,12 @@ export async function applyProvisioningPlan(
     );
   }
   const policies = plan.policies.map((p) => planPolicy(context, p.policyName, p.policyDocument));
-  for (const { record, create } of policies) {
-    if (certificate && !create) checkAttachable(context, record.policyName, certificate.certificateArn);
+  // A certificate this plan creates is not in the registry yet: it has no policies, so only the
+  // existing one is checked (limits). Checking the new one as an AttachPolicy target answered 404
+  // for a CSR or CA-signed PEM with an existing policy, where AWS IoT provisions it.
+  if (certificate && !newCertificate) {
+    for (const { record } of policies)
+      checkAttachable(context, record.policyName, certificate.certificateArn);
   }
   const thing = plan.thing ? planThing(context, plan.thing) : undefined;
 
@@ -173,6 +177,18 @@ function planThing(
   planned: PlannedThing,
 ): { record: ThingRecord; change: "create" | "update" | "none" } {
   const current = context.state.thing(planned.thingName);
+  // The template refers to thing types and groups; it does not create them
+  // (https://docs.aws.amazon.com/iot/latest/developerguide/provision-template.html).
+  for (const group of planned.thingGroups ?? []) {
+    if (!context.state.thingGroup(group)) throw registrationFailure(`Thing group ${group} does not exist.`);
+  }
+  if (planned.thingTypeName !== undefined) {
+    const type = context.state.thingType(planned.thingTypeName);
+    if (!type) throw registrationFailure(`Thing type ${planned.thingTypeName} does not exist.`);
+    if (!current && type.deprecated) {
+      throw registrationFailure(`Thing type ${planned.thingTypeName} is deprecated.`);
+    }
+  }
   if (!current) {
     const attributes = parseInput(attributesSchema, planned.attributePayload ?? {}, "AttributePayload");
     const record = newThingRecord(context, {

@@ -19,6 +19,7 @@ import type { CaCertificateRecord, RegistrationConfig } from "./iot-state.ts";
 import { type EmulatorContext, epochSeconds, type OperationRequest, type Route } from "./operation.ts";
 import {
   certificateIdSchema,
+  creationKey,
   paginate,
   parseInput,
   queryBoolean,
@@ -101,8 +102,10 @@ function checkRegistrationConfig(context: EmulatorContext, config: RegistrationC
     }
   }
   if (config.templateName !== undefined) {
+    // RegisterCACertificate and UpdateCACertificate list ResourceNotFoundException
+    // (https://docs.aws.amazon.com/iot/latest/apireference/API_RegisterCACertificate.html).
     const template = context.state.provisioningTemplate(config.templateName);
-    if (!template) throw invalidRequest(`Provisioning template ${config.templateName} does not exist.`);
+    if (!template) throw notFound(`Provisioning template ${config.templateName} does not exist.`);
     if (template.type !== "JITP")
       throw invalidRequest(`Provisioning template ${config.templateName} is not of type JITP.`);
   }
@@ -222,8 +225,13 @@ function listCaCertificates(context: EmulatorContext, request: OperationRequest)
   const all = context.state
     .listCaCertificates()
     .filter((ca) => templateName === null || ca.registrationConfig?.templateName === templateName);
-  if (!ascending) all.reverse();
-  const { page, nextToken } = paginate(all, request.query.get("marker"), pageSize);
+  const { page, nextToken } = paginate(
+    all,
+    request.query.get("marker"),
+    pageSize,
+    (ca) => creationKey(ca.creationDate, ca.certificateId),
+    { descending: !ascending },
+  );
   return {
     certificates: page.map((ca) => ({
       certificateArn: ca.certificateArn,

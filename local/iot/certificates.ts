@@ -22,7 +22,14 @@ import {
 } from "./errors.ts";
 import type { CaCertificateRecord, CertificateRecord, CertificateStatus } from "./iot-state.ts";
 import { type EmulatorContext, epochSeconds, type OperationRequest, type Route } from "./operation.ts";
-import { certificateIdSchema, paginate, parseInput, queryBoolean, queryInteger } from "./validation.ts";
+import {
+  certificateIdSchema,
+  creationKey,
+  paginate,
+  parseInput,
+  queryBoolean,
+  queryInteger,
+} from "./validation.ts";
 
 /** The subject AWS IoT gives certificates it issues (the CSR's subject is not copied). */
 export const AWS_ISSUED_SUBJECT = "CN=AWS IoT Certificate";
@@ -290,8 +297,13 @@ function deleteCertificate(context: EmulatorContext, request: OperationRequest) 
 function certificatePage(request: OperationRequest, certificates: CertificateRecord[]) {
   const pageSize = queryInteger(request.query, "pageSize", 1, 250) ?? 25;
   const ascending = queryBoolean(request.query, "isAscendingOrder") ?? false;
-  if (!ascending) certificates.reverse();
-  const { page, nextToken } = paginate(certificates, request.query.get("marker"), pageSize);
+  const { page, nextToken } = paginate(
+    certificates,
+    request.query.get("marker"),
+    pageSize,
+    (c) => creationKey(c.creationDate, c.certificateId),
+    { descending: !ascending },
+  );
   return {
     certificates: page.map((c) => ({
       certificateArn: c.certificateArn,
@@ -316,8 +328,27 @@ function listCertificatesByCa(context: EmulatorContext, request: OperationReques
   );
 }
 
+/**
+ * ResourceAlreadyExistsException when the certificate is registered already, whatever else is
+ * wrong with the request (its CA, its status): AWS IoT answers so first
+ * (https://docs.aws.amazon.com/iot/latest/apireference/API_RegisterCertificate.html).
+ */
+async function refuseRegistered(context: EmulatorContext, certificatePem: string): Promise<void> {
+  let id: string;
+  try {
+    id = (await parseCertificate(certificatePem)).id;
+  } catch {
+    return; // not readable: the checks that follow say why
+  }
+  const known = context.state.certificate(id);
+  if (known) {
+    throw alreadyExists("The certificate is already registered.", known.certificateId, known.certificateArn);
+  }
+}
+
 async function registerCertificate(context: EmulatorContext, request: OperationRequest) {
   const body = parseInput(registerBody, request.body ?? {});
+  await refuseRegistered(context, body.certificatePem);
   const status = initialStatus(request, body.status);
   const { record } = await certificateFromRegisteredCa(
     context,
@@ -331,6 +362,7 @@ async function registerCertificate(context: EmulatorContext, request: OperationR
 
 async function registerCertificateWithoutCa(context: EmulatorContext, request: OperationRequest) {
   const body = parseInput(registerWithoutCaBody, request.body ?? {});
+  await refuseRegistered(context, body.certificatePem);
   const status = initialStatus(request, body.status);
   const certificate = await readDeviceCertificate(context, body.certificatePem);
   const record = {

@@ -17,7 +17,10 @@ import { provisioningRoutes } from "./provisioning-templates.ts";
 import { registerThingRoutes } from "./register-thing.ts";
 import { loadOrCreateRootCa } from "./root-ca.ts";
 import { Router } from "./router.ts";
+import { thingGroupRoutes } from "./thing-groups.ts";
+import { thingTypeRoutes } from "./thing-types.ts";
 import { thingRoutes } from "./things.ts";
+import { topicRuleRoutes } from "./topic-rules.ts";
 
 /** Options of createIotEmulator. */
 export type IotEmulatorOptions = {
@@ -28,13 +31,19 @@ export type IotEmulatorOptions = {
   dataDir?: string;
   /** Compact the journal into the snapshot once it is this large (or larger than the snapshot). */
   journalCompactBytes?: number;
-  /** Default `us-east-1`. */
+  /**
+   * The region of ARNs when a request is not signed, and of in-process work (JITR, JITP); a signed
+   * request's ARNs name the region it was signed for. Default `us-east-1`.
+   */
   region?: string;
-  /** Default `000000000000`. */
+  /** The account id in ARNs and `ownedBy`. Default `000000000000`. */
   accountId?: string;
   /** The CA that signs issued certificates; default: `<dataDir>/root-ca.*`, created on first start. */
   rootCa?: CaKeyMaterial;
-  /** DescribeEndpoint's answer (the local MQTT endpoint); default `localhost:8883`. */
+  /**
+   * Where the MQTT endpoint is, `host[:port]`; default `localhost:8883`. DescribeEndpoint answers
+   * the host alone when the port is 8883 (as AWS IoT does: the port is implied), else `host:port`.
+   */
   dataEndpoint?: string;
   /** Policies created at start when missing (name -> document), e.g. the shared device policy. */
   policies?: Record<string, string>;
@@ -60,8 +69,14 @@ export type IotEmulator = {
   state: IotState;
   /** Fault injection and per-operation call counts. */
   faults: FaultInjector;
-  /** Sets what DescribeEndpoint answers (the MQTT endpoint, once it knows its port). */
+  /** Sets where the MQTT endpoint is (`host[:port]`, once it knows its port); see `dataEndpoint`. */
   setDataEndpoint(hostAndPort: string): void;
+  /**
+   * Empties the registry as `POST /_emulator/reset` does: every certificate, CA, thing, thing type,
+   * thing group, policy, template and topic rule is gone, then the `policies` of the options are
+   * created again (the state right after the first start). The registration code stays.
+   */
+  reset(): Promise<void>;
   /** What operations use; pass it to applyProvisioningPlan (JITP). */
   context: EmulatorContext;
   /**
@@ -85,6 +100,9 @@ export const IOT_ROUTES: readonly Route[] = [
   ...provisioningRoutes,
   ...registerThingRoutes,
   ...endpointRoutes,
+  ...thingTypeRoutes,
+  ...thingGroupRoutes,
+  ...topicRuleRoutes,
 ];
 
 /**
@@ -130,15 +148,24 @@ export async function createIotEmulator(options: IotEmulatorOptions = {}): Promi
     now: Date.now,
     durable,
   };
-  for (const [policyName, document] of Object.entries(options.policies ?? {})) {
-    if (state.policy(policyName)) continue;
-    checkPolicyDocument(document);
-    state.insertPolicy(newPolicyRecord(context, policyName, document));
-  }
+  const seedPolicies = () => {
+    for (const [policyName, document] of Object.entries(options.policies ?? {})) {
+      if (state.policy(policyName)) continue;
+      checkPolicyDocument(document);
+      state.insertPolicy(newPolicyRecord(context, policyName, document));
+    }
+  };
+  seedPolicies();
+  const reset = async () => {
+    state.reset();
+    seedPolicies();
+    await durable();
+    logger.info("iot emulator: registry reset");
+  };
 
   const routes = [...IOT_ROUTES];
   const faults = new FaultInjector(new Set(routes.map((r) => r.operation)));
-  const router = new Router(routes, context, faults);
+  const router = new Router(routes, context, faults, reset);
   let server: Server | undefined;
 
   return {
@@ -150,6 +177,7 @@ export async function createIotEmulator(options: IotEmulatorOptions = {}): Promi
     setDataEndpoint(hostAndPort) {
       context.dataEndpoint = hostAndPort;
     },
+    reset,
     async listen(port, host = "127.0.0.1") {
       if (server) throw new Error("The IoT emulator is already listening.");
       const created = createServer(router.listener);

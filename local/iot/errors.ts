@@ -27,6 +27,7 @@ export const ERROR_STATUS: Readonly<Record<string, number>> = {
   ResourceRegistrationFailureException: 400,
   ServiceQuotaExceededException: 402,
   ServiceUnavailableException: 503,
+  SqlParseException: 400,
   ThrottlingException: 400,
   UnauthorizedException: 401,
   ValidationException: 400,

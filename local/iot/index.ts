@@ -15,8 +15,12 @@ export type {
   PolicyRecord,
   ProvisioningTemplateRecord,
   RegistrationConfig,
+  ThingGroupRecord,
   ThingRecord,
+  ThingTypeRecord,
+  TopicRuleRecord,
 } from "./iot-state.ts";
 export { IotState } from "./iot-state.ts";
 export type { EmulatorContext } from "./operation.ts";
-export { FAULTS_PATH } from "./router.ts";
+export { FAULTS_PATH, RESET_PATH } from "./router.ts";
+export { topicPatternOf } from "./topic-rules.ts";

@@ -57,13 +57,20 @@ export type ThingRecord = {
   thingTypeName?: string;
   billingGroupName?: string;
   attributes: Record<string, string>;
-  /** Group names RegisterThing put the thing in (thing groups are not emulated otherwise). */
+  /** Names of the static thing groups the thing is in (AddThingToThingGroup, RegisterThing). */
   thingGroups?: string[];
   version: number;
   creationDate: number;
 };
 
-/** A policy (one version). */
+/** One version of a policy. */
+export type PolicyVersionRecord = { versionId: string; policyDocument: string; createDate: number };
+
+/**
+ * A policy. `policyDocument` is the default version's document (what the policy engine enforces);
+ * `versions` holds every version (absent in state files written before versions were emulated:
+ * then the policy has the one version `defaultVersionId`).
+ */
 export type PolicyRecord = {
   policyName: string;
   policyArn: string;
@@ -72,6 +79,46 @@ export type PolicyRecord = {
   creationDate: number;
   lastModifiedDate: number;
   generationId: string;
+  versions?: PolicyVersionRecord[];
+  /** The id the next CreatePolicyVersion gives (ids are never reused). */
+  nextVersionId?: number;
+};
+
+/** A thing type. */
+export type ThingTypeRecord = {
+  thingTypeName: string;
+  thingTypeId: string;
+  thingTypeArn: string;
+  description?: string;
+  searchableAttributes?: string[];
+  deprecated: boolean;
+  deprecationDate?: number;
+  creationDate: number;
+};
+
+/** A static thing group; membership is kept on the things (`ThingRecord.thingGroups`). */
+export type ThingGroupRecord = {
+  thingGroupName: string;
+  thingGroupId: string;
+  thingGroupArn: string;
+  parentGroupName?: string;
+  description?: string;
+  attributes: Record<string, string>;
+  version: number;
+  creationDate: number;
+};
+
+/** A topic rule as CreateTopicRule stores it (`actions` as the API sent them). */
+export type TopicRuleRecord = {
+  ruleName: string;
+  ruleArn: string;
+  sql: string;
+  description?: string;
+  actions: Record<string, unknown>[];
+  errorAction?: Record<string, unknown>;
+  ruleDisabled: boolean;
+  awsIotSqlVersion?: string;
+  createdAt: number;
 };
 
 /** A provisioning template (one version). */
@@ -102,6 +149,10 @@ export type IotSnapshot = {
   thingPrincipals: Record<string, string[]>;
   /** Target ARNs (certificates, thing groups, identities) each policy is attached to. */
   policyTargets: Record<string, string[]>;
+  /** Absent in state files written before these were emulated. */
+  thingTypes?: ThingTypeRecord[];
+  thingGroups?: ThingGroupRecord[];
+  topicRules?: TopicRuleRecord[];
 };
 
 /** The record maps of the registry, by the snapshot's field names. */
@@ -110,7 +161,10 @@ export type IotCollection =
   | "caCertificates"
   | "things"
   | "policies"
-  | "provisioningTemplates";
+  | "provisioningTemplates"
+  | "thingTypes"
+  | "thingGroups"
+  | "topicRules";
 /** The two-way relations of the registry, by the snapshot's field names. */
 export type IotRelation = "thingPrincipals" | "policyTargets";
 
@@ -122,7 +176,9 @@ export type IotChange =
   | { op: "put"; collection: IotCollection; key: string; record: unknown }
   | { op: "delete"; collection: IotCollection; key: string }
   | { op: "link" | "unlink"; relation: IotRelation; left: string; right: string }
-  | { op: "unlinkLeft" | "unlinkRight"; relation: IotRelation; value: string };
+  | { op: "unlinkLeft" | "unlinkRight"; relation: IotRelation; value: string }
+  /** `POST /_emulator/reset`: everything but the registration code is gone. */
+  | { op: "reset" };
 
 /**
  * The emulated AWS IoT registry of one account and region. Reads return copies; every write is
@@ -139,6 +195,10 @@ export class IotState {
   private readonly things = new Map<string, ThingRecord>();
   private readonly policies = new Map<string, PolicyRecord>();
   private readonly templates = new Map<string, ProvisioningTemplateRecord>();
+  private readonly thingTypes = new Map<string, ThingTypeRecord>();
+  private readonly thingGroups = new Map<string, ThingGroupRecord>();
+  private readonly topicRules = new Map<string, TopicRuleRecord>();
+  private readonly topicRuleListeners = new Set<(rules: TopicRuleRecord[]) => void>();
   /** thing name ↔ principal (certificate ARN) */
   private readonly thingPrincipalLinks: Relation;
   /** policy name ↔ target (certificate ARN) */
@@ -156,6 +216,9 @@ export class IotState {
     for (const t of snapshot.things) this.things.set(t.thingName, t);
     for (const p of snapshot.policies) this.policies.set(p.policyName, p);
     for (const t of snapshot.provisioningTemplates) this.templates.set(t.templateName, t);
+    for (const t of snapshot.thingTypes ?? []) this.thingTypes.set(t.thingTypeName, t);
+    for (const g of snapshot.thingGroups ?? []) this.thingGroups.set(g.thingGroupName, g);
+    for (const r of snapshot.topicRules ?? []) this.topicRules.set(r.ruleName, r);
     this.thingPrincipalLinks = new Relation(snapshot.thingPrincipals);
     this.policyTargetLinks = new Relation(snapshot.policyTargets);
   }
@@ -172,6 +235,9 @@ export class IotState {
       provisioningTemplates: [],
       thingPrincipals: {},
       policyTargets: {},
+      thingTypes: [],
+      thingGroups: [],
+      topicRules: [],
     };
   }
 
@@ -187,6 +253,9 @@ export class IotState {
       provisioningTemplates: [...this.templates.values()],
       thingPrincipals: this.thingPrincipalLinks.toJSON(),
       policyTargets: this.policyTargetLinks.toJSON(),
+      thingTypes: [...this.thingTypes.values()],
+      thingGroups: [...this.thingGroups.values()],
+      topicRules: [...this.topicRules.values()],
     };
   }
 
@@ -212,6 +281,9 @@ export class IotState {
         case "unlinkRight":
           this.relation(change.relation).removeRight(change.value);
           break;
+        case "reset":
+          this.clear();
+          break;
       }
     }
   }
@@ -223,6 +295,9 @@ export class IotState {
       things: this.things,
       policies: this.policies,
       provisioningTemplates: this.templates,
+      thingTypes: this.thingTypes,
+      thingGroups: this.thingGroups,
+      topicRules: this.topicRules,
     };
     return maps[name];
   }
@@ -233,6 +308,32 @@ export class IotState {
 
   private put(collection: IotCollection, key: string, record: unknown): void {
     this.onChange([{ op: "put", collection, key, record }]);
+  }
+
+  private clear(): void {
+    for (const map of [
+      this.certificates,
+      this.caCertificates,
+      this.things,
+      this.policies,
+      this.templates,
+      this.thingTypes,
+      this.thingGroups,
+      this.topicRules,
+    ] as Map<string, unknown>[])
+      map.clear();
+    this.thingPrincipalLinks.clear();
+    this.policyTargetLinks.clear();
+  }
+
+  /**
+   * Forgets everything but the registration code (`POST /_emulator/reset`): an empty account, as
+   * a test suite wants it.
+   */
+  reset(): void {
+    this.clear();
+    this.onChange([{ op: "reset" }]);
+    this.topicRulesChanged();
   }
 
   /** The account's CA registration code (stable, persisted). */
@@ -370,6 +471,20 @@ export class IotState {
     return structuredClone(next);
   }
 
+  /**
+   * Sets the static groups a thing is in (AddThingToThingGroup and friends do not change the
+   * thing's version). Returns false if the thing does not exist.
+   */
+  setThingGroups(thingName: string, groups: readonly string[]): boolean {
+    const current = this.things.get(thingName);
+    if (!current) return false;
+    const next = { ...current, thingGroups: [...groups] };
+    if (next.thingGroups.length === 0) delete (next as { thingGroups?: string[] }).thingGroups;
+    this.things.set(thingName, next);
+    this.put("things", thingName, next);
+    return true;
+  }
+
   /** Removes a thing and its principal attachments; returns false if it did not exist. */
   deleteThing(thingName: string): boolean {
     const deleted = this.things.delete(thingName);
@@ -422,6 +537,14 @@ export class IotState {
   insertPolicy(record: PolicyRecord): boolean {
     if (this.policies.has(record.policyName)) return false;
     this.policies.set(record.policyName, { ...record });
+    this.put("policies", record.policyName, record);
+    return true;
+  }
+
+  /** Replaces a policy (same name): new versions, another default. Returns false if it does not exist. */
+  replacePolicy(record: PolicyRecord): boolean {
+    if (!this.policies.has(record.policyName)) return false;
+    this.policies.set(record.policyName, structuredClone(record));
     this.put("policies", record.policyName, record);
     return true;
   }
@@ -490,5 +613,126 @@ export class IotState {
     const deleted = this.templates.delete(templateName);
     if (deleted) this.onChange([{ op: "delete", collection: "provisioningTemplates", key: templateName }]);
     return deleted;
+  }
+
+  // --- thing types --------------------------------------------------------------------------
+
+  /** A thing type by name, or undefined. */
+  thingType(name: string): ThingTypeRecord | undefined {
+    const record = this.thingTypes.get(name);
+    return record && structuredClone(record);
+  }
+
+  /** All thing types, in creation order. */
+  listThingTypes(): ThingTypeRecord[] {
+    return [...this.thingTypes.values()].map((t) => structuredClone(t));
+  }
+
+  /** Adds a thing type; returns false if the name is taken. */
+  insertThingType(record: ThingTypeRecord): boolean {
+    if (this.thingTypes.has(record.thingTypeName)) return false;
+    this.thingTypes.set(record.thingTypeName, structuredClone(record));
+    this.put("thingTypes", record.thingTypeName, record);
+    return true;
+  }
+
+  /** Replaces a thing type (deprecation); returns false if it does not exist. */
+  replaceThingType(record: ThingTypeRecord): boolean {
+    if (!this.thingTypes.has(record.thingTypeName)) return false;
+    this.thingTypes.set(record.thingTypeName, structuredClone(record));
+    this.put("thingTypes", record.thingTypeName, record);
+    return true;
+  }
+
+  /** Removes a thing type; returns false if it did not exist. */
+  deleteThingType(name: string): boolean {
+    const deleted = this.thingTypes.delete(name);
+    if (deleted) this.onChange([{ op: "delete", collection: "thingTypes", key: name }]);
+    return deleted;
+  }
+
+  // --- thing groups -------------------------------------------------------------------------
+
+  /** A thing group by name, or undefined. */
+  thingGroup(name: string): ThingGroupRecord | undefined {
+    const record = this.thingGroups.get(name);
+    return record && structuredClone(record);
+  }
+
+  /** All thing groups, in creation order. */
+  listThingGroups(): ThingGroupRecord[] {
+    return [...this.thingGroups.values()].map((g) => structuredClone(g));
+  }
+
+  /** Adds a thing group; returns false if the name is taken. */
+  insertThingGroup(record: ThingGroupRecord): boolean {
+    if (this.thingGroups.has(record.thingGroupName)) return false;
+    this.thingGroups.set(record.thingGroupName, structuredClone(record));
+    this.put("thingGroups", record.thingGroupName, record);
+    return true;
+  }
+
+  /** Removes a thing group and every thing's membership in it; returns false if it did not exist. */
+  deleteThingGroup(name: string): boolean {
+    if (!this.thingGroups.delete(name)) return false;
+    const changes: IotChange[] = [{ op: "delete", collection: "thingGroups", key: name }];
+    for (const [thingName, thing] of this.things) {
+      if (!thing.thingGroups?.includes(name)) continue;
+      const next = { ...thing, thingGroups: thing.thingGroups.filter((g) => g !== name) };
+      if (next.thingGroups.length === 0) delete (next as { thingGroups?: string[] }).thingGroups;
+      this.things.set(thingName, next);
+      changes.push({ op: "put", collection: "things", key: thingName, record: next });
+    }
+    this.onChange(changes);
+    return true;
+  }
+
+  // --- topic rules --------------------------------------------------------------------------
+
+  /** A topic rule by name, or undefined. */
+  topicRule(name: string): TopicRuleRecord | undefined {
+    const record = this.topicRules.get(name);
+    return record && structuredClone(record);
+  }
+
+  /** All topic rules, in creation order. */
+  listTopicRules(): TopicRuleRecord[] {
+    return [...this.topicRules.values()].map((r) => structuredClone(r));
+  }
+
+  /** Adds (`create`) or replaces a topic rule; returns false if `create` and the name is taken. */
+  putTopicRule(record: TopicRuleRecord, mode: "create" | "replace"): boolean {
+    const exists = this.topicRules.has(record.ruleName);
+    if (mode === "create" ? exists : !exists) return false;
+    this.topicRules.set(record.ruleName, structuredClone(record));
+    this.put("topicRules", record.ruleName, record);
+    this.topicRulesChanged();
+    return true;
+  }
+
+  /** Removes a topic rule; returns false if it did not exist. */
+  deleteTopicRule(name: string): boolean {
+    const deleted = this.topicRules.delete(name);
+    if (deleted) {
+      this.onChange([{ op: "delete", collection: "topicRules", key: name }]);
+      this.topicRulesChanged();
+    }
+    return deleted;
+  }
+
+  /**
+   * Calls `listener` with every topic rule now and after each change (the local rule engine runs
+   * the rules created through the API). Returns a function that stops it.
+   */
+  watchTopicRules(listener: (rules: TopicRuleRecord[]) => void): () => void {
+    this.topicRuleListeners.add(listener);
+    listener(this.listTopicRules());
+    return () => this.topicRuleListeners.delete(listener);
+  }
+
+  private topicRulesChanged(): void {
+    if (this.topicRuleListeners.size === 0) return;
+    const rules = this.listTopicRules();
+    for (const listener of this.topicRuleListeners) listener(rules);
   }
 }

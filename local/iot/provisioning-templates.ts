@@ -102,6 +102,7 @@ function listProvisioningTemplates(context: EmulatorContext, request: OperationR
     context.state.listProvisioningTemplates(),
     request.query.get("nextToken"),
     maxResults,
+    (t) => t.templateName,
   );
   return {
     templates: page.map((t) => ({

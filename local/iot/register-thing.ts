@@ -1,7 +1,7 @@
 import * as z from "zod";
 import { evaluateTemplate, TemplateError } from "#core/provisioning-template/index.ts";
 import { applyProvisioningPlan } from "./apply-provisioning-plan.ts";
-import { invalidRequest } from "./errors.ts";
+import { IotServiceError, invalidRequest } from "./errors.ts";
 import type { EmulatorContext, OperationRequest, Route } from "./operation.ts";
 import { parseInput } from "./validation.ts";
 
@@ -9,6 +9,21 @@ const registerThingBody = z.object({
   templateBody: z.string().min(1).max(10240),
   parameters: z.record(z.string(), z.string()).optional(),
 });
+
+/**
+ * The errors RegisterThing can answer with
+ * (https://docs.aws.amazon.com/iot/latest/apireference/API_RegisterThing.html); anything else that
+ * stops a plan (an unknown resource, a limit) is a ResourceRegistrationFailureException.
+ */
+const REGISTER_THING_ERRORS = new Set([
+  "ConflictingResourceUpdateException",
+  "InternalFailureException",
+  "InvalidRequestException",
+  "ResourceRegistrationFailureException",
+  "ServiceUnavailableException",
+  "ThrottlingException",
+  "UnauthorizedException",
+]);
 
 /**
  * RegisterThing: evaluates the template with the provisioning-template engine and applies the
@@ -24,7 +39,15 @@ async function registerThing(context: EmulatorContext, request: OperationRequest
     if (error instanceof TemplateError) throw invalidRequest(error.message);
     throw error;
   }
-  const result = await applyProvisioningPlan(context, plan);
+  let result: Awaited<ReturnType<typeof applyProvisioningPlan>>;
+  try {
+    result = await applyProvisioningPlan(context, plan);
+  } catch (error) {
+    if (error instanceof IotServiceError && !REGISTER_THING_ERRORS.has(error.errorType)) {
+      throw new IotServiceError("ResourceRegistrationFailureException", error.message);
+    }
+    throw error;
+  }
   return {
     ...(result.certificatePem ? { certificatePem: result.certificatePem } : {}),
     resourceArns: result.resourceArns,

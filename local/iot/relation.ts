@@ -48,6 +48,12 @@ export class Relation {
     this.reverse.delete(right);
   }
 
+  /** Drops every link. */
+  clear(): void {
+    this.forward.clear();
+    this.reverse.clear();
+  }
+
   /** The links as `{ left: [rights] }` (for snapshots). */
   toJSON(): Record<string, string[]> {
     return Object.fromEntries([...this.forward].filter(([, r]) => r.size > 0).map(([l, r]) => [l, [...r]]));

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { IotServiceError, invalidRequest } from "./errors.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { EmulatorContext, Route } from "./operation.ts";
@@ -11,6 +11,21 @@ type CompiledRoute = Route & { segments: Array<{ literal: string } | { label: st
 
 /** Where the fault-injection control API lives. */
 export const FAULTS_PATH = "/_emulator/faults";
+/** `POST` here empties the registry (see `IotEmulator.reset`). */
+export const RESET_PATH = "/_emulator/reset";
+
+/**
+ * The region a request was signed for: the credential scope of SigV4
+ * (`Credential=<key>/<date>/<region>/<service>/aws4_request`, in the Authorization header or the
+ * `X-Amz-Credential` query parameter), or undefined when unsigned.
+ */
+export function signedRegion(headers: IncomingHttpHeaders, query: URLSearchParams): string | undefined {
+  const authorization = headers.authorization ?? "";
+  const credential =
+    /Credential=([^,\s]+)/.exec(authorization)?.[1] ?? query.get("X-Amz-Credential") ?? undefined;
+  const region = credential?.split("/")[2];
+  return region && /^[a-z0-9-]{1,32}$/.test(region) ? region : undefined;
+}
 
 /**
  * Dispatches AWS IoT REST-JSON requests to operation handlers: matches method and path (labels
@@ -25,6 +40,8 @@ export class Router {
     routes: Route[],
     private readonly context: EmulatorContext,
     private readonly faults: FaultInjector,
+    /** Empties the registry (`POST /_emulator/reset`). */
+    private readonly reset: () => Promise<void> = async () => {},
   ) {
     this.routes = routes.map((route) => ({
       ...route,
@@ -62,6 +79,7 @@ export class Router {
       return sendError(res, invalidRequest("The request path is not valid percent-encoding."));
     }
     if (url.pathname === FAULTS_PATH) return this.handleFaults(req, res, received);
+    if (url.pathname === RESET_PATH) return this.handleReset(req, res, received);
 
     const method = (req.method ?? "GET").toUpperCase();
     const match = this.match(method, segments);
@@ -88,10 +106,16 @@ export class Router {
       );
     }
     if (fault) return sendError(res, fault);
+    // ARNs name the region the client signed for (AWS IoT's registry is regional), else the default.
+    const region = signedRegion(req.headers, url.searchParams);
+    const context =
+      region && region !== this.context.scope.region
+        ? { ...this.context, scope: { ...this.context.scope, region } }
+        : this.context;
     let outcome: { result: unknown } | { error: unknown };
     try {
       outcome = {
-        result: await match.route.handler(this.context, {
+        result: await match.route.handler(context, {
           labels: match.labels,
           query: url.searchParams,
           headers: req.headers,
@@ -138,6 +162,15 @@ export class Router {
       if (matched) return { route, labels };
     }
     return undefined;
+  }
+
+  /** `POST` empties the registry and clears pending faults; nothing else is accepted. */
+  private async handleReset(req: IncomingMessage, res: ServerResponse, received?: Buffer): Promise<void> {
+    if (!received) req.resume();
+    if (req.method !== "POST") return sendError(res, invalidRequest(`${RESET_PATH} takes POST.`));
+    this.faults.clear();
+    await this.reset();
+    sendJson(res, 200, { reset: true });
   }
 
   /** `POST` arms a fault, `DELETE` clears them, `GET` lists pending faults and call counts. */

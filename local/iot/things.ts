@@ -4,6 +4,7 @@ import { certificateIdFromArn, thingArn } from "./arns.ts";
 import { alreadyExists, IotServiceError, invalidRequest, notFound } from "./errors.ts";
 import type { ThingRecord } from "./iot-state.ts";
 import type { EmulatorContext, OperationRequest, Route } from "./operation.ts";
+import { usableThingType } from "./thing-types.ts";
 import {
   attributesSchema,
   paginate,
@@ -90,6 +91,9 @@ function createThing(context: EmulatorContext, request: OperationRequest) {
   const body = parseInput(createThingBody, request.body ?? {});
   const attributes = body.attributePayload?.attributes ?? {};
   const current = context.state.thing(name);
+  if (body.thingTypeName !== undefined && current?.thingTypeName !== body.thingTypeName) {
+    usableThingType(context, body.thingTypeName);
+  }
   if (current) {
     // Same name and configuration: AWS IoT answers with the existing thing.
     if (
@@ -139,6 +143,9 @@ function updateThing(context: EmulatorContext, request: OperationRequest) {
     parseInput(attributesSchema, attributes, "attributePayload");
   }
   const next: ThingRecord = { ...thing, attributes };
+  if (body.thingTypeName && body.thingTypeName !== thing.thingTypeName) {
+    usableThingType(context, body.thingTypeName);
+  }
   if (body.thingTypeName) next.thingTypeName = body.thingTypeName;
   if (body.removeThingType) delete next.thingTypeName;
   context.state.replaceThing(next);
@@ -177,7 +184,12 @@ function listThings(context: EmulatorContext, request: OperationRequest) {
     if (attributeValue === null) return true;
     return prefix ? value.startsWith(attributeValue) : value === attributeValue;
   });
-  const { page, nextToken } = paginate(things, request.query.get("nextToken"), maxResults);
+  const { page, nextToken } = paginate(
+    things,
+    request.query.get("nextToken"),
+    maxResults,
+    (t) => t.thingName,
+  );
   return {
     things: page.map((thing) => ({
       thingName: thing.thingName,
@@ -190,14 +202,25 @@ function listThings(context: EmulatorContext, request: OperationRequest) {
   };
 }
 
-/** A principal ARN from the `x-amzn-principal` header; a certificate ARN must name a known certificate. */
+/**
+ * A principal ARN from the `x-amzn-principal` header; a certificate ARN must name a known
+ * certificate and becomes its stored ARN (whatever region the caller wrote).
+ */
 function principal(context: EmulatorContext, request: OperationRequest): string {
   const value = requiredHeader(request.headers, "x-amzn-principal");
   const certificateId = certificateIdFromArn(value);
-  if (certificateId !== undefined && !context.state.certificate(certificateId)) {
-    throw notFound(`Certificate ${certificateId} does not exist.`);
-  }
-  return value;
+  if (certificateId === undefined) return value;
+  const certificate = context.state.certificate(certificateId);
+  if (!certificate) throw notFound(`Certificate ${certificateId} does not exist.`);
+  return certificate.certificateArn;
+}
+
+/** The principal header as stored, without requiring it to exist (detach and list are lenient). */
+function storedPrincipal(context: EmulatorContext, request: OperationRequest): string {
+  const value = requiredHeader(request.headers, "x-amzn-principal");
+  const certificateId = certificateIdFromArn(value);
+  const certificate = certificateId === undefined ? undefined : context.state.certificate(certificateId);
+  return certificate?.certificateArn ?? value;
 }
 
 function attachThingPrincipal(context: EmulatorContext, request: OperationRequest) {
@@ -207,7 +230,7 @@ function attachThingPrincipal(context: EmulatorContext, request: OperationReques
 
 function detachThingPrincipal(context: EmulatorContext, request: OperationRequest) {
   const thing = existing(context, request);
-  context.state.detachThingPrincipal(thing.thingName, requiredHeader(request.headers, "x-amzn-principal"));
+  context.state.detachThingPrincipal(thing.thingName, storedPrincipal(context, request));
 }
 
 function listThingPrincipals(context: EmulatorContext, request: OperationRequest) {
@@ -217,17 +240,19 @@ function listThingPrincipals(context: EmulatorContext, request: OperationRequest
     context.state.thingPrincipals(thing.thingName),
     request.query.get("nextToken"),
     maxResults,
+    (arn) => arn,
   );
   return { principals: page, ...(nextToken ? { nextToken } : {}) };
 }
 
 function listPrincipalThings(context: EmulatorContext, request: OperationRequest) {
-  const value = requiredHeader(request.headers, "x-amzn-principal");
+  const value = storedPrincipal(context, request);
   const maxResults = queryInteger(request.query, "maxResults", 1, 250) ?? 25;
   const { page, nextToken } = paginate(
     context.state.principalThings(value),
     request.query.get("nextToken"),
     maxResults,
+    (name) => name,
   );
   return { things: page, ...(nextToken ? { nextToken } : {}) };
 }

@@ -95,23 +95,55 @@ export function requiredHeader(headers: IncomingHttpHeaders, name: string): stri
   return text;
 }
 
+/** A sort key that orders records by creation time (then by id): the order "creation order" listings use. */
+export const creationKey = (creationMs: number, id: string) =>
+  `${Math.max(0, Math.trunc(creationMs)).toString().padStart(16, "0")}|${id}`;
+
 /**
- * One page of `items`. The token is the offset, base64url-encoded (opaque to clients, stable
- * across restarts as long as the listing does not change).
+ * One page of a listing. `items` are sorted here by `keyOf` (descending when asked) and the token
+ * names the last key served: base64 of `{"after": key}`, opaque to clients (AWS IoT's markers and
+ * tokens match `[A-Za-z0-9+/]+={0,2}`, e.g. https://docs.aws.amazon.com/iot/latest/apireference/API_ListPolicies.html).
+ * The next page starts after that key, so items deleted or added while a client pages neither
+ * make it skip nor repeat the others (an offset would), and the token survives a restart.
  */
 export function paginate<T>(
   items: readonly T[],
   token: string | null | undefined,
   pageSize: number,
+  keyOf: (item: T) => string,
+  options: { descending?: boolean } = {},
 ): { page: T[]; nextToken?: string } {
-  let offset = 0;
+  const direction = options.descending ? -1 : 1;
+  const keyed = items.map((item) => ({ item, key: keyOf(item) }));
+  keyed.sort((a, b) => direction * (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  let start = 0;
   if (token) {
-    offset = Number(Buffer.from(token, "base64url").toString("utf8"));
-    if (!Number.isInteger(offset) || offset < 0) throw invalidRequest("Invalid pagination token.");
+    const after = decodeToken(token);
+    start = keyed.findIndex(({ key }) => (direction === 1 ? key > after : key < after));
+    if (start === -1) start = keyed.length;
   }
-  const page = items.slice(offset, offset + pageSize);
-  const next = offset + pageSize;
-  return next < items.length
-    ? { page, nextToken: Buffer.from(String(next)).toString("base64url") }
-    : { page };
+  const slice = keyed.slice(start, start + pageSize);
+  const last = slice.at(-1);
+  const more = start + pageSize < keyed.length;
+  return {
+    page: slice.map(({ item }) => item),
+    ...(more && last
+      ? { nextToken: Buffer.from(JSON.stringify({ after: last.key })).toString("base64") }
+      : {}),
+  };
+}
+
+function decodeToken(token: string): string {
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(token)) {
+    try {
+      const parsed: unknown = JSON.parse(Buffer.from(token, "base64").toString("utf8"));
+      if (typeof parsed === "object" && parsed !== null && "after" in parsed) {
+        const after = (parsed as { after: unknown }).after;
+        if (typeof after === "string") return after;
+      }
+    } catch {
+      // falls through
+    }
+  }
+  throw invalidRequest("Invalid pagination token.");
 }

@@ -60,6 +60,22 @@ export type RuleEngineOptions = {
   clock?: () => number;
 };
 
+/**
+ * A rule created through the AWS IoT API (CreateTopicRule / ReplaceTopicRule), as the emulator
+ * stores it; `setApiRules` runs those it can.
+ */
+export type ApiTopicRule = {
+  ruleName: string;
+  sql: string;
+  ruleDisabled: boolean;
+  actions: readonly Record<string, unknown>[];
+};
+
+/** The function name of a Lambda function ARN (`...:function:<name>[:qualifier]`), or the value itself. */
+function functionName(functionArn: string): string {
+  return /:function:([^:]+)/.exec(functionArn)?.[1] ?? functionArn;
+}
+
 /** A rule the local engine cannot run; thrown when the rules are loaded. */
 export class RuleDefinitionError extends Error {
   override readonly name = "RuleDefinitionError";
@@ -136,6 +152,8 @@ export class RuleEngine {
   private readonly dead: DeadLetter[] = [];
   private readonly recent: RuleDelivery[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Rules created through the API (`setApiRules`), one entry per action the engine can run. */
+  private apiRules: readonly LoadedRule[] = [];
 
   /** @throws RuleDefinitionError for unsupported SQL, a bad filter, an unknown target or a duplicate name */
   constructor(options: RuleEngineOptions) {
@@ -162,9 +180,45 @@ export class RuleEngine {
     });
   }
 
-  /** The rules whose filter matches a topic. */
+  /** The rules whose filter matches a topic (the shipped ones, then those created through the API). */
   matchingRules(topic: string): LoadedRule[] {
-    return this.rules.filter((rule) => topicMatchesFilter(rule.topicFilter, topic));
+    return [...this.rules, ...this.apiRules].filter((rule) => topicMatchesFilter(rule.topicFilter, topic));
+  }
+
+  /**
+   * Runs these API-created rules from now on (replacing the previous set): each enabled rule whose
+   * SQL the local engine reads (see parseRuleStatement) and a `lambda` action whose function name is one of the targets
+   * (e.g. `arn:aws:lambda:...:function:jitr-registration`). Other SQL and other actions cannot run
+   * locally: they are skipped with a warning (names only).
+   */
+  setApiRules(rules: readonly ApiTopicRule[]): void {
+    const loaded: LoadedRule[] = [];
+    for (const rule of rules) {
+      if (rule.ruleDisabled) continue;
+      let statement: ReturnType<typeof parseRuleStatement>;
+      try {
+        statement = parseRuleStatement(rule.sql);
+      } catch {
+        this.logger.warn("rule engine: API rule not run locally (its SQL is beyond the local engine)", {
+          ruleName: rule.ruleName,
+        });
+        continue;
+      }
+      for (const action of rule.actions) {
+        const lambda = action.lambda as { functionArn?: unknown } | undefined;
+        const target = typeof lambda?.functionArn === "string" ? functionName(lambda.functionArn) : undefined;
+        if (target !== undefined && this.targets.has(target)) {
+          loaded.push({ ruleName: rule.ruleName, ...statement, target });
+        } else {
+          this.logger.warn("rule engine: API rule action not run locally", {
+            ruleName: rule.ruleName,
+            action: Object.keys(action).join(",") || "none",
+            ...(target !== undefined ? { target } : {}),
+          });
+        }
+      }
+    }
+    this.apiRules = loaded;
   }
 
   /**

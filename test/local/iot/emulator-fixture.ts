@@ -12,11 +12,14 @@ export type EmulatorFixture = {
   stop(): Promise<void>;
 };
 
-/** A client with dummy credentials and no retries (a fault surfaces as the typed error at once). */
-export function iotClient(url: string, maxAttempts = 1): IoTClient {
+/**
+ * A client with dummy credentials and no retries (a fault surfaces as the typed error at once),
+ * signing for `region` (the emulator's ARNs name the region a request was signed for).
+ */
+export function iotClient(url: string, maxAttempts = 1, region = "us-east-1"): IoTClient {
   return new IoTClient({
     endpoint: url,
-    region: "us-east-1",
+    region,
     credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" },
     maxAttempts,
   });
@@ -26,7 +29,7 @@ export function iotClient(url: string, maxAttempts = 1): IoTClient {
 export async function startEmulator(options: IotEmulatorOptions = {}): Promise<EmulatorFixture> {
   const emulator = await createIotEmulator(options);
   const { url } = await emulator.listen(0);
-  const client = iotClient(url);
+  const client = iotClient(url, 1, options.region ?? "us-east-1");
   return {
     emulator,
     client,

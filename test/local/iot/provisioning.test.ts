@@ -253,7 +253,7 @@ describe("IoT emulator: provisioning", () => {
 
   it("DescribeEndpoint answers with the configured MQTT endpoint", async () => {
     const ats = await f.client.send(new DescribeEndpointCommand({ endpointType: "iot:Data-ATS" }));
-    assert.equal(ats.endpointAddress, "mqtt.local.test:8883");
+    assert.equal(ats.endpointAddress, "mqtt.local.test");
     await sdkError(
       f.client.send(new DescribeEndpointCommand({ endpointType: "iot:Nope" })),
       "InvalidRequestException",

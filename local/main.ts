@@ -169,7 +169,9 @@ iot-onramp local stack is up (${Date.now() - started} ms)${dataDir ? `, data in 
     ${awsCliEnvironment(stack.credentials, e.region)}
 `);
 if (demo) {
-  console.log(`Demo product "${demo.productKey}" with serials ${demo.serials.join(", ")}.
+  console.log(`Demo product "${demo.productKey}" with serials ${demo.serials.join(", ")}
+  (reprovision: replace, so vending a serial again with a new key replaces its certificate;
+  server-made keys allowed).
   DEMO ONLY - not real secrets; each device's secret (derived from the product secret):
 ${Object.entries(demo.deviceSecrets)
   .map(([serial, secret]) => `    ${serial}  ${secret}`)

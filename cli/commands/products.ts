@@ -1,3 +1,5 @@
+import { createHash, X509Certificate } from "node:crypto";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import type { IoTClient } from "@aws-sdk/client-iot";
 import type { Command } from "commander";
 import { AwsCaRegistry } from "#adapters/iot-ca-registry.ts";
@@ -41,7 +43,10 @@ export function registerProductsCommands(program: Command): void {
         "never",
       )
       .option("--template <name>", "provisioning template from templates/provisioning", "cvm-device")
-      .option("--trust-ca <id...>", "CA certificate ids whose device certificates this product accepts")
+      .option(
+        "--trust-ca <id-or-file...>",
+        "CAs whose device certificates this product accepts: CA certificate ids (as `ca register` prints) or CA certificate files (PEM)",
+      )
       .option("--json", "print JSON")
       .addHelpText(
         "after",
@@ -65,7 +70,7 @@ export function registerProductsCommands(program: Command): void {
             allowServerKeys: options.allowServerKeys ?? false,
             reprovision: options.reprovision as (typeof reprovisionPolicies)[number],
             ...(options.template ? { templateName: options.template } : {}),
-            ...(options.trustCa ? { trustedCaIds: options.trustCa } : {}),
+            ...(options.trustCa ? { trustedCaIds: options.trustCa.map(caCertificateId) } : {}),
           },
         ),
       ),
@@ -102,4 +107,16 @@ async function withIotClient<T>(target: Target, fn: (client: IoTClient) => Promi
   } finally {
     client.destroy();
   }
+}
+
+/** A CA certificate id as given, or the id of a CA certificate file (AWS IoT: SHA-256 of the DER). */
+function caCertificateId(value: string): string {
+  if (!existsSync(value) || !statSync(value).isFile()) return value;
+  let der: Buffer;
+  try {
+    der = new X509Certificate(readFileSync(value)).raw;
+  } catch {
+    throw new CliError(`--trust-ca ${value}: not a PEM certificate file.`);
+  }
+  return createHash("sha256").update(der).digest("hex");
 }

@@ -3,9 +3,12 @@
  * for which the Service Authorization Reference (list_awsiot.html) lists no resource type, so IAM
  * cannot scope it by ARN. Everything else is granted on ARNs (table, secret, `thing/*` or
  * `thing/{thingNamePrefix}*`, `cert/*`, `policy/onramp-device-policy`, log group, queue); why
- * `cert/*` and `thing/*` are patterns is in {@link UNSCOPABLE_IOT_RESOURCES}. The vend role uses all four; the JITR role and
+ * `cert/*` and `thing/*` are patterns is in {@link UNSCOPABLE_IOT_RESOURCES}. The vend role uses all four; the
+ * certificate rotation role all but CreateKeysAndCertificate (the device sends a CSR); the JITR role and
  * the IoT provisioning role (JITP and fleet templates) only `iot:RegisterThing`; the
- * pre-provisioning hook and the fleet commit none (certificate actions on `cert/*` only). `test/lib/iam-wildcards.test.ts` fails on any other
+ * pre-provisioning hook and the fleet commit none (certificate actions on `cert/*` only). The
+ * rotation's `iot:Publish` (data plane) has a resource type, the topic, and is granted on its two
+ * answer topics, not here. `test/lib/iam-wildcards.test.ts` fails on any other
  * `"*"` resource and on any wildcard action; the cdk-nag IAM5 suppression quotes these reasons.
  */
 export type WildcardResourceGrant = {
@@ -18,9 +21,10 @@ export type WildcardResourceGrant = {
 /** Actions allowed on `Resource: "*"`, with the reason for each. */
 export const WILDCARD_RESOURCE_ALLOW_LIST: readonly WildcardResourceGrant[] = [
   {
-    // Vend path, CSR mode: the certificate only exists after the call.
+    // Vend path in CSR mode, and certificate rotation: the certificate only exists after the call.
     action: "iot:CreateCertificateFromCsr",
-    reason: "no resource type: the certificate is created by the call (vend, CSR mode)",
+    reason:
+      "no resource type: the certificate is created by the call (vend in CSR mode, certificate rotation)",
   },
   {
     // Vend path, server-key mode (products with allowServerKeys).
@@ -35,7 +39,8 @@ export const WILDCARD_RESOURCE_ALLOW_LIST: readonly WildcardResourceGrant[] = [
       "no resource type: RegisterThing itself takes no ARN; the actions it performs are granted on thing/*, cert/* and the device policy",
   },
   {
-    // The account's data endpoint returned to the device (cached per Lambda instance).
+    // The account's data endpoint: returned to the device by the vend path, and where the rotation
+    // Lambda publishes its answers (cached per Lambda instance in both).
     action: "iot:DescribeEndpoint",
     reason: "no resource type: the endpoint is an account-level setting",
   },

@@ -71,6 +71,10 @@ export const PROVISIONING_OUTPUTS = {
   fleetCommitFunctionName: "FleetCommitFunctionName",
   /** URL of the SQS queue holding connection events the commit rule or Lambda could not process. */
   fleetCommitDeadLetterQueueUrl: "FleetCommitDeadLetterQueueUrl",
+  /** Name of the certificate rotation Lambda (topic rule on `things/+/certificates/rotate`). */
+  certificateRotationFunctionName: "CertificateRotationFunctionName",
+  /** URL of the SQS queue holding rotation requests the rule or the Lambda could not process. */
+  certificateRotationDeadLetterQueueUrl: "CertificateRotationDeadLetterQueueUrl",
   /** CloudWatch log group of the vend Lambda. */
   vendLogGroupName: "VendLogGroupName",
   /** CloudWatch log group of the vending API's access logs. */
@@ -81,6 +85,8 @@ export const PROVISIONING_OUTPUTS = {
   preProvisioningHookLogGroupName: "PreProvisioningHookLogGroupName",
   /** CloudWatch log group of the fleet provisioning commit Lambda. */
   fleetCommitLogGroupName: "FleetCommitLogGroupName",
+  /** CloudWatch log group of the certificate rotation Lambda. */
+  certificateRotationLogGroupName: "CertificateRotationLogGroupName",
 } as const;
 
 /**

@@ -5,6 +5,11 @@ import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, IConstruct } from "constructs";
 import type { VendingApiConfig } from "./config.ts";
+import {
+  CertificateRotation,
+  ROTATION_ACTIONS_WITHOUT_RESOURCE_TYPE,
+  rotationAnswerTopics,
+} from "./constructs/certificate-rotation.ts";
 import { DevicePolicy } from "./constructs/device-policy.ts";
 import { FleetCommit } from "./constructs/fleet-commit.ts";
 import { FleetProvisioning } from "./constructs/fleet-provisioning.ts";
@@ -38,7 +43,8 @@ export type ProvisioningStackProps = StackProps & {
  * The stateless stack: the device policy, the vend Lambda and the vending API, JITR (topic rule,
  * Lambda, dead-letter queue), the role AWS IoT provisions with and the JITP template, and fleet
  * provisioning by claim (template, pre-provisioning hook, claim policy; the commit's topic rule,
- * Lambda and dead-letter queue). It holds no device data (the registry stack does), but the device
+ * Lambda and dead-letter queue), and certificate rotation over MQTT (topic rule, Lambda, dead-letter
+ * queue). It holds no device data (the registry stack does), but the device
  * policy is attached to every provisioned certificate and the claim policy to the operator's claim
  * certificates, so CloudFormation cannot delete them while those exist.
  */
@@ -59,6 +65,8 @@ export class ProvisioningStack extends Stack {
   readonly fleet: FleetProvisioning;
   /** Fleet provisioning's commit on the device's first connection: rule, Lambda, dead-letter queue. */
   readonly fleetCommit: FleetCommit;
+  /** Certificate rotation over MQTT: rule, Lambda, dead-letter queue. */
+  readonly certificateRotation: CertificateRotation;
 
   constructor(scope: Construct, id: string, props: ProvisioningStackProps) {
     const {
@@ -77,7 +85,7 @@ export class ProvisioningStack extends Stack {
     } = props;
     super(scope, id, {
       description:
-        "iot-onramp provisioning (stateless): device policy, certificate vending API, JITR, JITP, fleet provisioning",
+        "iot-onramp provisioning (stateless): device policy, certificate vending API, JITR, JITP, fleet provisioning, certificate rotation",
       ...stackProps,
     });
     const removalPolicy = destroyOnRemoval ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
@@ -134,6 +142,16 @@ export class ProvisioningStack extends Stack {
       ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
       registryKeySecretName,
       productSecretPrefix,
+      thingNamePrefix,
+      logRetention,
+      removalPolicy,
+    });
+    this.certificateRotation = new CertificateRotation(this, "CertificateRotation", {
+      table,
+      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
+      registryKeySecretName,
+      productSecretPrefix,
+      devicePolicyNames: [this.devicePolicy.policyName],
       thingNamePrefix,
       logRetention,
       removalPolicy,
@@ -232,6 +250,21 @@ export class ProvisioningStack extends Stack {
       this.fleetCommit.logGroup.logGroupName,
       "Logs of the fleet provisioning commit Lambda (one line per commit)",
     );
+    output(
+      PROVISIONING_OUTPUTS.certificateRotationFunctionName,
+      this.certificateRotation.function.functionName,
+      "Certificate rotation Lambda (invoked by the topic rule on things/+/certificates/rotate)",
+    );
+    output(
+      PROVISIONING_OUTPUTS.certificateRotationDeadLetterQueueUrl,
+      this.certificateRotation.deadLetterQueue.queueUrl,
+      "SQS queue of rotation requests the rule could not deliver or the Lambda failed after retries",
+    );
+    output(
+      PROVISIONING_OUTPUTS.certificateRotationLogGroupName,
+      this.certificateRotation.logGroup.logGroupName,
+      "Logs of the certificate rotation Lambda (one line per rotation, ids only)",
+    );
   }
 
   /**
@@ -256,6 +289,9 @@ export class ProvisioningStack extends Stack {
       fleetCommitRole: this.fleetCommit.role,
       fleetCommitFunction: this.fleetCommit.function,
       fleetCommitQueue: this.fleetCommit.deadLetterQueue,
+      rotationRole: this.certificateRotation.role,
+      rotationFunction: this.certificateRotation.function,
+      rotationQueue: this.certificateRotation.deadLetterQueue,
     };
     for (const ack of nagAcknowledgements(this, api, productSecretPrefix, thingNamePrefix)) {
       Validations.of(targets[ack.on]).acknowledge({ id: ack.id, reason: ack.reason });
@@ -266,7 +302,8 @@ export class ProvisioningStack extends Stack {
 /**
  * Where an acknowledgement goes: the vend role, function or REST API (`role`, `function`, `api`),
  * the JITR role, function or dead-letter queue, the IoT provisioning role, the hook role or
- * function, the fleet commit role, function or dead-letter queue.
+ * function, the fleet commit role, function or dead-letter queue, the certificate rotation role,
+ * function or dead-letter queue.
  */
 export type NagTarget =
   | "role"
@@ -280,7 +317,10 @@ export type NagTarget =
   | "hookFunction"
   | "fleetCommitRole"
   | "fleetCommitFunction"
-  | "fleetCommitQueue";
+  | "fleetCommitQueue"
+  | "rotationRole"
+  | "rotationFunction"
+  | "rotationQueue";
 
 /** A cdk-nag finding acknowledged on one construct of the stack, with its reason. */
 export type NagAcknowledgement = { on: NagTarget; id: string; reason: string };
@@ -383,6 +423,35 @@ export function nagAcknowledgements(
       id: "AwsSolutions-SQS3",
       reason:
         "This queue is itself the dead-letter queue of the fleet commit topic rule (error action) and of the commit Lambda (on-failure destination); a dead-letter queue of a dead-letter queue would only move the same messages again.",
+    },
+    {
+      on: "rotationRole",
+      id: IAM5(`${iotArn}:${things}`),
+      reason: `${scopedIot} The rotation re-runs the product's template (RegisterThing) for the device's own thing, named after its serial, to attach the new certificate.`,
+    },
+    {
+      on: "rotationRole",
+      id: IAM5(`${iotArn}:cert/*`),
+      reason: `${scopedIot} The rotation creates, attaches and activates the device's new certificate, and destroys it again when the rotation fails.`,
+    },
+    {
+      on: "rotationRole",
+      id: IAM5("*"),
+      reason: `Only actions without a resource type in the Service Authorization Reference, each on the allow-list of lib/iam-allow-list.ts: ${allowListReasons(ROTATION_ACTIONS_WITHOUT_RESOURCE_TYPE)}.`,
+    },
+    ...rotationAnswerTopics(thingNamePrefix).map((topic) => ({
+      on: "rotationRole" as const,
+      id: IAM5(`${iotArn}:topic/${topic}`),
+      reason: `iot:Publish only, on one answer topic of certificate rotation under every device's own things/{thingName}/ (${
+        thingNamePrefix ? `things limited to the prefix ${thingNamePrefix}` : "any thing"
+      }): the device that asked is known only from the request (topic(2) in the rule), and the device policy lets each device receive only its own things/{thingName}/* topics.`,
+    })),
+    { on: "rotationFunction", id: "AwsSolutions-L1", reason: runtime },
+    {
+      on: "rotationQueue",
+      id: "AwsSolutions-SQS3",
+      reason:
+        "This queue is itself the dead-letter queue of the certificate rotation topic rule (error action) and of the rotation Lambda (on-failure destination); a dead-letter queue of a dead-letter queue would only move the same messages again.",
     },
     {
       on: "api",

@@ -7,6 +7,17 @@ import { readFileSync } from "node:fs";
 const IOT_ADAPTER = new URL("../../lambdas/adapters/iot-provisioning.ts", import.meta.url);
 
 /**
+ * The adapter methods a port type picks: every `"name"` inside `iot: Pick<IotProvisioning, ...>`
+ * (or `Pick<IotProvisioning, ...>` alone) in a file of lambdas/, relative to the project root.
+ */
+export function pickedIotMethods(file: string): string[] {
+  const source = readFileSync(new URL(`../../${file}`, import.meta.url), "utf8");
+  return [...source.matchAll(/Pick<IotProvisioning, ([^>]+)>/g)].flatMap((m) =>
+    [...(m[1] ?? "").matchAll(/"(\w+)"/g)].map((n) => n[1]!),
+  );
+}
+
+/**
  * `iot:{Name}` for every `new {Name}Command(` in the bodies of the given methods of the IoT
  * adapter (a method's body ends at the first line that is exactly `  }`).
  */
@@ -34,4 +45,17 @@ export const CLAIM_IOT_METHODS = [
   "setCertificateStatus",
   "destroyCertificate",
   "detachArn",
+] as const;
+
+/**
+ * The adapter methods behind `RotationDeps["iot"]` (lambdas/core/rotation/rotate-certificate.ts:
+ * the claim's, registerDeviceThing's and its own picks) plus `getDataEndpoint`, which the entry
+ * calls to find where to publish the answer.
+ */
+export const ROTATION_IOT_METHODS = [
+  ...CLAIM_IOT_METHODS,
+  "createCertificateFromCsr",
+  "registerThing",
+  "describeThing",
+  "getDataEndpoint",
 ] as const;

@@ -36,6 +36,7 @@ const DEPLOYED_FUNCTIONS: [entry: string, functionAt: string][] = [
   ["jitr-registration.ts", "JitrFunction"],
   ["pre-provisioning-hook.ts", "FleetHookFunction"],
   ["fleet-commit.ts", "FleetCommitFunction"],
+  ["certificate-rotation.ts", "CertificateRotationFunction"],
 ];
 
 describe("lib/bundling: the deployed bundle", () => {

@@ -66,7 +66,7 @@ describe("cdk-nag (AwsSolutions) on the app", () => {
   it("with thingNamePrefix acknowledges thing/{prefix}* instead of thing/*", () => {
     const acks = acknowledgements(appWithContext("thing-prefix", { thingNamePrefix: "ACME-" }).app);
     const thingAcks = acks.filter((a) => a.id.includes(":thing/"));
-    assert.equal(thingAcks.length, 3, "vend, JITR and provisioning roles");
+    assert.equal(thingAcks.length, 4, "vend, JITR, provisioning and rotation roles");
     for (const ack of thingAcks) assert.match(ack.id, /:thing\/ACME-\*\]$/);
   });
 
@@ -107,10 +107,15 @@ describe("cdk-nag (AwsSolutions) on the app", () => {
       /\/Jitr\/Function$/,
       /\/Fleet\/Hook\/Function$/,
       /\/FleetCommit\/Function$/,
+      /\/CertificateRotation\/Function$/,
     ]) {
       assert.match(at(fn, "AwsSolutions-L1")?.reason ?? "", /nodejs22\.x/);
     }
-    for (const queue of [/\/Jitr\/DeadLetters$/, /\/FleetCommit\/DeadLetters$/]) {
+    for (const queue of [
+      /\/Jitr\/DeadLetters$/,
+      /\/FleetCommit\/DeadLetters$/,
+      /\/CertificateRotation\/DeadLetters$/,
+    ]) {
       assert.match(at(queue, "AwsSolutions-SQS3")?.reason ?? "", /dead-letter queue/);
     }
     // cert/* is acknowledged with the reason from lib/iam-allow-list.ts UNSCOPABLE_IOT_RESOURCES.
@@ -137,5 +142,31 @@ describe("cdk-nag (AwsSolutions) on the app", () => {
       /GetSecretValue only/,
     );
     assert.ok(!acks.some((a) => /\/FleetCommit\/Role$/.test(a.path) && a.id.includes("secretsmanager")));
+  });
+
+  it("acknowledges the rotation role's findings: the allow-listed actions and its two answer topics", () => {
+    const iot = "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>";
+    const rotationAcks = (app: SynthesizedApp) =>
+      acknowledgements(app.app).filter((a) => /\/CertificateRotation\/Role$/.test(a.path));
+    const acks = rotationAcks(defaultApp());
+    const star = acks.find((a) => a.id === "AwsSolutions-IAM5[Resource::*]");
+    for (const action of ["iot:CreateCertificateFromCsr", "iot:RegisterThing", "iot:DescribeEndpoint"]) {
+      assert.ok(star?.reason.includes(action), action);
+    }
+    assert.ok(!star?.reason.includes("iot:CreateKeysAndCertificate"));
+    for (const answer of ["accepted", "rejected"]) {
+      const ack = acks.find(
+        (a) => a.id === `AwsSolutions-IAM5[Resource::${iot}:topic/things/*/certificates/rotate/${answer}]`,
+      );
+      assert.match(ack?.reason ?? "", /^iot:Publish only/);
+    }
+    assert.ok(!acks.some((a) => a.id.includes("secretsmanager") || a.id.includes("rotate/required")));
+    const prefixed = rotationAcks(appWithContext("thing-prefix", { thingNamePrefix: "ACME-" }));
+    assert.ok(
+      prefixed.some(
+        (a) =>
+          a.id === `AwsSolutions-IAM5[Resource::${iot}:topic/things/ACME-*/certificates/rotate/accepted]`,
+      ),
+    );
   });
 });

@@ -191,6 +191,31 @@ describe("lib/constructs/fleet-commit", () => {
     for (const action of called) assert.ok(granted.includes(action), `${action} is not granted`);
   });
 
+  it("covers finishing a certificate rotation (the switch on the new certificate's first connection)", () => {
+    const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), "utf8");
+    // The commit finishes rotations, and finishRotation's AWS IoT port is the claim's.
+    assert.match(read("lambdas/core/fleet/commit-fleet-provisioning.ts"), /await finishRotation\(deps, /);
+    const rotation = read("lambdas/core/rotation/rotate-certificate.ts");
+    assert.match(
+      rotation,
+      /export async function finishRotation\(\s*deps: ClaimDeps & \{ logger: Logger \},/,
+      "finishRotation needs more than ClaimDeps: check the commit's grants",
+    );
+    const body = rotation.slice(rotation.indexOf("export async function finishRotation("));
+    const iotCalls = [...body.matchAll(/deps\.iot\.(\w+)\(/g)].map((m) => m[1]!);
+    assert.ok(iotCalls.includes("destroyCertificate"), "the previous certificate is destroyed");
+    for (const method of iotCalls)
+      assert.ok((CLAIM_IOT_METHODS as readonly string[]).includes(method), method);
+    // Its registry writes are conditional updates (UpdateItem), already granted.
+    const registry = read("lambdas/adapters/dynamodb-registry.ts");
+    const complete = registry.slice(registry.indexOf("  async completeRotation("));
+    assert.match(complete.slice(0, complete.indexOf("\n  }\n")), /this\.conditionalUpdate\(/);
+    const granted = Object.values(statementsOf("FleetCommitRoleDefaultPolicy")).flatMap((s) => s.actions);
+    for (const action of ["dynamodb:UpdateItem", "iot:DeleteCertificate", "iot:UpdateCertificate"]) {
+      assert.ok(granted.includes(action), action);
+    }
+  });
+
   it("with a thing-name prefix, detaches a replaced certificate only from things under it", () => {
     const statements = statementsOf(
       "FleetCommitRoleDefaultPolicy",

@@ -7,8 +7,13 @@ import { appWithContext, cfnText, defaultApp, resourceAt, type SynthesizedApp } 
 const IOT = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}";
 const prefixApp = () => appWithContext("thing-prefix", { thingNamePrefix: "ACME-" });
 
-/** The three roles that act on things, by the logical-id prefix of their default policy. */
-const ROLE_POLICIES = ["VendRoleDefaultPolicy", "JitrRoleDefaultPolicy", "IotProvisioningRoleDefaultPolicy"];
+/** The roles that act on things, by the logical-id prefix of their default policy. */
+const ROLE_POLICIES = [
+  "VendRoleDefaultPolicy",
+  "JitrRoleDefaultPolicy",
+  "IotProvisioningRoleDefaultPolicy",
+  "CertificateRotationRoleDefaultPolicy",
+];
 
 type Statement = { Sid: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 
@@ -36,6 +41,7 @@ describe("lib/iam-grants: thing-name prefix", () => {
     }
     const text = JSON.stringify(prefixApp().provisioningTemplate.toJSON());
     assert.ok(!text.includes(":thing/*"), "no unscoped thing ARN left in the provisioning stack");
+    assert.ok(!text.includes(":topic/things/*"), "rotation answers only to things under the prefix");
   });
 
   it("with a prefix, AttachThingPrincipal / DetachThingPrincipal only for things under it (iot:thingArn)", () => {

@@ -17,6 +17,18 @@ export const FLEET_CLAIM_POLICY_NAME = "onramp-fleet-claim-policy";
 /** The policy document file (`policies/fleet-claim-policy.json`) behind {@link FLEET_CLAIM_POLICY_NAME}. */
 export const FLEET_CLAIM_POLICY_DOCUMENT = "fleet-claim-policy";
 
+/**
+ * Policy documents the custom authorizer returns per connection (not created in AWS IoT): the
+ * `${onramp:productKey}`, `${onramp:deviceName}` and `${onramp:clientId}` placeholders are filled
+ * in for the device that logged in (lambdas/core/authorizer/connection-policy.ts).
+ */
+export const AUTHORIZER_POLICY_DOCUMENTS = {
+  /** A secret-born device's own topic space (Alibaba / EnOS topics and its thing's shadow). */
+  device: "secret-device-policy",
+  /** An EnOS SecureMode 3 session: the activation topics only. */
+  activation: "secret-activation-policy",
+} as const;
+
 /** The name each shipped policy document is created under in AWS IoT (by CDK and the local stack). */
 export const POLICY_NAMES: Readonly<Record<string, string>> = {
   [DEVICE_POLICY_DOCUMENT]: DEVICE_POLICY_NAME,

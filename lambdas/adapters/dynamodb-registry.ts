@@ -332,6 +332,23 @@ export class DynamoDbRegistry implements Registry, NonceStore {
     });
   }
 
+  async commitSecretLogin(serialNumber: string, thingName: string, at: string): Promise<boolean> {
+    return this.conditionalUpdate("CommitSecretLogin", {
+      Key: keys.device(serialNumber),
+      UpdateExpression:
+        "SET #status = :provisioned, thingName = :thing, provisionedAt = :at, updatedAt = :at, #version = #version + :one",
+      ConditionExpression: "#status = :registered",
+      ExpressionAttributeNames: { "#status": "status", "#version": "version" },
+      ExpressionAttributeValues: {
+        ":provisioned": "provisioned",
+        ":registered": "registered",
+        ":thing": thingName,
+        ":at": at,
+        ":one": 1,
+      },
+    });
+  }
+
   async releaseClaim(serialNumber: string, claimId: string): Promise<void> {
     try {
       await this.client.send(

@@ -5,6 +5,7 @@ import {
   DeleteThingCommand,
   DescribeCertificateCommand,
   DescribeEndpointCommand,
+  CreateThingCommand,
   DescribeThingCommand,
   DetachPolicyCommand,
   DetachThingPrincipalCommand,
@@ -136,6 +137,14 @@ export class AwsIotProvisioning implements IotProvisioning, JitrIot, ReconcileIo
       await aws("DetachThingPrincipal", () =>
         this.client.send(new DetachThingPrincipalCommand({ thingName, principal: target })),
       );
+    }
+  }
+
+  async createThing(thingName: string, attributes: Record<string, string>): Promise<void> {
+    try {
+      await this.client.send(new CreateThingCommand({ thingName, attributePayload: { attributes } }));
+    } catch (error) {
+      if (!isAwsError(error, "ResourceAlreadyExistsException")) throw translateAwsError(error, "CreateThing");
     }
   }
 

@@ -75,6 +75,16 @@ export async function createProduct(
     throw new ValidationError(`Invalid product ${String(issue.path[0])}: ${issue.message}`);
   }
   const product = parsed.data;
+  if (
+    product.authMode === "product-secret" &&
+    (product.mqttAuth?.scheme === "aliyun" || product.mqttAuth?.scheme === "enos")
+  ) {
+    // A device logs in with its device secret: with one secret for the product, any device could
+    // log in as any other. (aliyun-dynamic issues each device its own secret at registration.)
+    throw new ValidationError(
+      `Invalid product mqttAuth: ${product.mqttAuth.scheme} logins need a per-device secret (authMode device-secret).`,
+    );
+  }
   if (product.authMode === "product-secret" && product.reprovision === "replace") {
     // One secret for the whole product: anyone holding it could sign for any serial, so with
     // `replace` they could take over a provisioned device. Such products are "register once",

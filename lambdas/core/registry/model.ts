@@ -15,6 +15,32 @@ export const serialNumberSchema = z
   .string()
   .check(z.regex(/^[A-Za-z0-9:_-]{1,128}$/, "1-128 characters: letters, digits, ':', '_' or '-'"));
 
+/**
+ * How a product's devices log in over MQTT with a secret (through the AWS IoT custom authorizer);
+ * absent for certificate devices. `aliyun`: one secret per device (own, or derived from the
+ * product secret). `aliyun-dynamic`: one secret per product; devices register (`register` for
+ * pre-registered names, `regnwl` without pre-registration when allowed) to get their own secret or
+ * token. `enos`: SecureMode 2 with the device secret; SecureMode 3 with the product secret only for
+ * dynamic activation, when allowed.
+ */
+export const mqttAuthSchema = z.discriminatedUnion("scheme", [
+  z.object({
+    scheme: z.literal("aliyun"),
+    timestampWindowSeconds: z.optional(z.number().check(z.int(), z.minimum(1), z.maximum(86_400))),
+  }),
+  z.object({
+    scheme: z.literal("aliyun-dynamic"),
+    allowRegnwl: z.boolean(),
+    timestampWindowSeconds: z.optional(z.number().check(z.int(), z.minimum(1), z.maximum(86_400))),
+  }),
+  z.object({
+    scheme: z.literal("enos"),
+    dynamicActivation: z.boolean(),
+    timestampWindowSeconds: z.optional(z.number().check(z.int(), z.minimum(1), z.maximum(86_400))),
+  }),
+]);
+export type MqttAuth = z.infer<typeof mqttAuthSchema>;
+
 export const productSchema = z.object({
   productKey: productKeySchema,
   name: z.string().check(z.minLength(1), z.maxLength(256)),
@@ -29,6 +55,7 @@ export const productSchema = z.object({
    * Seconds a rotated device's old certificate keeps working if the device never connects with
    * its new one (then it is revoked anyway). Default DEFAULT_ROTATION_GRACE_SECONDS.
    */
+  mqttAuth: z.optional(mqttAuthSchema),
   rotationGraceSeconds: z.optional(z.number().check(z.int(), z.minimum(60), z.maximum(365 * 86_400))),
   createdAt: z.string(),
 });
@@ -90,6 +117,11 @@ export type Device = {
   publicKeyFingerprint?: string;
   /** The device's own secret, sealed with the registry key (never stored in plain text). */
   sealedSecret?: string;
+  /**
+   * SHA-256 (hex) of the device token issued by dynamic registration without pre-registration
+   * (Alibaba `regnwl`); the token itself is never stored.
+   */
+  deviceTokenHash?: string;
   claim?: DeviceClaim;
   /**
    * A certificate rotation in progress: the new certificate is ACTIVE and attached; the device

@@ -67,6 +67,11 @@ export interface Registry {
    * device still on the previous one. False otherwise.
    */
   completeRotation(serialNumber: string, rotation: PendingRotation): Promise<boolean>;
+  /**
+   * A secret-born device's first successful login: `registered` → `provisioned` with its thing.
+   * Conditional on the device still being registered; false otherwise (already done, or changed).
+   */
+  commitSecretLogin(serialNumber: string, thingName: string, at: string): Promise<boolean>;
   /** Drops a claim (after a rollback). No-op if the claim is no longer there. */
   releaseClaim(serialNumber: string, claimId: string): Promise<void>;
   /** Records that the device's committed certificate was activated. False if it is no longer the device's. */

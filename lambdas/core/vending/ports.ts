@@ -47,6 +47,8 @@ export interface IotProvisioning {
    * a certificate that is already gone is fine.
    */
   destroyCertificate(certificateId: string): Promise<void>;
+  /** Creates a thing with attributes (no certificate). Idempotent: an existing thing is left as it is. */
+  createThing(thingName: string, attributes: Record<string, string>): Promise<void>;
   /** A thing's attributes; undefined when there is no thing of that name. */
   describeThing(thingName: string): Promise<{ attributes: Record<string, string> } | undefined>;
   /** Deletes a thing if no principal is attached to it any more. Idempotent. */

@@ -1,11 +1,11 @@
 import {
   CreateCertificateFromCsrCommand,
   CreateKeysAndCertificateCommand,
+  CreateThingCommand,
   DeleteCertificateCommand,
   DeleteThingCommand,
   DescribeCertificateCommand,
   DescribeEndpointCommand,
-  CreateThingCommand,
   DescribeThingCommand,
   DetachPolicyCommand,
   DetachThingPrincipalCommand,

@@ -6,7 +6,12 @@ export type PolicyValues = { productKey: string; deviceName: string; clientId: s
  * `${` as a variable, so a client id with them (or a control character) could widen the policy.
  */
 export function isPolicySafeClientId(clientId: string): boolean {
-  return clientId.length >= 1 && clientId.length <= 128 && !/[*?$\\{}\u0000-\u001f\u007f"]/.test(clientId);
+  if (clientId.length < 1 || clientId.length > 128 || /[*?$\\{}"]/.test(clientId)) return false;
+  for (let i = 0; i < clientId.length; i++) {
+    const code = clientId.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return false;
+  }
+  return true;
 }
 
 /**

@@ -11,10 +11,12 @@ import { defaultFleetHookConfig } from "#core/fleet/authorize-fleet-provisioning
 import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import type { Logger } from "#core/logger.ts";
 import { defaultVendConfig } from "#core/vending/vend-certificate.ts";
+import { ALIYUN_REGISTER_PATH } from "#credentials/aliyun-register-form.ts";
 import { makeCertificateRotationHandler } from "#handlers/certificate-rotation.ts";
 import { makeFleetCommitHandler } from "#handlers/fleet-commit.ts";
 import { makeJitrHandler } from "#handlers/jitr-registration.ts";
 import { makePreProvisioningHookHandler } from "#handlers/pre-provisioning-hook.ts";
+import { makeRegisterDeviceHandler } from "#handlers/register-device.ts";
 import { makeVendCertificateHandler } from "#handlers/vend-certificate.ts";
 import {
   DEVICE_POLICY_DOCUMENT,
@@ -166,6 +168,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const apiServer = createServer(
       apiGatewayListener([
         { method: "POST", path: "/v1/certificates", handler: vend },
+        {
+          method: "POST",
+          path: ALIYUN_REGISTER_PATH,
+          handler: makeRegisterDeviceHandler({ ...services, logger: options.logger }),
+        },
         { method: "GET", path: "/openapi.yaml", handler: serveOpenApi },
         {
           method: "GET",

@@ -349,6 +349,70 @@ export class DynamoDbRegistry implements Registry, NonceStore {
     });
   }
 
+  async issueCredential(
+    serialNumber: string,
+    version: number,
+    credential: { sealedSecret: string } | { deviceTokenHash: string; sealedToken: string },
+    at: string,
+  ): Promise<boolean> {
+    const token = "deviceTokenHash" in credential;
+    return this.conditionalUpdate("IssueCredential", {
+      Key: keys.device(serialNumber),
+      UpdateExpression: token
+        ? "SET deviceTokenHash = :hash, sealedToken = :sealed, credentialIssuedAt = :at, updatedAt = :at, #version = #version + :one REMOVE sealedSecret"
+        : "SET sealedSecret = :sealed, credentialIssuedAt = :at, updatedAt = :at, #version = #version + :one REMOVE deviceTokenHash, sealedToken",
+      ConditionExpression: "#version = :version AND #status = :registered",
+      ExpressionAttributeNames: { "#version": "version", "#status": "status" },
+      ExpressionAttributeValues: {
+        ...(token
+          ? { ":hash": credential.deviceTokenHash, ":sealed": credential.sealedToken }
+          : { ":sealed": credential.sealedSecret }),
+        ":at": at,
+        ":one": 1,
+        ":version": version,
+        ":registered": "registered",
+      },
+    });
+  }
+
+  async createDevice(device: NewDevice): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: deviceItem(device, new Date().toISOString()),
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw translateAwsError(error, "CreateDevice");
+    }
+  }
+
+  async resetRegistration(
+    serialNumber: string,
+    version: number,
+    options: { forgetSecret: boolean },
+  ): Promise<boolean> {
+    return this.conditionalUpdate("ResetRegistration", {
+      Key: keys.device(serialNumber),
+      UpdateExpression:
+        "SET #status = :registered, updatedAt = :now, #version = #version + :one " +
+        `REMOVE ${options.forgetSecret ? "sealedSecret, " : ""}deviceTokenHash, sealedToken, credentialIssuedAt, provisionedAt`,
+      ConditionExpression: "#version = :version AND #status IN (:registered, :provisioned)",
+      ExpressionAttributeNames: { "#version": "version", "#status": "status" },
+      ExpressionAttributeValues: {
+        ":registered": "registered",
+        ":provisioned": "provisioned",
+        ":now": new Date().toISOString(),
+        ":one": 1,
+        ":version": version,
+      },
+    });
+  }
+
   async releaseClaim(serialNumber: string, claimId: string): Promise<void> {
     try {
       await this.client.send(

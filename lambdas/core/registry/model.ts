@@ -122,6 +122,10 @@ export type Device = {
    * (Alibaba `regnwl`); the token itself is never stored.
    */
   deviceTokenHash?: string;
+  /** The same token, sealed: a registration repeated within seconds answers the same token. */
+  sealedToken?: string;
+  /** When dynamic registration last issued a secret or token (ISO time). */
+  credentialIssuedAt?: string;
   claim?: DeviceClaim;
   /**
    * A certificate rotation in progress: the new certificate is ACTIVE and attached; the device

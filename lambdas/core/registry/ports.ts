@@ -72,6 +72,26 @@ export interface Registry {
    * Conditional on the device still being registered; false otherwise (already done, or changed).
    */
   commitSecretLogin(serialNumber: string, thingName: string, at: string): Promise<boolean>;
+  /**
+   * Dynamic registration issues a device its own credential: a sealed device secret (`register`),
+   * or a device token kept hashed and sealed (`regnwl`). Conditional on `version` (so of concurrent
+   * registrations exactly one writes) and on the device still being `registered` (a device that
+   * has logged in with its credential registers again only after an operator's reset).
+   */
+  issueCredential(
+    serialNumber: string,
+    version: number,
+    credential: { sealedSecret: string } | { deviceTokenHash: string; sealedToken: string },
+    at: string,
+  ): Promise<boolean>;
+  /** Creates a device record unless the serial exists (registration without pre-registration). */
+  createDevice(device: NewDevice): Promise<boolean>;
+  /**
+   * An operator's reset of a secret-born device: back to `registered`, its issued credential
+   * (`forgetSecret`: also a sealed secret registration or activation issued) and first-login record
+   * removed, so it can register again. Conditional on `version`.
+   */
+  resetRegistration(serialNumber: string, version: number, options: { forgetSecret: boolean }): Promise<boolean>;
   /** Drops a claim (after a rollback). No-op if the claim is no longer there. */
   releaseClaim(serialNumber: string, claimId: string): Promise<void>;
   /** Records that the device's committed certificate was activated. False if it is no longer the device's. */

@@ -1,6 +1,8 @@
 /**
  * AES-128-CCM with an 8-byte tag (RFC 6655, TLS_PSK_WITH_AES_128_CCM_8): the nonce is the 4-byte
  * implicit IV from the key block and the 8-byte explicit epoch || sequence sent before the ciphertext.
+ * OpenSSL's CCM cannot process an empty plaintext through node:crypto, so empty records are not
+ * sent (DtlsSession.send refuses them) and an empty one received does not open (it is dropped).
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { epochAndSequence } from "./record.ts";

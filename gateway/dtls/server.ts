@@ -85,6 +85,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   private readonly cookies: CookieJar;
   private readonly suites;
   private readonly mtu: number;
+  private socketClosed = false;
   private readonly counters = {
     handshakes: 0,
     sessions: 0,
@@ -127,9 +128,12 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   }
 
   /** Ends every session with close_notify and closes the socket. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     for (const connection of [...this.connections.values()]) connection.close("server closing");
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+    // Let the close_notify datagrams leave before the socket goes.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    this.socketClosed = true;
+    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 
   /** Every datagram goes through here; none can throw out of it. */
@@ -301,6 +305,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   }
 
   private send(datagram: Buffer, remote: RemoteAddress): void {
+    if (this.socketClosed) return;
     this.socket.send(datagram, remote.port, remote.address, () => {
       // Send errors (ICMP unreachable, closed socket) are a lost datagram: retransmission covers it.
     });

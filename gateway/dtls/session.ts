@@ -43,6 +43,7 @@ export class DtlsSession extends EventEmitter<SessionEvents> {
 
   send(data: Buffer): void {
     if (this.closedReason !== undefined) throw new Error("DTLS session is closed");
+    if (data.length === 0) throw new RangeError("an application record carries at least one byte");
     if (data.length > MAX_APPLICATION_DATA)
       throw new RangeError(`at most ${MAX_APPLICATION_DATA} bytes per record`);
     this.link.sendApplicationData(data);

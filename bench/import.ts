@@ -3,7 +3,7 @@
  * its data on disk, through the real `onramp registry import` command, and re-runs it to time
  * the idempotent pass. Usage: npm run bench:import -- [--rows N] [--in-memory]
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,11 +38,11 @@ console.log(
 );
 for (const pass of ["first import", "re-run (all present)"]) {
   const started = performance.now();
-  const result = spawnSync(
-    process.execPath,
-    ["--import", "tsx", "cli/main.ts", "registry", "import", csv, "--endpoints", endpointsFile, "--json"],
-    { encoding: "utf8", env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" } },
-  );
+  // Not spawnSync: the stack runs in this process and must answer the CLI's health check.
+  const result = await run(process.execPath, [
+    ...["--import", "tsx", "cli/main.ts", "registry", "import", csv],
+    ...["--endpoints", endpointsFile, "--json"],
+  ]);
   const seconds = (performance.now() - started) / 1000;
   if (result.status !== 0) {
     console.error(result.stderr);
@@ -60,3 +60,23 @@ for (const pass of ["first import", "re-run (all present)"]) {
 }
 await stack.close();
 rmSync(dir, { recursive: true, force: true });
+
+function run(
+  command: string,
+  args: string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, {
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}

@@ -55,7 +55,7 @@ export class PskTestClient extends EventEmitter<{ data: [Buffer]; alert: [number
   private nextReceive = 0;
   private serverRandom = Buffer.alloc(0);
   private serverEms = false;
-  private master = Buffer.alloc(0);
+  private master: Buffer = Buffer.alloc(0);
   private resolveConnect: (() => void) | undefined;
   private rejectConnect: ((e: Error) => void) | undefined;
   connected = false;

@@ -10,15 +10,19 @@ import { defaultSecretNames, makeServices, type Services } from "#adapters/servi
 import { defaultFleetHookConfig } from "#core/fleet/authorize-fleet-provisioning.ts";
 import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import type { Logger } from "#core/logger.ts";
+import { activateDevice } from "#core/registration/activate-device.ts";
+import { registerDevice } from "#core/registration/register-device.ts";
 import { defaultVendConfig } from "#core/vending/vend-certificate.ts";
 import { ALIYUN_REGISTER_PATH } from "#credentials/aliyun-register-form.ts";
 import { makeCertificateRotationHandler } from "#handlers/certificate-rotation.ts";
+import { makeCustomAuthorizerHandler } from "#handlers/custom-authorizer.ts";
 import { makeFleetCommitHandler } from "#handlers/fleet-commit.ts";
 import { makeJitrHandler } from "#handlers/jitr-registration.ts";
 import { makePreProvisioningHookHandler } from "#handlers/pre-provisioning-hook.ts";
 import { makeRegisterDeviceHandler } from "#handlers/register-device.ts";
 import { makeVendCertificateHandler } from "#handlers/vend-certificate.ts";
 import {
+  AUTHORIZER_POLICY_DOCUMENTS,
   DEVICE_POLICY_DOCUMENT,
   DEVICE_POLICY_NAME,
   FLEET_CLAIM_POLICY_DOCUMENT,
@@ -228,6 +232,20 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       logger: options.logger,
       region: localRegion,
       accountId: localAccountId,
+      // Devices born with a secret: the real custom authorizer handler, in-process, and the
+      // registration / activation answers AWS IoT cannot push (see local/mqtt/secret-login.ts).
+      secretLogin: {
+        authorize: makeCustomAuthorizerHandler({
+          ...services,
+          policies: {
+            device: loadPolicyDocument(AUTHORIZER_POLICY_DOCUMENTS.device),
+            activation: loadPolicyDocument(AUTHORIZER_POLICY_DOCUMENTS.activation),
+          },
+          logger: options.logger,
+        }),
+        register: (request) => registerDevice({ ...services, logger: options.logger }, request),
+        activate: (request) => activateDevice({ ...services, logger: options.logger }, request),
+      },
       // Fleet provisioning's MQTT API; the template's hook is the real handler, in-process.
       fleet: {
         hooks: new Map([

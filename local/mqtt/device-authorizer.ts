@@ -21,6 +21,26 @@ export type DeviceSession = {
   issuer: SubjectFields;
 };
 
+/**
+ * A connection a custom authorizer let in (MQTT username/password): the policy documents the
+ * authorizer returned decide, with no thing or certificate variables (AWS IoT has none for it).
+ */
+export type AuthorizerSession = {
+  kind: "authorizer";
+  clientId: string;
+  /** What the authorizer answered as principalId (lifecycle events' principalIdentifier). */
+  principalId: string;
+  sessionIdentifier: string;
+  policies: ParsedPolicy[];
+};
+
+/** Any authenticated connection of the local endpoint. */
+export type ConnectionSession = DeviceSession | AuthorizerSession;
+
+export function isAuthorizerSession(session: ConnectionSession): session is AuthorizerSession {
+  return "kind" in session && session.kind === "authorizer";
+}
+
 /** A policy decision, or a refusal because the certificate is no longer ACTIVE. */
 export type DeviceDecision =
   | (PolicyDecision & { thingName?: string })
@@ -64,7 +84,14 @@ export class DeviceAuthorizer {
   }
 
   /** Decides one action on one resource ARN for a connection. */
-  authorize(session: DeviceSession, action: IotAction, resource: string): DeviceDecision {
+  authorize(session: ConnectionSession, action: IotAction, resource: string): DeviceDecision {
+    if (isAuthorizerSession(session)) {
+      return evaluatePolicies(session.policies, {
+        action,
+        resource,
+        context: { clientId: session.clientId },
+      });
+    }
     const context = this.context(session);
     // The thing is this connection's only when its certificate is attached to it.
     const thingName = context.thing?.attached ? context.thing.thingName : undefined;

@@ -4,10 +4,11 @@ import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 
 import type { Logger } from "#core/logger.ts";
 import type { IotEmulator } from "#local/iot/index.ts";
 import { type ConnectDecision, decideConnect } from "./connect-decision.ts";
-import { DeviceAuthorizer, type DeviceSession } from "./device-authorizer.ts";
+import { type ConnectionSession, DeviceAuthorizer, isAuthorizerSession } from "./device-authorizer.ts";
 import { FleetProvisioningApi, type FleetProvisioningOptions } from "./fleet-provisioning.ts";
 import { type IotAction, topicArn, topicFilterArn } from "./policy-engine.ts";
 import type { RuleEngine } from "./rule-engine.ts";
+import { decideSecretLogin, type SecretLoginOptions, type ServicePush } from "./secret-login.ts";
 import { issueServerIdentity } from "./server-certificate.ts";
 import { topicViolation } from "./topic-limits.ts";
 
@@ -33,6 +34,8 @@ export type MqttEndpointOptions = {
   timeouts?: { handshakeMs?: number; connectMs?: number };
   /** Serve the fleet provisioning MQTT API (fleet-provisioning.ts) with these hook targets. */
   fleet?: FleetProvisioningOptions;
+  /** Accept username/password logins (no client certificate) through the custom authorizer. */
+  secretLogin?: SecretLoginOptions;
 };
 
 /** A running local MQTT endpoint. */
@@ -79,17 +82,22 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     region: options.region,
     accountId: options.accountId,
   });
-  const sessions = new WeakMap<Client, DeviceSession>();
+  const sessions = new WeakMap<Client, ConnectionSession>();
   const fleet = options.fleet ? new FleetProvisioningApi(iot, logger, options.fleet) : undefined;
   const identity = await issueServerIdentity(iot.context.issuer, options.host);
   const handshakeTimeout = options.timeouts?.handshakeMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
 
   const broker = await Aedes.createBroker({
     connectTimeout: options.timeouts?.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    authenticate(client, _username, _password, done) {
+    authenticate(client, username, password, done) {
       const socket = client.conn as TLSSocket;
       const peer =
         typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate(true) : undefined;
+      if (!peer?.raw && username !== undefined && options.secretLogin) {
+        // No client certificate: a device born with a secret (custom authorizer).
+        void secretLogin(client, username, password ? Buffer.from(password).toString("utf8") : "", done);
+        return;
+      }
       const request = {
         clientId: client.id,
         ...(peer?.raw ? { certificateDer: new Uint8Array(peer.raw) } : {}),
@@ -137,6 +145,8 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     },
     authorizeForward(client, packet) {
       if (packet.topic.startsWith("$SYS/")) return null;
+      // A service push for this very connection (its registration or activation answer).
+      if (client && pushes.get(client)?.topic === packet.topic) return packet;
       // Fleet provisioning answers go only to the connection that asked; requests to no one.
       if (fleet && FleetProvisioningApi.isServiceTopic(packet.topic) && !fleet.forward(client, packet)) {
         return null;
@@ -147,7 +157,8 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
   });
   broker.on("publish", (packet: AedesPublishPacket, client: Client | null) => {
     if (packet.topic.startsWith("$SYS/")) return;
-    const principal = client ? sessions.get(client)?.certificateId : undefined;
+    const session = client ? sessions.get(client) : undefined;
+    const principal = session && (isAuthorizerSession(session) ? session.principalId : session.certificateId);
     void rules.dispatch(packet.topic, packet.payload, {
       ...(client ? { clientId: client.id } : {}),
       ...(principal ? { principal } : {}),
@@ -155,7 +166,9 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
   });
   broker.on("publish", (packet: AedesPublishPacket, client: Client | null) => {
     const session = client ? sessions.get(client) : undefined;
-    if (fleet && client && session) fleet.handle({ client, session }, packet.topic, packet.payload);
+    if (fleet && client && session && !isAuthorizerSession(session)) {
+      fleet.handle({ client, session }, packet.topic, packet.payload);
+    }
   });
   // Lifecycle events, published by AWS IoT for every client id without '#' or '+'
   // (https://docs.aws.amazon.com/iot/latest/developerguide/life-cycle-events.html): for a
@@ -169,13 +182,74 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
       timestamp: Date.now(),
       eventType,
       sessionIdentifier: session.sessionIdentifier,
-      principalIdentifier: session.certificateId,
+      principalIdentifier: isAuthorizerSession(session) ? session.principalId : session.certificateId,
       versionNumber: 0,
       ...(eventType === "disconnected" ? { clientInitiatedDisconnect: false } : {}),
     }).catch(() => undefined);
   };
   broker.on("client", (client: Client) => presence(client, "connected"));
   broker.on("clientDisconnect", (client: Client) => presence(client, "disconnected"));
+  /** Service messages for one connection (registration / activation answers), sent after CONNACK. */
+  const pushes = new WeakMap<Client, ServicePush>();
+  broker.on("clientReady", (client: Client) => {
+    const push = pushes.get(client);
+    if (!push) return;
+    client.publish(
+      {
+        cmd: "publish",
+        topic: push.topic,
+        payload: Buffer.from(JSON.stringify(push.payload)),
+        qos: 0,
+        retain: false,
+        dup: false,
+      },
+      () => {
+        pushes.delete(client);
+        if (push.thenClose) setTimeout(() => client.close(), 50);
+      },
+    );
+  });
+
+  async function secretLogin(
+    client: Client,
+    username: string,
+    password: string,
+    done: (error: null, success: boolean | null) => void,
+  ): Promise<void> {
+    try {
+      const decision = await decideSecretLogin(options.secretLogin!, {
+        clientId: client.id,
+        username,
+        password,
+      });
+      if (decision.outcome === "refused") {
+        logger.warn("mqtt: connect", {
+          clientId: logged(client.id),
+          outcome: "refused",
+          reason: decision.reason,
+        });
+        client.close();
+        return done(null, false);
+      }
+      sessions.set(client, decision.session);
+      if (decision.push) pushes.set(client, decision.push);
+      logger.info("mqtt: connect", {
+        clientId: logged(client.id),
+        outcome: "accepted",
+        principalId: decision.session.principalId,
+        ...(decision.push ? { push: decision.push.topic } : {}),
+      });
+      done(null, true);
+    } catch (error) {
+      logger.error("mqtt: connect failed", {
+        clientId: logged(client.id),
+        error: error instanceof Error ? error.name : "unknown",
+      });
+      client.close();
+      done(null, false);
+    }
+  }
+
   broker.on("clientError", (client: Client, error: Error) =>
     logger.debug("mqtt: client error", { clientId: logged(client.id), error: error.message }),
   );
@@ -221,7 +295,9 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
     if (!decision.allowed) {
       logger[level]("mqtt: denied", {
         clientId: logged(session.clientId),
-        certificateId: session.certificateId,
+        ...(isAuthorizerSession(session)
+          ? { principalId: session.principalId }
+          : { certificateId: session.certificateId }),
         ...(decision.thingName ? { thingName: decision.thingName } : {}),
         action,
         topic: logged(topic),

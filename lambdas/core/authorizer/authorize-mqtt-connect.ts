@@ -191,7 +191,8 @@ async function loginSecret(
   if (request.scheme === "enos-sign" && request.secureMode === 3) {
     return deps.secrets.getProductSecret(product.productKey);
   }
-  if (product.mqttAuth?.scheme === "aliyun-dynamic" && !device.sealedSecret) return undefined;
+  // One secret per product: a device logs in only with the secret registration / activation issued it.
+  if (product.authMode === "product-secret" && !device.sealedSecret) return undefined;
   return deviceSigningSecret(deps, product, device, device.serialNumber);
 }
 

@@ -77,10 +77,12 @@ export async function createProduct(
   const product = parsed.data;
   if (
     product.authMode === "product-secret" &&
-    (product.mqttAuth?.scheme === "aliyun" || product.mqttAuth?.scheme === "enos")
+    (product.mqttAuth?.scheme === "aliyun" ||
+      (product.mqttAuth?.scheme === "enos" && !product.mqttAuth.dynamicActivation))
   ) {
     // A device logs in with its device secret: with one secret for the product, any device could
-    // log in as any other. (aliyun-dynamic issues each device its own secret at registration.)
+    // log in as any other. (aliyun-dynamic registration and EnOS dynamic activation issue each
+    // device its own secret; until then it cannot log in.)
     throw new ValidationError(
       `Invalid product mqttAuth: ${product.mqttAuth.scheme} logins need a per-device secret (authMode device-secret).`,
     );

@@ -91,7 +91,11 @@ export interface Registry {
    * (`forgetSecret`: also a sealed secret registration or activation issued) and first-login record
    * removed, so it can register again. Conditional on `version`.
    */
-  resetRegistration(serialNumber: string, version: number, options: { forgetSecret: boolean }): Promise<boolean>;
+  resetRegistration(
+    serialNumber: string,
+    version: number,
+    options: { forgetSecret: boolean },
+  ): Promise<boolean>;
   /** Drops a claim (after a rollback). No-op if the claim is no longer there. */
   releaseClaim(serialNumber: string, claimId: string): Promise<void>;
   /** Records that the device's committed certificate was activated. False if it is no longer the device's. */

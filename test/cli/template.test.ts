@@ -55,6 +55,9 @@ describe("onramp template list", () => {
     assert.deepEqual(listed.policies, [
       { name: "device-policy", policyName: "onramp-device-policy" },
       { name: "fleet-claim-policy", policyName: "onramp-fleet-claim-policy" },
+      // Per-connection documents of the custom authorizer: not created in AWS IoT, so no name.
+      { name: "secret-activation-policy" },
+      { name: "secret-device-policy" },
     ]);
   });
 });

@@ -264,6 +264,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       },
     });
     endpoint = mqtt;
+    iot.setPublisher((topic, payload) => mqtt.publish(topic, payload));
     closers.push(() => mqtt.close());
     // DescribeEndpoint answers with the port actually bound (port 0 picks a free one).
     iot.setDataEndpoint(`localhost:${mqtt.port}`);

@@ -1,6 +1,7 @@
 import { createReadStream, existsSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parse } from "csv-parse";
+import { resetRegistration } from "#core/registration/reset-registration.ts";
 import {
   IMPORT_COLUMNS,
   type ImportRow,
@@ -15,16 +16,18 @@ import { progressBar } from "../progress.ts";
 import { withServices, withTargetOptions } from "../wiring.ts";
 import { registerRegistryKeyCommands } from "./registry-key.ts";
 import { registerReconcileCommand } from "./registry-reconcile.ts";
+import { registerRotateCommand } from "./registry-rotate.ts";
 
 type Common = { json?: boolean; endpoints?: string };
 
-/** `onramp registry import | list | show | disable | enable | revoke | rotate-key | reconcile` */
+/** `onramp registry import | list | show | disable | enable | revoke | reset | rotate-key | reconcile` */
 export function registerRegistryCommands(program: Command): void {
   const registry = program
     .command("registry")
     .description("The serial-number registry: import and manage devices");
   registerRegistryKeyCommands(registry);
   registerReconcileCommand(registry);
+  registerRotateCommand(registry);
 
   withTargetOptions(
     registry
@@ -34,7 +37,7 @@ export function registerRegistryCommands(program: Command): void {
       )
       .argument(
         "<file>",
-        `CSV with a header row: ${IMPORT_COLUMNS.join(",")} (productKey and deviceSecret optional)`,
+        `CSV with a header row: ${IMPORT_COLUMNS.join(",")} (productKey and deviceSecret optional; deviceSecret: the device's own secret, sealed at import — the DeviceSecret an aliyun or enos device was born with; without it a device-secret product's devices use one derived from the product secret)`,
       )
       .option("--product-key <key>", "product for rows without a productKey column")
       .option("--rejected <file>", "write rejected rows (line,field,reason) to this CSV")
@@ -166,14 +169,29 @@ export function registerRegistryCommands(program: Command): void {
     enableDevice(deps, serial),
   );
   statusCommand("revoke", "Revoke a device for good: no provisioning, certificate REVOKED", revokeDevice);
+
+  withTargetOptions(
+    registry
+      .command("reset")
+      .description(
+        "Let a secret-born device register (aliyun-dynamic) or activate (enos) again, e.g. after a factory reset: its issued secret or token stops working",
+      )
+      .argument("<serial>", "serial number (the device name / device key)")
+      .option("--json", "print JSON")
+      .addHelpText("after", "\nExample:\n  onramp registry reset plug-0001"),
+  ).action(async (serial: string, options: Common) => {
+    const device = await withServices(options, (s) => resetRegistration(s, serial));
+    printDevice(device, options.json);
+  });
 }
 
 function printDevice(device: Device, json: boolean | undefined): void {
-  const { sealedSecret, claim, ...visible } = device;
+  const { sealedSecret, sealedToken, deviceTokenHash, claim, ...visible } = device;
   printResult(
     {
       ...visible,
       ownSecret: sealedSecret ? "yes (sealed)" : "no",
+      ...(deviceTokenHash ? { deviceToken: "issued (kept hashed)" } : {}),
       ...(claim ? { claim: "in progress" } : {}),
     },
     json,

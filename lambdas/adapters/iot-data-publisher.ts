@@ -1,4 +1,8 @@
-import { IoTDataPlaneClient, PublishCommand } from "@aws-sdk/client-iot-data-plane";
+import {
+  IoTDataPlaneClient,
+  type IoTDataPlaneClientConfig,
+  PublishCommand,
+} from "@aws-sdk/client-iot-data-plane";
 import type { DevicePublisher } from "#core/rotation/ports.ts";
 import { aws } from "./aws-errors.ts";
 
@@ -9,11 +13,19 @@ import { aws } from "./aws-errors.ts";
 export class IotDataPublisher implements DevicePublisher {
   private client: Promise<IoTDataPlaneClient> | undefined;
 
-  constructor(private readonly dataEndpoint: () => Promise<string>) {}
+  constructor(
+    private readonly dataEndpoint: () => Promise<string>,
+    /** Region and credentials (the CLI against the local stack); the defaults on Lambda. */
+    private readonly clientConfig: IoTDataPlaneClientConfig = {},
+  ) {}
 
   async publish(topic: string, payload: unknown): Promise<void> {
     this.client ??= this.dataEndpoint().then(
-      (host) => new IoTDataPlaneClient({ endpoint: host.includes("://") ? host : `https://${host}` }),
+      (host) =>
+        new IoTDataPlaneClient({
+          ...this.clientConfig,
+          endpoint: host.includes("://") ? host : `https://${host}`,
+        }),
     );
     const client = await this.client.catch((error: unknown) => {
       this.client = undefined;

@@ -6,6 +6,7 @@ import { type CaKeyMaterial, CertificateIssuer } from "#core/pki/index.ts";
 import type { ArnScope } from "./arns.ts";
 import { caCertificateRoutes } from "./ca-certificates.ts";
 import { certificateFromRegisteredCa, certificateRoutes, insertCertificate } from "./certificates.ts";
+import { dataPlaneRoutes } from "./data-plane.ts";
 import { endpointRoutes } from "./endpoint.ts";
 import { certificateInvalid } from "./errors.ts";
 import { FaultInjector } from "./faults.ts";
@@ -71,6 +72,8 @@ export type IotEmulator = {
   faults: FaultInjector;
   /** Sets where the MQTT endpoint is (`host[:port]`, once it knows its port); see `dataEndpoint`. */
   setDataEndpoint(hostAndPort: string): void;
+  /** Connects the data plane's Publish to the MQTT endpoint (once it is up). */
+  setPublisher(publish: (topic: string, payload: unknown) => Promise<void>): void;
   /**
    * Empties the registry as `POST /_emulator/reset` does: every certificate, CA, thing, thing type,
    * thing group, policy, template and topic rule is gone, then the `policies` of the options are
@@ -103,6 +106,7 @@ export const IOT_ROUTES: readonly Route[] = [
   ...thingTypeRoutes,
   ...thingGroupRoutes,
   ...topicRuleRoutes,
+  ...dataPlaneRoutes,
 ];
 
 /**
@@ -176,6 +180,9 @@ export async function createIotEmulator(options: IotEmulatorOptions = {}): Promi
     context,
     setDataEndpoint(hostAndPort) {
       context.dataEndpoint = hostAndPort;
+    },
+    setPublisher(publish) {
+      context.publish = publish;
     },
     reset,
     async listen(port, host = "127.0.0.1") {

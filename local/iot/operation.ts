@@ -19,6 +19,11 @@ export type EmulatorContext = {
    * it before answering, so an acknowledged write survives a crash.
    */
   durable: () => Promise<void>;
+  /**
+   * The data plane's Publish (`POST /topics/{topic}`): hands a message to the local MQTT endpoint.
+   * Unset until the endpoint is up (then Publish answers ServiceUnavailableException).
+   */
+  publish?: (topic: string, payload: unknown) => Promise<void>;
 };
 
 /** One request, as the router decoded it. */

@@ -6,6 +6,7 @@ import { CliError } from "../cli-error.ts";
 import { requestCertificate } from "../device/vend-client.ts";
 import { printResult } from "../output.ts";
 import { resolveTarget, withTargetOptions } from "../wiring.ts";
+import { registerDeviceConnectCommand } from "./device-connect.ts";
 import { registerDeviceIssueCommand } from "./device-issue.ts";
 
 const keyTypes: Record<string, KeyPairAlgorithm> = {
@@ -26,12 +27,13 @@ type VendOptions = {
   endpoints?: string;
 };
 
-/** `onramp device vend | issue` */
+/** `onramp device vend | issue | connect` */
 export function registerDeviceCommands(program: Command): void {
   const device = program
     .command("device")
     .description("Do what a device does (vend a certificate) and factory tasks (issue certificates)");
   registerDeviceIssueCommand(device);
+  registerDeviceConnectCommand(device);
 
   withTargetOptions(
     device

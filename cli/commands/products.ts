@@ -4,7 +4,7 @@ import type { IoTClient } from "@aws-sdk/client-iot";
 import type { Command } from "commander";
 import { AwsCaRegistry } from "#adapters/iot-ca-registry.ts";
 import { createProduct } from "#core/registry/manage-products.ts";
-import { productAuthModes, reprovisionPolicies } from "#core/registry/model.ts";
+import { type MqttAuth, type Product, productAuthModes, reprovisionPolicies } from "#core/registry/model.ts";
 import { CliError } from "../cli-error.ts";
 import { printResult } from "../output.ts";
 import { cliIotClient, type Target, withServices, withTargetOptions } from "../wiring.ts";
@@ -17,9 +17,15 @@ type CreateOptions = {
   reprovision: string;
   template?: string;
   trustCa?: string[];
+  mqttAuth?: string;
+  allowRegnwl?: boolean;
+  dynamicActivation?: boolean;
+  timestampWindow?: string;
   json?: boolean;
   endpoints?: string;
 };
+
+const mqttAuthSchemes = ["aliyun", "aliyun-dynamic", "enos"] as const;
 
 /** `onramp products create | list` */
 export function registerProductsCommands(program: Command): void {
@@ -47,10 +53,28 @@ export function registerProductsCommands(program: Command): void {
         "--trust-ca <id-or-file...>",
         "CAs whose device certificates this product accepts: CA certificate ids (as `ca register` prints) or CA certificate files (PEM)",
       )
+      .option(
+        "--mqtt-auth <scheme>",
+        `devices log in over MQTT with a secret (custom authorizer): ${mqttAuthSchemes.join(" | ")}; absent: certificates`,
+      )
+      .option("--allow-regnwl", "aliyun-dynamic: devices may register without pre-registration (regnwl)")
+      .option(
+        "--dynamic-activation",
+        "enos: SecureMode 3 devices get their device secret from the product secret",
+      )
+      .option(
+        "--timestamp-window <seconds>",
+        "with --mqtt-auth: accepted |now - timestamp| of a login (1-86400; default 900)",
+      )
       .option("--json", "print JSON")
       .addHelpText(
         "after",
-        "\nExample:\n  onramp products create --product-key thermo-v2 --name 'Thermostat v2' --auth-mode device-secret",
+        `
+Examples:
+  onramp products create --product-key thermo-v2 --name 'Thermostat v2' --auth-mode device-secret
+  onramp products create --product-key a1Lamp --name Lamp --mqtt-auth aliyun
+  onramp products create --product-key a1Plug --name Plug --auth-mode product-secret --mqtt-auth aliyun-dynamic --allow-regnwl
+  onramp products create --product-key enosMeter --name Meter --auth-mode product-secret --mqtt-auth enos --dynamic-activation`,
       ),
   ).action(async (options: CreateOptions) => {
     if (!(productAuthModes as readonly string[]).includes(options.authMode)) {
@@ -59,6 +83,7 @@ export function registerProductsCommands(program: Command): void {
     if (!(reprovisionPolicies as readonly string[]).includes(options.reprovision)) {
       throw new CliError(`--reprovision must be one of ${reprovisionPolicies.join(", ")}`);
     }
+    const mqttAuth = mqttAuthOption(options);
     const result = await withServices(options, (services, target) =>
       withIotClient(target, (client) =>
         createProduct(
@@ -71,6 +96,7 @@ export function registerProductsCommands(program: Command): void {
             reprovision: options.reprovision as (typeof reprovisionPolicies)[number],
             ...(options.template ? { templateName: options.template } : {}),
             ...(options.trustCa ? { trustedCaIds: options.trustCa.map(caCertificateId) } : {}),
+            ...(mqttAuth ? { mqttAuth } : {}),
           },
         ),
       ),
@@ -93,10 +119,60 @@ export function registerProductsCommands(program: Command): void {
     }
     for (const p of list) {
       process.stdout.write(
-        `${p.productKey}\t${p.authMode}\t${p.templateName}\treprovision=${p.reprovision}\t${p.name}\n`,
+        `${p.productKey}\t${p.authMode}\t${p.templateName}\treprovision=${p.reprovision}\tmqtt=${mqttAuthLabel(p)}\t${p.name}\n`,
       );
     }
   });
+}
+
+/** The product's MQTT login mode as one word: `certificate`, `aliyun`, `aliyun-dynamic+regnwl`, `enos+activation`. */
+function mqttAuthLabel(product: Product): string {
+  const auth = product.mqttAuth;
+  if (!auth) return "certificate";
+  if (auth.scheme === "aliyun-dynamic") return auth.allowRegnwl ? "aliyun-dynamic+regnwl" : "aliyun-dynamic";
+  if (auth.scheme === "enos") return auth.dynamicActivation ? "enos+activation" : "enos";
+  return auth.scheme;
+}
+
+/** `--mqtt-auth` and its companions as the product's mqttAuth; the combinations that mean nothing are refused. */
+function mqttAuthOption(options: CreateOptions): MqttAuth | undefined {
+  const scheme = options.mqttAuth;
+  if (scheme === undefined) {
+    for (const [flag, set] of [
+      ["--allow-regnwl", options.allowRegnwl],
+      ["--dynamic-activation", options.dynamicActivation],
+      ["--timestamp-window", options.timestampWindow !== undefined],
+    ] as const) {
+      if (set) throw new CliError(`${flag} needs --mqtt-auth (${mqttAuthSchemes.join(", ")}).`);
+    }
+    return undefined;
+  }
+  if (!(mqttAuthSchemes as readonly string[]).includes(scheme)) {
+    throw new CliError(`--mqtt-auth must be one of ${mqttAuthSchemes.join(", ")}`);
+  }
+  if (options.allowRegnwl && scheme !== "aliyun-dynamic") {
+    throw new CliError(
+      "--allow-regnwl is for --mqtt-auth aliyun-dynamic (registration without pre-registration).",
+    );
+  }
+  if (options.dynamicActivation && scheme !== "enos") {
+    throw new CliError("--dynamic-activation is for --mqtt-auth enos (SecureMode 3).");
+  }
+  let timestampWindowSeconds: number | undefined;
+  if (options.timestampWindow !== undefined) {
+    timestampWindowSeconds = Number(options.timestampWindow);
+    if (
+      !Number.isInteger(timestampWindowSeconds) ||
+      timestampWindowSeconds < 1 ||
+      timestampWindowSeconds > 86_400
+    ) {
+      throw new CliError("--timestamp-window must be a whole number of seconds from 1 to 86400.");
+    }
+  }
+  const window = timestampWindowSeconds === undefined ? {} : { timestampWindowSeconds };
+  if (scheme === "aliyun-dynamic") return { scheme, allowRegnwl: options.allowRegnwl ?? false, ...window };
+  if (scheme === "enos") return { scheme, dynamicActivation: options.dynamicActivation ?? false, ...window };
+  return { scheme: "aliyun", ...window };
 }
 
 /** Runs `fn` with an AWS IoT client for an already resolved target. */

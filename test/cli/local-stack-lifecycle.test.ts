@@ -45,12 +45,13 @@ describe("npm start --in-memory: the CLI finds it, and the files go when it stop
     assert.equal(status.inMemory, true);
     assert.equal(status.endpoints.api, stack.endpoints.api);
     assert.deepEqual(status.health, { api: "ok", awsEndpoint: "ok", dynamodb: "ok", mqtt: "ok" });
-    assert.equal(status.counts.products, 1);
-    assert.equal(status.counts.devices.registered, 5);
+    // demo-product (5 serials) and one demo product per MQTT login mode (3 + 2 + 3 devices).
+    assert.equal(status.counts.products, 4);
+    assert.equal(status.counts.devices.registered, 13);
     assert.equal(status.counts.things, 0);
     const text = runBin(["status", "--endpoints", stack.endpointsFile]);
     assert.equal(text.code, 0);
-    assert.match(text.stdout, /devices\s+registered 5/);
+    assert.match(text.stdout, /devices\s+registered 13/);
   });
 
   it("a second stack on the same data folder is refused while the first runs", () => {
@@ -103,7 +104,7 @@ describe("npm start -- --reset", () => {
         const list = runBin(["products", "list", "--json", "--endpoints", second.endpointsFile]);
         assert.equal(list.code, 0, list.stderr);
         const keys = (JSON.parse(list.stdout) as { productKey: string }[]).map((p) => p.productKey);
-        assert.deepEqual(keys, ["demo-product"]);
+        assert.deepEqual(keys.sort(), ["demo-aliyun", "demo-dynamic", "demo-enos", "demo-product"]);
         assert.notEqual(second.endpoints.accessKeyId, keyBefore);
       } finally {
         await second.stop();

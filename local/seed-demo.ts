@@ -2,6 +2,7 @@ import type { Services } from "#adapters/services.ts";
 import { createProduct, type NewProduct } from "#core/registry/manage-products.ts";
 import type { NewDevice } from "#core/registry/ports.ts";
 import { sealSecret } from "#core/registry/sealed-secret.ts";
+import { buildAliyunMqttCredentials } from "#credentials/aliyun-mqtt.ts";
 import { deriveDeviceSecret } from "#credentials/derived-secret.ts";
 
 export const DEMO_PRODUCT_KEY = "demo-product";
@@ -150,4 +151,66 @@ async function ensureProduct(
   const { secret } = await createProduct(services, product);
   await services.registry.importDevices(await devices(secret));
   return secret;
+}
+
+/**
+ * The copy-paste commands `npm start` prints for the secret demo products: `onramp device
+ * connect` for each mode and `mosquitto_pub -u/-P` with the CONNECT fields computed (Alibaba
+ * signed without a timestamp so the line stays valid; EnOS requires one, so its fields are
+ * computed when the command runs).
+ */
+export function secretDemoInstructions(
+  demo: SecretDemoProducts,
+  endpoint: { mqttPort: number; rootCa: string },
+): string {
+  const { aliyun, dynamic, enos } = demo;
+  const tls = `--cafile ${endpoint.rootCa} -h localhost -p ${endpoint.mqttPort}`;
+  const [lamp = "", lamp2 = lamp] = Object.keys(aliyun.deviceSecrets);
+  const lampSecret = aliyun.deviceSecrets[lamp] ?? "";
+  const lamp2Fields = buildAliyunMqttCredentials({
+    productKey: aliyun.productKey,
+    deviceName: lamp2,
+    deviceSecret: aliyun.deviceSecrets[lamp2] ?? "",
+  });
+  const [meter = ""] = Object.keys(enos.deviceSecrets);
+  const [toActivate = ""] = enos.toActivate;
+  const plug = "plug-0001";
+  const fromFile = (field: string) => `"$(node -p 'require("./${plug}.json").${field}')"`;
+  const toShell =
+    'node -e \'const c=JSON.parse(require("fs").readFileSync(0,"utf8"));for(const k of ["clientId","username","password"])console.log(k+"=\\x27"+c[k]+"\\x27")\'';
+  return `Devices born with a secret: MQTT username/password through the custom authorizer (README "Devices with a secret").
+  DEMO ONLY - not real secrets.
+
+  ${aliyun.productKey}: one secret per device (Alibaba sign). Devices and their secrets:
+${Object.entries(aliyun.deviceSecrets)
+  .map(([name, secret]) => `    ${name}  ${secret}`)
+  .join("\n")}
+    npx onramp device connect --product-key ${aliyun.productKey} --device-name ${lamp} --device-secret '${lampSecret}' \\
+      --subscribe '/${aliyun.productKey}/${lamp}/user/#' --publish /${aliyun.productKey}/${lamp}/user/update --message '{"on":1}'
+    mosquitto_pub ${tls} \\
+      -i '${lamp2Fields.clientId}' -u '${lamp2Fields.username}' \\
+      -P '${lamp2Fields.password}' -t /${aliyun.productKey}/${lamp2}/user/update -m '{"on":1}'
+    (signed without a timestamp, so this line keeps working; devices sign with one: npx onramp creds aliyun-mqtt)
+
+  ${dynamic.productKey}: one secret per product, dynamic registration (regnwl allowed; pre-registered for register: ${dynamic.preRegistered.join(", ")}).
+    Product secret: ${dynamic.productSecret}
+    npx onramp device connect --product-key ${dynamic.productKey} --device-name ${plug} --product-secret '${dynamic.productSecret}' \\
+      --regnwl --save ${plug}.json --publish /${dynamic.productKey}/${plug}/user/update --message '{"on":1}'
+    mosquitto_pub ${tls} \\
+      -i ${fromFile("clientId")}'|securemode=-2,authType=connwl|' -u '${plug}&${dynamic.productKey}' \\
+      -P ${fromFile("deviceToken")} -t /${dynamic.productKey}/${plug}/user/update -m '{"on":1}'
+    npx onramp device connect --product-key ${dynamic.productKey} --device-name ${dynamic.preRegistered[0]} --product-secret '${dynamic.productSecret}' \\
+      --register --https --save ${dynamic.preRegistered[0]}.json
+    (registration is once: after the device connected, again only after npx onramp registry reset ${plug})
+
+  ${enos.productKey}: EnOS SecureMode 2 (device secret) and 3 (product secret, dynamic activation; to activate: ${enos.toActivate.join(", ")}).
+    Product secret: ${enos.productSecret}
+    npx onramp device connect --enos --product-key ${enos.productKey} --device-name ${toActivate} --product-secret '${enos.productSecret}' \\
+      --save ${toActivate}.json --publish /sys/${enos.productKey}/${toActivate}/thing/measurepoint/post --message '{}'
+    ${meter} was born with device secret ${enos.deviceSecrets[meter] ?? ""} (EnOS signs with a timestamp: fields computed now)
+    eval "$(npx onramp creds enos-mqtt --product-key ${enos.productKey} --device-key ${meter} --secret '${enos.deviceSecrets[meter] ?? ""}' --json \\
+      | ${toShell})"
+    mosquitto_pub ${tls} -i "$clientId" -u "$username" -P "$password" \\
+      -t /sys/${enos.productKey}/${meter}/thing/measurepoint/post -m '{}'
+`;
 }

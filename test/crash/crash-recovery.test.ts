@@ -43,7 +43,23 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function startStack(dataDir: string, ports: Ports): Promise<ChildProcess> {
+/**
+ * Starts the stack, retrying while the previous one's leftovers still hold a port or the data
+ * folder: after SIGKILL its dynalite child notices the parent is gone and exits on its own, which
+ * can take a moment on a loaded machine.
+ */
+async function startStack(dataDir: string, ports: Ports): Promise<ChildProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStackOnce(dataDir, ports);
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await sleep(500);
+    }
+  }
+}
+
+function startStackOnce(dataDir: string, ports: Ports): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     [
@@ -62,7 +78,10 @@ function startStack(dataDir: string, ports: Ports): Promise<ChildProcess> {
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
     },
   );
-  child.stderr?.resume();
+  let err = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    err = (err + chunk.toString()).slice(-2000);
+  });
   return new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`the stack did not start: ${out}`)), 60_000);
@@ -75,7 +94,7 @@ function startStack(dataDir: string, ports: Ports): Promise<ChildProcess> {
     });
     child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`the stack exited with ${code}: ${out}`));
+      reject(new Error(`the stack exited with ${code}: ${out}\n${err}`));
     });
   });
 }

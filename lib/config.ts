@@ -19,6 +19,7 @@
  * | `thingNamePrefix`      | `""`          | scope the thing grants to `thing/{prefix}*`; thing names must already start with it |
  * | `apiExecutionLogLevel` | `OFF`         | `ERROR` or `INFO`: API Gateway execution logs (needs the account's API Gateway CloudWatch role) |
  * | `apiCloudWatchRole`    | `false`       | `true`: create that account-level role with this stack   |
+ * | `authorizerReservedConcurrency` | -    | reserved concurrency of the custom authorizer Lambda (whole number ≥ 1); unset: none |
  */
 
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
@@ -40,6 +41,13 @@ export type OnrampConfig = {
    * `ACME-…` with the prefix `ACME-`).
    */
   thingNamePrefix: string;
+  /**
+   * Reserved concurrency of the AWS IoT custom authorizer Lambda (`authorizerReservedConcurrency`);
+   * absent: none, like the other functions. Reserving caps the authorizer (a connect storm cannot
+   * take the account's whole concurrency) and guarantees it that much; either way a throttled
+   * invocation is a refused CONNECT that the device retries.
+   */
+  authorizerReservedConcurrency?: number;
 };
 
 /**
@@ -98,6 +106,7 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
   // CDK_DEFAULT_ACCOUNT only with credentials: use them only as a pair, so an offline synth stays
   // environment-agnostic instead of pinning the CLI's fallback region.
   const cliEnv = environment.CDK_DEFAULT_ACCOUNT && environment.CDK_DEFAULT_REGION;
+  const authorizerConcurrency = read("authorizerReservedConcurrency");
   const account = read("account") ?? (cliEnv ? environment.CDK_DEFAULT_ACCOUNT : undefined);
   const region = read("region") ?? (cliEnv ? environment.CDK_DEFAULT_REGION : undefined);
   return {
@@ -111,6 +120,11 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
     logRetention: retention(read("logRetentionDays") ?? "365"),
     // AWS IoT thing names: [a-zA-Z0-9:_-]+, at most 128 characters (CreateThing).
     thingNamePrefix: pattern("thingNamePrefix", read("thingNamePrefix") ?? "", /^[a-zA-Z0-9:_-]{0,100}$/),
+    ...(authorizerConcurrency === undefined
+      ? {}
+      : {
+          authorizerReservedConcurrency: wholeNumber("authorizerReservedConcurrency", authorizerConcurrency),
+        }),
     api: {
       rateLimit: positive("apiRateLimit", read("apiRateLimit") ?? "10"),
       burstLimit: positive("apiBurstLimit", read("apiBurstLimit") ?? "20"),
@@ -163,6 +177,14 @@ function positive(key: string, value: string): number {
   const number = Number(value);
   if (!Number.isFinite(number) || number <= 0) {
     throw new Error(`Context ${key} must be a positive number, not "${value}".`);
+  }
+  return number;
+}
+
+function wholeNumber(key: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) {
+    throw new Error(`Context ${key} must be a whole number of at least 1, not "${value}".`);
   }
   return number;
 }

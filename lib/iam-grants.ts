@@ -66,6 +66,33 @@ export const CLAIM_SETTLEMENT_ACTIONS = {
 } as const;
 
 /**
+ * What a secret-born device's first login does on AWS IoT (lambdas/core/authorizer/record-first-login.ts,
+ * through `Pick<IotProvisioning, "createThing" | "describeThing">`): look the thing up, create it if
+ * missing. Both on the thing; no certificate, no policy (the authorizer returns the session's policy
+ * documents itself), no UpdateThing or DeleteThing.
+ */
+export const SECRET_LOGIN_THING_ACTIONS = ["iot:DescribeThing", "iot:CreateThing"] as const;
+
+/**
+ * `secretsmanager:GetSecretValue` on the product secrets (the `{prefix}*` ARN pattern: the operator CLI
+ * creates them later) and on the registry key, which the secret store reads to open sealed secrets.
+ * No `kms:Decrypt`: the secrets are encrypted with the AWS managed key `aws/secretsmanager`
+ * (lib/constructs/secrets.ts sets no key), which Secrets Manager uses on the caller's behalf.
+ * No CreateSecret either: the store would create a missing registry key, but the registry stack does.
+ */
+export function secretReadStatement(props: {
+  productSecretArnPattern: string;
+  registryKeySecretArn: string;
+}): PolicyStatement {
+  return new PolicyStatement({
+    sid: "ProductSecretsAndRegistryKey",
+    effect: Effect.ALLOW,
+    actions: ["secretsmanager:GetSecretValue"],
+    resources: [props.productSecretArnPattern, props.registryKeySecretArn],
+  });
+}
+
+/**
  * The two certificate actions that also name a thing. The Service Authorization Reference
  * (list_awsiot.html) authorizes them on the certificate (`cert`) and offers the condition key
  * `iot:thingArn` for them: with a thing-name prefix, the certificate may only be attached to, or

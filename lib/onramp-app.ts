@@ -53,12 +53,15 @@ export function createOnrampApp(
     productSecretArnPattern: registry.secrets.productSecretArnPattern,
     api: config.api,
     thingNamePrefix: config.thingNamePrefix,
+    ...(config.authorizerReservedConcurrency !== undefined
+      ? { authorizerReservedConcurrency: config.authorizerReservedConcurrency }
+      : {}),
     logRetention: config.logRetention,
     destroyOnRemoval: config.destroyOnRemoval,
   });
   provisioning.addStackDependency(
     registry,
-    "the Lambdas use the registry table, the vend Lambda the secrets too",
+    "the Lambdas use the registry table; the vend, registration and authorizer Lambdas the secrets too",
   );
 
   Tags.of(app).add("app", "iot-onramp");

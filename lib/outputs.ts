@@ -75,6 +75,25 @@ export const PROVISIONING_OUTPUTS = {
   certificateRotationFunctionName: "CertificateRotationFunctionName",
   /** URL of the SQS queue holding rotation requests the rule or the Lambda could not process. */
   certificateRotationDeadLetterQueueUrl: "CertificateRotationDeadLetterQueueUrl",
+  /** Full URL of Alibaba-style dynamic registration over HTTPS (POST, form-urlencoded). */
+  registerDeviceUrl: "RegisterDeviceUrl",
+  /** Name of the dynamic registration Lambda behind `POST /auth/register/device`. */
+  registerDeviceFunctionName: "RegisterDeviceFunctionName",
+  /** CloudWatch log group of the dynamic registration Lambda. */
+  registerDeviceLogGroupName: "RegisterDeviceLogGroupName",
+  /** Name of the AWS IoT custom authorizer for devices born with a secret (MQTT username/password). */
+  customAuthorizerName: "CustomAuthorizerName",
+  /** Name of the custom authorizer's Lambda. */
+  customAuthorizerFunctionName: "CustomAuthorizerFunctionName",
+  /** CloudWatch log group of the custom authorizer Lambda (one line per decision). */
+  customAuthorizerLogGroupName: "CustomAuthorizerLogGroupName",
+  /** Name of the domain configuration (AWS-managed domain) whose default authorizer is ours. */
+  secretDeviceDomainConfigurationName: "SecretDeviceDomainConfigurationName",
+  /**
+   * A command that prints the host secret-born devices connect to (the domain configuration's
+   * AWS-managed domain name has no CloudFormation attribute).
+   */
+  secretDeviceEndpointHint: "SecretDeviceEndpointHint",
   /** CloudWatch log group of the vend Lambda. */
   vendLogGroupName: "VendLogGroupName",
   /** CloudWatch log group of the vending API's access logs. */

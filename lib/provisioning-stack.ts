@@ -10,14 +10,16 @@ import {
   ROTATION_ACTIONS_WITHOUT_RESOURCE_TYPE,
   rotationAnswerTopics,
 } from "./constructs/certificate-rotation.ts";
+import { SecretDeviceAuthorizer } from "./constructs/custom-authorizer.ts";
 import { DevicePolicy } from "./constructs/device-policy.ts";
 import { FleetCommit } from "./constructs/fleet-commit.ts";
 import { FleetProvisioning } from "./constructs/fleet-provisioning.ts";
 import { IotProvisioningRole } from "./constructs/iot-provisioning-role.ts";
 import { JitpProvisioning } from "./constructs/jitp.ts";
 import { JitrRegistration } from "./constructs/jitr.ts";
+import { RegisterDeviceFunction } from "./constructs/register-device-function.ts";
 import { VendFunction } from "./constructs/vend-function.ts";
-import { VEND_PATH, VendingApi } from "./constructs/vending-api.ts";
+import { REGISTER_DEVICE_PATH, VEND_PATH, VendingApi } from "./constructs/vending-api.ts";
 import { UNSCOPABLE_IOT_RESOURCES, WILDCARD_RESOURCE_ALLOW_LIST } from "./iam-allow-list.ts";
 import { PROVISIONING_OUTPUTS } from "./outputs.ts";
 
@@ -34,6 +36,8 @@ export type ProvisioningStackProps = StackProps & {
   api: VendingApiConfig;
   /** Every thing name starts with this (lib/config.ts `thingNamePrefix`); `""`: any thing. */
   thingNamePrefix?: string;
+  /** Reserved concurrency of the custom authorizer (lib/config.ts); unset: none. */
+  authorizerReservedConcurrency?: number;
   logRetention: RetentionDays;
   /** Dev only: delete the log groups with the stack. */
   destroyOnRemoval?: boolean;
@@ -44,7 +48,9 @@ export type ProvisioningStackProps = StackProps & {
  * Lambda, dead-letter queue), the role AWS IoT provisions with and the JITP template, and fleet
  * provisioning by claim (template, pre-provisioning hook, claim policy; the commit's topic rule,
  * Lambda and dead-letter queue), and certificate rotation over MQTT (topic rule, Lambda, dead-letter
- * queue). It holds no device data (the registry stack does), but the device
+ * queue), and devices born with a secret (the AWS IoT custom authorizer with its Lambda and domain
+ * configuration; dynamic registration on the vending API). It holds no device data (the registry
+ * stack does), but the device
  * policy is attached to every provisioned certificate and the claim policy to the operator's claim
  * certificates, so CloudFormation cannot delete them while those exist.
  */
@@ -67,6 +73,10 @@ export class ProvisioningStack extends Stack {
   readonly fleetCommit: FleetCommit;
   /** Certificate rotation over MQTT: rule, Lambda, dead-letter queue. */
   readonly certificateRotation: CertificateRotation;
+  /** Dynamic registration over HTTPS (`POST /auth/register/device` on the vending API). */
+  readonly registerDevice: RegisterDeviceFunction;
+  /** The custom authorizer for devices born with a secret: Lambda, authorizer, domain configuration. */
+  readonly secretDeviceAuthorizer: SecretDeviceAuthorizer;
 
   constructor(scope: Construct, id: string, props: ProvisioningStackProps) {
     const {
@@ -79,13 +89,14 @@ export class ProvisioningStack extends Stack {
       productSecretArnPattern,
       api,
       thingNamePrefix = "",
+      authorizerReservedConcurrency,
       logRetention,
       destroyOnRemoval = false,
       ...stackProps
     } = props;
     super(scope, id, {
       description:
-        "iot-onramp provisioning (stateless): device policy, certificate vending API, JITR, JITP, fleet provisioning, certificate rotation",
+        "iot-onramp provisioning (stateless): device policy, certificate vending API, JITR, JITP, fleet provisioning, certificate rotation, custom authorizer and dynamic registration for devices born with a secret",
       ...stackProps,
     });
     const removalPolicy = destroyOnRemoval ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
@@ -103,9 +114,20 @@ export class ProvisioningStack extends Stack {
       logRetention,
       removalPolicy,
     });
+    this.registerDevice = new RegisterDeviceFunction(this, "RegisterDevice", {
+      table,
+      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
+      registryKeySecretArn: registryKeySecret.secretArn,
+      registryKeySecretName,
+      productSecretPrefix,
+      productSecretArnPattern,
+      logRetention,
+      removalPolicy,
+    });
     this.vendingApi = new VendingApi(this, "VendingApi", {
       ...api,
       handler: this.vendFunction.function,
+      registrationHandler: this.registerDevice.function,
       logRetention,
       removalPolicy,
     });
@@ -155,6 +177,22 @@ export class ProvisioningStack extends Stack {
       thingNamePrefix,
       logRetention,
       removalPolicy,
+    });
+
+    this.secretDeviceAuthorizer = new SecretDeviceAuthorizer(this, "SecretDeviceAuthorizer", {
+      table,
+      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
+      registryKeySecretArn: registryKeySecret.secretArn,
+      registryKeySecretName,
+      productSecretPrefix,
+      productSecretArnPattern,
+      authorizerName: secretDeviceAuthorizerName(exportPrefix),
+      thingNamePrefix,
+      logRetention,
+      removalPolicy,
+      ...(authorizerReservedConcurrency !== undefined
+        ? { reservedConcurrentExecutions: authorizerReservedConcurrency }
+        : {}),
     });
 
     this.acknowledgeNagFindings(api, productSecretPrefix, thingNamePrefix);
@@ -230,6 +268,52 @@ export class ProvisioningStack extends Stack {
       "SQS queue of connection events the commit rule could not deliver or the Lambda failed after retries",
     );
     output(
+      PROVISIONING_OUTPUTS.registerDeviceUrl,
+      this.vendingApi.api.urlForPath(REGISTER_DEVICE_PATH),
+      "POST here (form-urlencoded) for dynamic registration of a pre-registered device, Alibaba-style",
+    );
+    output(
+      PROVISIONING_OUTPUTS.registerDeviceFunctionName,
+      this.registerDevice.function.functionName,
+      "Dynamic registration Lambda (POST /auth/register/device)",
+    );
+    output(
+      PROVISIONING_OUTPUTS.registerDeviceLogGroupName,
+      this.registerDevice.logGroup.logGroupName,
+      "Logs of the dynamic registration Lambda (one line per refusal or registration, never the form)",
+    );
+    const authorizer = this.secretDeviceAuthorizer;
+    output(
+      PROVISIONING_OUTPUTS.customAuthorizerName,
+      authorizer.authorizer.ref,
+      "AWS IoT custom authorizer of devices born with a secret (the optional ?x-amz-customauthorizer-name= of the MQTT username)",
+    );
+    output(
+      PROVISIONING_OUTPUTS.customAuthorizerFunctionName,
+      authorizer.function.functionName,
+      "Custom authorizer Lambda (MQTT username/password)",
+    );
+    output(
+      PROVISIONING_OUTPUTS.customAuthorizerLogGroupName,
+      authorizer.logGroup.logGroupName,
+      "Logs of the custom authorizer (one line per decision with the reason; never the password)",
+    );
+    output(
+      PROVISIONING_OUTPUTS.secretDeviceDomainConfigurationName,
+      authorizer.domainConfiguration.ref,
+      "Domain configuration (AWS-managed domain) whose default authorizer is the custom authorizer",
+    );
+    output(
+      PROVISIONING_OUTPUTS.secretDeviceEndpointHint,
+      Fn.join("", [
+        "aws iot describe-domain-configuration --domain-configuration-name ",
+        authorizer.domainConfiguration.ref,
+        " --query domainName --output text --region ",
+        Aws.REGION,
+      ]),
+      "The host devices born with a secret connect to (port 443, ALPN mqtt, SNI = that host) has no CloudFormation attribute: this command prints it",
+    );
+    output(
       PROVISIONING_OUTPUTS.vendLogGroupName,
       this.vendFunction.logGroup.logGroupName,
       "Logs of the vend Lambda",
@@ -292,6 +376,10 @@ export class ProvisioningStack extends Stack {
       rotationRole: this.certificateRotation.role,
       rotationFunction: this.certificateRotation.function,
       rotationQueue: this.certificateRotation.deadLetterQueue,
+      registerRole: this.registerDevice.role,
+      registerFunction: this.registerDevice.function,
+      authorizerRole: this.secretDeviceAuthorizer.role,
+      authorizerFunction: this.secretDeviceAuthorizer.function,
     };
     for (const ack of nagAcknowledgements(this, api, productSecretPrefix, thingNamePrefix)) {
       Validations.of(targets[ack.on]).acknowledge({ id: ack.id, reason: ack.reason });
@@ -303,7 +391,8 @@ export class ProvisioningStack extends Stack {
  * Where an acknowledgement goes: the vend role, function or REST API (`role`, `function`, `api`),
  * the JITR role, function or dead-letter queue, the IoT provisioning role, the hook role or
  * function, the fleet commit role, function or dead-letter queue, the certificate rotation role,
- * function or dead-letter queue.
+ * function or dead-letter queue, the dynamic registration role or function, the custom authorizer
+ * role or function.
  */
 export type NagTarget =
   | "role"
@@ -320,7 +409,19 @@ export type NagTarget =
   | "fleetCommitQueue"
   | "rotationRole"
   | "rotationFunction"
-  | "rotationQueue";
+  | "rotationQueue"
+  | "registerRole"
+  | "registerFunction"
+  | "authorizerRole"
+  | "authorizerFunction";
+
+/**
+ * The custom authorizer's name: `{prefix}-SecretDevices` (the stack prefix keeps deployments with
+ * different prefixes apart). A device may name it in `?x-amz-customauthorizer-name=`.
+ */
+export function secretDeviceAuthorizerName(exportPrefix: string): string {
+  return `${exportPrefix}-SecretDevices`;
+}
 
 /** A cdk-nag finding acknowledged on one construct of the stack, with its reason. */
 export type NagAcknowledgement = { on: NagTarget; id: string; reason: string };
@@ -448,6 +549,27 @@ export function nagAcknowledgements(
     })),
     { on: "rotationFunction", id: "AwsSolutions-L1", reason: runtime },
     {
+      on: "registerRole",
+      id: productSecretsAck.id,
+      reason: `${productSecretsAck.reason} Dynamic registration checks the request's signature with the product secret of the productKey it names.`,
+    },
+    { on: "registerFunction", id: "AwsSolutions-L1", reason: runtime },
+    {
+      on: "authorizerRole",
+      id: productSecretsAck.id,
+      reason: `${productSecretsAck.reason} The authorizer derives a device's secret from its product's secret, or checks an EnOS SecureMode 3 activation login against it.`,
+    },
+    {
+      on: "authorizerRole",
+      id: IAM5(`${iotArn}:${things}`),
+      reason: `DescribeThing and CreateThing only (a secret-born device's first login makes it a thing named after its serial), on things of this account and region. ${
+        thingNamePrefix
+          ? `${things}: things are limited to the configured thing-name prefix (context thingNamePrefix).`
+          : `thing/*: ${UNSCOPABLE_IOT_RESOURCES.thing.reason}.`
+      }`,
+    },
+    { on: "authorizerFunction", id: "AwsSolutions-L1", reason: runtime },
+    {
       on: "rotationQueue",
       id: "AwsSolutions-SQS3",
       reason:
@@ -457,7 +579,7 @@ export function nagAcknowledgements(
       on: "api",
       id: "AwsSolutions-APIG4",
       reason:
-        "Devices have no AWS identity or token before provisioning: each request is authenticated by the HMAC-SHA256 signature in the body (per-device or per-product secret, timestamp, single-use nonce), verified by the Lambda against the registry.",
+        "Devices have no AWS identity or token before provisioning: each vend request is authenticated by the HMAC-SHA256 signature in the body (per-device or per-product secret, timestamp, single-use nonce), each dynamic registration by the HMAC sign of its form with the product secret (Alibaba's scheme; register once), both verified by the Lambda against the registry.",
     },
     {
       on: "api",

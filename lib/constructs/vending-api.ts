@@ -18,6 +18,7 @@ import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import { CfnWebACLAssociation } from "aws-cdk-lib/aws-wafv2";
 import { Construct } from "constructs";
+import { ALIYUN_REGISTER_PATH, FORM_CONTENT_TYPE } from "#credentials/aliyun-register-form.ts";
 import type { VendingApiConfig } from "../config.ts";
 import { vendRequestModelSchema } from "../vend-request-model.ts";
 import { VendingApiWaf } from "./vending-api-waf.ts";
@@ -26,6 +27,8 @@ import { VendingApiWaf } from "./vending-api-waf.ts";
 export type VendingApiProps = VendingApiConfig & {
   /** The vend Lambda (proxy integration). */
   handler: IFunction;
+  /** The dynamic registration Lambda behind {@link REGISTER_DEVICE_PATH} (proxy integration). */
+  registrationHandler: IFunction;
   logRetention: RetentionDays;
   /** Of the access log group. */
   removalPolicy?: RemovalPolicy;
@@ -36,14 +39,24 @@ export type VendingApiProps = VendingApiConfig & {
 /** The vend route, as devices call it (below the stage or the custom domain). */
 export const VEND_PATH = "/v1/certificates";
 
+/**
+ * Alibaba-style dynamic registration over HTTPS, the path Alibaba's device SDKs call
+ * (`ALIYUN_REGISTER_PATH` of the credentials module): `POST /auth/register/device`, form-urlencoded.
+ */
+export const REGISTER_DEVICE_PATH = ALIYUN_REGISTER_PATH;
+
+/** The request parameter the registration route requires (API Gateway checks presence, not value). */
+export const REGISTER_DEVICE_REQUIRED_HEADER = "method.request.header.Content-Type";
+
 const JSON_ERROR_HEADERS = {
   "Content-Type": "'application/json'",
   "Cache-Control": "'no-store'",
 };
 
 /**
- * The certificate vending API: a regional REST API with one route, `POST /v1/certificates`, proxied
- * to the vend Lambda.
+ * The certificate vending API: a regional REST API with two routes, `POST /v1/certificates`
+ * proxied to the vend Lambda and `POST /auth/register/device` (Alibaba-style dynamic registration,
+ * form-urlencoded, answered in Alibaba's JSON shape) proxied to the registration Lambda.
  *
  * - No API Gateway authorizer: the device proves who it is with the HMAC signature in the body
  *   (timestamp + single-use nonce), which the Lambda verifies against the registry.
@@ -116,6 +129,7 @@ export class VendingApi extends Construct {
         requestValidator: validator,
         requestModels: { "application/json": model },
       });
+    this.addRegistrationRoute(props.registrationHandler);
     addErrorResponses(this.api);
 
     if (props.customDomain) {
@@ -143,6 +157,29 @@ export class VendingApi extends Construct {
         webAclArn,
       });
     }
+  }
+
+  /**
+   * `POST /auth/register/device`. API Gateway validates bodies against JSON-schema models only, so a
+   * form body cannot be checked here: the route requires a Content-Type header (a request without
+   * one is answered 400 by the gateway, see {@link addErrorResponses}) and the Lambda parses and
+   * checks the five fields (400 on a malformed form). Throttled by the stage's limits and covered by
+   * the stage's web ACL, like the vend route.
+   */
+  private addRegistrationRoute(handler: IFunction): void {
+    const validator = new RequestValidator(this, "RegistrationValidator", {
+      restApi: this.api,
+      requestValidatorName: "register-device-content-type",
+      validateRequestBody: false,
+      validateRequestParameters: true,
+    });
+    this.api.root
+      .resourceForPath(REGISTER_DEVICE_PATH)
+      .addMethod("POST", new LambdaIntegration(handler, { proxy: true }), {
+        operationName: "registerDevice",
+        requestValidator: validator,
+        requestParameters: { [REGISTER_DEVICE_REQUIRED_HEADER]: true },
+      });
   }
 }
 
@@ -179,6 +216,20 @@ function addErrorResponses(api: RestApi): void {
         "INVALID_REQUEST",
         "The request body does not match the VendRequest schema (see openapi.yaml).",
       ),
+    },
+  });
+  // Only the registration route declares a required parameter (its Content-Type header), so this
+  // answers its callers, in the shape its Lambda answers (Alibaba's {code, errorCode, message}).
+  api.addGatewayResponse("BadRequestParameters", {
+    type: ResponseType.BAD_REQUEST_PARAMETERS,
+    statusCode: "400",
+    responseHeaders: JSON_ERROR_HEADERS,
+    templates: {
+      "application/json": JSON.stringify({
+        code: 400,
+        errorCode: "INVALID_REQUEST",
+        message: `Send the form with Content-Type ${FORM_CONTENT_TYPE}.`,
+      }),
     },
   });
   api.addGatewayResponse("Throttled", {

@@ -59,3 +59,48 @@ export const ROTATION_IOT_METHODS = [
   "describeThing",
   "getDataEndpoint",
 ] as const;
+
+const REGISTRY_ADAPTER = new URL("../../lambdas/adapters/dynamodb-registry.ts", import.meta.url);
+
+/** The DynamoDB action of each document-client command the registry adapter sends. */
+const DYNAMODB_ACTIONS: Readonly<Record<string, string>> = {
+  Get: "dynamodb:GetItem",
+  Put: "dynamodb:PutItem",
+  Update: "dynamodb:UpdateItem",
+  Delete: "dynamodb:DeleteItem",
+  Query: "dynamodb:Query",
+  TransactWrite: "dynamodb:TransactWriteItems",
+  BatchWrite: "dynamodb:BatchWriteItem",
+};
+
+/**
+ * The registry methods a use case calls: every `registry.{name}(` in a file of lambdas/ (relative
+ * to the project root), sorted, without repeats.
+ */
+export function registryMethodsCalled(file: string): string[] {
+  const source = readFileSync(new URL(`../../${file}`, import.meta.url), "utf8");
+  return [...new Set([...source.matchAll(/registry\.(\w+)\(/g)].map((m) => m[1]!))].sort();
+}
+
+/**
+ * `dynamodb:{Action}` for every `new {Name}Command(` in the bodies of the given methods of the
+ * registry adapter (lambdas/adapters/dynamodb-registry.ts), and UpdateItem for a method that goes
+ * through its `conditionalUpdate` helper. A command without a known action fails the caller.
+ */
+export function registryAdapterActions(methods: readonly string[]): Set<string> {
+  const adapter = readFileSync(REGISTRY_ADAPTER, "utf8");
+  const actions = new Set<string>();
+  for (const method of methods) {
+    const start = adapter.search(new RegExp(`\\n  (private )?(async )?${method}\\(`));
+    if (start < 0) throw new Error(`dynamodb-registry.ts has no method ${method}`);
+    const tail = adapter.slice(start);
+    const body = tail.slice(0, tail.indexOf("\n  }\n"));
+    for (const m of body.matchAll(/new (\w+)Command\(/g)) {
+      const action = DYNAMODB_ACTIONS[m[1]!];
+      if (!action) throw new Error(`${method}: no DynamoDB action known for ${m[1]}Command`);
+      actions.add(action);
+    }
+    if (body.includes("this.conditionalUpdate(")) actions.add("dynamodb:UpdateItem");
+  }
+  return actions;
+}

@@ -18,7 +18,12 @@ import {
   PROJECT_ROOT,
 } from "#lib/bundling.ts";
 import { LAMBDA_SETTING_NAMES } from "#lib/lambda-settings.ts";
-import { listPolicyDocuments, listProvisioningTemplates, loadPolicyDocument } from "#templates/catalog.ts";
+import {
+  AUTHORIZER_POLICY_DOCUMENTS,
+  listPolicyDocuments,
+  listProvisioningTemplates,
+  loadPolicyDocument,
+} from "#templates/catalog.ts";
 import { bundledApp, resourceAt } from "./app-fixture.ts";
 
 /** A function's asset folder in the synthesized (bundled) cloud assembly (default: the vend function). */
@@ -37,6 +42,8 @@ const DEPLOYED_FUNCTIONS: [entry: string, functionAt: string][] = [
   ["pre-provisioning-hook.ts", "FleetHookFunction"],
   ["fleet-commit.ts", "FleetCommitFunction"],
   ["certificate-rotation.ts", "CertificateRotationFunction"],
+  ["custom-authorizer.ts", "SecretDeviceAuthorizerFunction"],
+  ["register-device.ts", "RegisterDeviceFunction"],
 ];
 
 describe("lib/bundling: the deployed bundle", () => {
@@ -102,6 +109,19 @@ describe("lib/bundling: the deployed bundle", () => {
       assert.equal(child.stdout.trim(), "function");
     });
   }
+});
+
+describe("lib/bundling: the custom authorizer's policy documents", () => {
+  it("ships templates/policies/secret-*.json beside the bundle, which the entry loads at start", () => {
+    const entry = readFileSync(join(ENTRYPOINTS_DIR, "custom-authorizer.ts"), "utf8");
+    assert.match(entry, /loadPolicyDocument\(AUTHORIZER_POLICY_DOCUMENTS\.device\)/);
+    assert.match(entry, /loadPolicyDocument\(AUTHORIZER_POLICY_DOCUMENTS\.activation\)/);
+    const dir = join(vendAssetDir("SecretDeviceAuthorizerFunction"), "policies");
+    for (const name of Object.values(AUTHORIZER_POLICY_DOCUMENTS)) {
+      const copied = readFileSync(join(dir, `${name}.json`), "utf8");
+      assert.equal(copied, readFileSync(join(PROJECT_ROOT, "templates", "policies", `${name}.json`), "utf8"));
+    }
+  });
 });
 
 describe("lib/bundling: shared options", () => {

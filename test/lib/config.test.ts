@@ -64,6 +64,15 @@ describe("lib/config", () => {
     });
   });
 
+  it("authorizerReservedConcurrency: absent by default, a whole number of at least 1 when set", () => {
+    assert.equal("authorizerReservedConcurrency" in config(), false);
+    assert.equal(config({ authorizerReservedConcurrency: "50" }).authorizerReservedConcurrency, 50);
+    assert.equal(config({ authorizerReservedConcurrency: 7 }).authorizerReservedConcurrency, 7);
+    for (const bad of ["0", "-1", "2.5", "many"]) {
+      assert.throws(() => config({ authorizerReservedConcurrency: bad }), /authorizerReservedConcurrency/);
+    }
+  });
+
   it("parses command-line strings and rejects bad values by key", () => {
     const parsed = config({ destroyOnRemoval: "true", apiRateLimit: "2.5", logRetentionDays: "30" });
     assert.equal(parsed.destroyOnRemoval, true);

@@ -39,6 +39,7 @@ Options:
   --aws-port N       AWS endpoint: IoT control plane + Secrets Manager (default ${defaultPorts.aws})
   --dynamodb-port N  DynamoDB (default ${defaultPorts.dynamodb})
   --mqtt-port N      MQTT over TLS (default ${defaultPorts.mqtt})
+  --coap-port N      CoAP over DTLS-PSK for NB-IoT devices, UDP (default ${defaultPorts.coap})
   --claim-ttl S      seconds a provisioning claim blocks other flows on a device (default 120;
                      shorter only for crash drills: a claim must outlive the flow holding it)
   --no-demo          do not seed the demo product
@@ -55,6 +56,7 @@ const { values } = parseArgs({
     "aws-port": { type: "string", default: String(defaultPorts.aws) },
     "dynamodb-port": { type: "string", default: String(defaultPorts.dynamodb) },
     "mqtt-port": { type: "string", default: String(defaultPorts.mqtt) },
+    "coap-port": { type: "string", default: String(defaultPorts.coap) },
     "claim-ttl": { type: "string", default: "120" },
     "no-demo": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -129,13 +131,14 @@ const stack = await startLocalStack({
     aws: port("aws-port"),
     dynamodb: port("dynamodb-port"),
     mqtt: port("mqtt-port"),
+    coap: port("coap-port"),
   },
   claimTtlMs: claimTtlSeconds * 1000,
   logger,
 }).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
   const hint = /EADDRINUSE/.test(message)
-    ? "\n  Another local stack (or another program) uses that port: stop it, or choose ports with --api-port, --aws-port, --dynamodb-port, --mqtt-port."
+    ? "\n  Another local stack (or another program) uses that port: stop it, or choose ports with --api-port, --aws-port, --dynamodb-port, --mqtt-port, --coap-port."
     : "";
   console.error(`npm start: the local stack did not start: ${message}${hint}`);
   process.exit(1);
@@ -161,6 +164,7 @@ iot-onramp local stack is up (${Date.now() - started} ms)${dataDir ? `, data in 
   AWS endpoint     ${e.aws}   (AWS IoT control plane + Secrets Manager; SigV4 with the key pair below)
   DynamoDB         ${e.dynamodb}   (table ${e.tableName})
   MQTT (TLS)       ${e.mqtt}
+  CoAP (DTLS-PSK)  ${e.coap}   (NB-IoT devices, EnOS identities: npx onramp device coap --help)
   Root CA          ${rootCa}   (the MQTT endpoint's and issued certificates' CA: --cafile)
   Endpoints file   ${join(folder, ENDPOINTS_FILE)}   (the CLI reads it; removed when the stack stops)
 

@@ -14,6 +14,7 @@ import { activateDevice } from "#core/registration/activate-device.ts";
 import { registerDevice } from "#core/registration/register-device.ts";
 import { defaultVendConfig } from "#core/vending/vend-certificate.ts";
 import { ALIYUN_REGISTER_PATH } from "#credentials/aliyun-register-form.ts";
+import { EnosCoapGateway } from "#gateway/enos/index.ts";
 import { makeCertificateRotationHandler } from "#handlers/certificate-rotation.ts";
 import { makeCustomAuthorizerHandler } from "#handlers/custom-authorizer.ts";
 import { makeFleetCommitHandler } from "#handlers/fleet-commit.ts";
@@ -57,7 +58,7 @@ export type LocalStackOptions = {
   dataDir?: string;
   host?: string;
   /** Ports; 0 picks a free one. */
-  ports?: { api?: number; aws?: number; dynamodb?: number; mqtt?: number };
+  ports?: { api?: number; aws?: number; dynamodb?: number; mqtt?: number; coap?: number };
   tableName?: string;
   logger: Logger;
   /** Route DynamoDB through a proxy that tests can tell to fail calls. */
@@ -79,6 +80,8 @@ export type LocalEndpoints = {
   aws: string;
   dynamodb: string;
   mqtt: string;
+  /** CoAP over DTLS-PSK for NB-IoT devices (EnOS, seed 000): `coaps://host:port`. */
+  coap: string;
   region: string;
   accountId: string;
   tableName: string;
@@ -92,6 +95,8 @@ export type LocalStack = {
   iot: IotEmulator;
   /** The MQTT over TLS endpoint (AWS IoT Core's data plane) and its rule engine. */
   mqtt: { port: number; url: string; rules: RuleEngine };
+  /** The CoAP gateway (gateway/enos) on UDP. */
+  coap: { port: number; gateway: EnosCoapGateway };
   dynamoFaults?: DynamoFaultProxy;
   rootCaPem: string;
   /** The key pair the AWS endpoint accepts (SigV4): give it to SDK clients of `endpoints.aws`. */
@@ -99,7 +104,7 @@ export type LocalStack = {
   close(): Promise<void>;
 };
 
-export const defaultPorts = { api: 3000, aws: 4566, dynamodb: 4567, mqtt: 8883 } as const;
+export const defaultPorts = { api: 3000, aws: 4566, dynamodb: 4567, mqtt: 8883, coap: 5684 } as const;
 const openApiPath = join(dirname(fileURLToPath(import.meta.url)), "..", "openapi.yaml");
 
 /**
@@ -268,6 +273,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     closers.push(() => mqtt.close());
     // DescribeEndpoint answers with the port actually bound (port 0 picks a free one).
     iot.setDataEndpoint(`localhost:${mqtt.port}`);
+    // NB-IoT devices: CoAP over DTLS-PSK (gateway/enos), published into the MQTT endpoint.
+    const coap = new EnosCoapGateway({ ...services, publisher: mqtt, logger: options.logger });
+    const coapPort = (await coap.listen(ports.coap ?? 0, host)).port;
+    closers.push(() => coap.close());
 
     const sweeper = startExpiredItemSweeper({
       client: dynamo.documentClient,
@@ -283,6 +292,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       aws: awsUrl,
       dynamodb: dynamo.endpoint,
       mqtt: mqtt.url,
+      coap: `coaps://${host.includes(":") ? `[${host}]` : host}:${coapPort}`,
       region: localRegion,
       accountId: localAccountId,
       tableName,
@@ -297,6 +307,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       services,
       iot,
       mqtt: { port: mqtt.port, url: mqtt.url, rules },
+      coap: { port: coapPort, gateway: coap },
       ...(dynamo.faults ? { dynamoFaults: dynamo.faults } : {}),
       rootCaPem: iot.rootCaPem,
       credentials,

@@ -5,13 +5,27 @@
  * the options of lib/bundling.ts, the ones the CDK construct passes to the esbuild CLI, plus the
  * same template folders copied next to the bundle. Then, for each bundle, a fresh `node` process
  * imports it (Lambda's NODE_OPTIONS, dummy values for the settings the wiring requires) and reports
- * how long the import took: one warm-up run that is not counted, then 5 runs, median.
+ * how long the import took: one warm-up run that is not counted, then 9 rounds.
  *
- * Budget: 500 KB minified, 150 ms cold load. Exit code 1 when an entry is over budget.
- * `--sdk=external` measures the alternative of taking the AWS SDK from the runtime.
+ * Load times are judged as a ratio to a reference bundle loaded in the same rounds: on a busy
+ * machine every cold load slows down alike (64-71 ms recorded quietly, 160-245 ms under load),
+ * and an absolute budget then fails for reasons that are not ours. The reference is a Lambda of
+ * our shape that is not ours: a module that constructs a DynamoDBClient (@aws-sdk/client-dynamodb)
+ * at load, bundled with the same options. It loads the SDK core (smithy client, middleware stack,
+ * credential and region resolution) that is most of each of our bundles, so it scales with load as
+ * they do; a trivial module would measure only node's fixed import cost (a few ms, so the ratio
+ * would be mostly noise), and the smallest of our bundles would move with our own code (a change
+ * that made every bundle slower would not show). Each round loads the reference and then every
+ * entry, one after another; an entry's ratio is the median of its per-round ratios (paired, so a
+ * burst of load hits both sides of one ratio).
+ *
+ * Budget: 500 KB minified; load at most 2.5x the reference. Our bundles (2.4x the reference's
+ * size) load at 1.4-1.8x it (BENCHMARKS.md); issue 5's 150 ms was ~2.1x our 64-71 ms quiet loads,
+ * and 2.5x keeps about that headroom while still failing a bundle whose load doubles. Exit code 1
+ * when an entry is over budget. `--sdk=external` measures the alternative of taking the AWS SDK from the runtime.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -28,8 +42,14 @@ import {
 import { LAMBDA_SETTING_NAMES } from "#lib/lambda-settings.ts";
 
 const BUDGET_KB = 500;
-const BUDGET_MS = 150;
-const RUNS = 5;
+/** Load budget, as a multiple of the reference bundle's load time in the same rounds. */
+const BUDGET_RATIO = 2.5;
+const RUNS = 9;
+/** The reference Lambda: the AWS SDK core, constructed at load as our wiring does. */
+const REFERENCE_SOURCE =
+  'import { DynamoDBClient } from "@aws-sdk/client-dynamodb";\n' +
+  "const client = new DynamoDBClient({});\n" +
+  "export const handler = async () => client.config.serviceId;\n";
 // Inside the project, so that `--sdk=external` bundles resolve the SDK from node_modules.
 const OUT_ROOT = join(PROJECT_ROOT, ".tmp", "bench-bundles");
 
@@ -40,25 +60,53 @@ const LOAD_SCRIPT =
   "const t0 = performance.now(); await import(process.argv[1]); " +
   "process.stdout.write(String(performance.now() - t0));";
 
-type Result = { name: string; kb: number; gzipKb: number; runs: number[]; medianMs: number };
+type Bundle = { name: string; path: string; kb: number; gzipKb: number };
+type Result = Bundle & { runs: number[]; medianMs: number; ratio: number };
 
 async function main(): Promise<void> {
   rmSync(OUT_ROOT, { recursive: true, force: true });
-  const results: Result[] = [];
-  for (const entry of lambdaEntrypoints()) {
-    const name = basename(entry, ".ts");
-    const outdir = join(OUT_ROOT, name);
-    await build(esbuildBuildOptions(entry, outdir, externalSdk ? { external: AWS_SDK_EXTERNALS } : {}));
-    copyBundledAssets(outdir);
-    const bundle = join(outdir, LAMBDA_BUNDLE.outfile);
-    const bytes = statSync(bundle).size;
-    const gzipBytes = gzipSync(readFileSync(bundle)).length;
-    measureLoad(bundle); // warm-up: file cache, not counted
-    const runs = Array.from({ length: RUNS }, () => measureLoad(bundle));
-    results.push({ name, kb: bytes / 1024, gzipKb: gzipBytes / 1024, runs, medianMs: median(runs) });
+  const overrides = externalSdk ? { external: AWS_SDK_EXTERNALS } : {};
+  const referenceEntry = join(OUT_ROOT, "reference-entry.ts");
+  mkdirSync(OUT_ROOT, { recursive: true });
+  writeFileSync(referenceEntry, REFERENCE_SOURCE);
+  const reference = await bundle("reference", referenceEntry, overrides);
+  const bundles: Bundle[] = [];
+  for (const entry of lambdaEntrypoints())
+    bundles.push(await bundle(basename(entry, ".ts"), entry, overrides));
+
+  for (const b of [reference, ...bundles]) measureLoad(b.path); // warm-up: file cache, not counted
+  const runs = new Map<string, number[]>([reference, ...bundles].map((b) => [b.name, []]));
+  const ratios = new Map<string, number[]>(bundles.map((b) => [b.name, []]));
+  for (let round = 0; round < RUNS; round++) {
+    const referenceMs = measureLoad(reference.path);
+    runs.get(reference.name)!.push(referenceMs);
+    for (const b of bundles) {
+      const ms = measureLoad(b.path);
+      runs.get(b.name)!.push(ms);
+      ratios.get(b.name)!.push(ms / referenceMs);
+    }
   }
+  const result = (b: Bundle, ratio: number): Result => {
+    const r = runs.get(b.name)!;
+    return { ...b, runs: r, medianMs: median(r), ratio };
+  };
+  const results = [result(reference, 1), ...bundles.map((b) => result(b, median(ratios.get(b.name)!)))];
   report(results);
-  if (results.some((r) => !withinBudget(r))) process.exitCode = 1;
+  if (results.slice(1).some((r) => !withinBudget(r))) process.exitCode = 1;
+}
+
+async function bundle(
+  name: string,
+  entry: string,
+  overrides: { external?: readonly string[] },
+): Promise<Bundle> {
+  const outdir = join(OUT_ROOT, name);
+  await build(esbuildBuildOptions(entry, outdir, overrides));
+  copyBundledAssets(outdir);
+  const path = join(outdir, LAMBDA_BUNDLE.outfile);
+  const kb = statSync(path).size / 1024;
+  const gzipKb = gzipSync(readFileSync(path)).length / 1024;
+  return { name, path, kb, gzipKb };
 }
 
 function measureLoad(bundle: string): number {
@@ -94,23 +142,32 @@ function median(values: number[]): number {
 }
 
 function withinBudget(r: Result): boolean {
-  return r.kb <= BUDGET_KB && r.medianMs <= BUDGET_MS;
+  return r.kb <= BUDGET_KB && r.ratio <= BUDGET_RATIO;
 }
 
 function report(results: Result[]): void {
   console.log(
     `Lambda bundles (${externalSdk ? "AWS SDK external" : "AWS SDK bundled"}, node ${process.versions.node}, ` +
-      `NODE_OPTIONS=${LAMBDA_NODE_OPTIONS}); budget ${BUDGET_KB} KB / ${BUDGET_MS} ms\n`,
+      `NODE_OPTIONS=${LAMBDA_NODE_OPTIONS}); budget ${BUDGET_KB} KB / ${BUDGET_RATIO}x the reference's load\n`,
   );
-  const rows = results.map((r) => [
-    r.name,
+  const rows = results.map((r, i) => [
+    i === 0 ? `(reference: DynamoDBClient)` : r.name,
     `${r.kb.toFixed(1)} KB`,
     `${r.gzipKb.toFixed(1)} KB`,
+    i === 0 ? "1.00" : r.ratio.toFixed(2),
     `${r.medianMs.toFixed(1)} ms`,
     r.runs.map((ms) => ms.toFixed(0)).join(" "),
-    `${r.kb <= BUDGET_KB ? "pass" : "FAIL"} / ${r.medianMs <= BUDGET_MS ? "pass" : "FAIL"}`,
+    i === 0 ? "" : `${r.kb <= BUDGET_KB ? "pass" : "FAIL"} / ${r.ratio <= BUDGET_RATIO ? "pass" : "FAIL"}`,
   ]);
-  const header = ["entry", "minified", "gzip", "load (median)", `runs (ms, n=${RUNS})`, "size / load"];
+  const header = [
+    "entry",
+    "minified",
+    "gzip",
+    "load ÷ reference",
+    "load (median)",
+    `runs (ms, n=${RUNS})`,
+    "size / load",
+  ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   for (const row of [header, ...rows]) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  "));
 }

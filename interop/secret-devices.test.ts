@@ -241,8 +241,7 @@ describe("npm start: the printed commands for each secret demo product work as p
 
   before(async () => {
     mkdirSync(work, { recursive: true });
-    // --coap-port 0: the default UDP 5684 may be taken by another stack on this machine.
-    stack = await spawnStack(join(work, ".onramp"), ["--in-memory", "--coap-port", "0"]);
+    stack = await spawnStack(join(work, ".onramp"), ["--in-memory"]);
   });
   after(async () => {
     await stack?.stop();

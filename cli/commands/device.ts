@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { createCsr, createKeyPair, type KeyPairAlgorithm } from "#core/pki/issue.ts";
 import { CliError } from "../cli-error.ts";
 import { requestCertificate } from "../device/vend-client.ts";
+import { checkP12Options, P12_FILE, writeP12 } from "../device/vend-p12.ts";
 import { printResult } from "../output.ts";
 import { resolveTarget, withTargetOptions } from "../wiring.ts";
 import { registerDeviceConnectCommand } from "./device-connect.ts";
@@ -22,6 +23,8 @@ type VendOptions = {
   keyMode: string;
   keyType: string;
   out?: string;
+  p12?: boolean;
+  p12Password?: string;
   api?: string;
   json?: boolean;
   endpoints?: string;
@@ -50,6 +53,14 @@ export function registerDeviceCommands(program: Command): void {
         "--out <dir>",
         "save device.key, device.crt, root-ca.pem and device.json here (never overwrites: refused if one exists)",
       )
+      .option(
+        "--p12",
+        "also save device.p12 (key + certificate, PKCS#12) in --out, for stacks that import .p12: RSA keys made by AWS IoT only (--key-mode server)",
+      )
+      .option(
+        "--p12-password <password>",
+        "password of device.p12 (or env ONRAMP_P12_PASSWORD; default: empty)",
+      )
       .option("--api <url>", "vending API base URL (default: the local stack's)")
       .option("--json", "print JSON (never includes the private key)")
       .addHelpText(
@@ -63,10 +74,17 @@ export function registerDeviceCommands(program: Command): void {
       throw new CliError("--key-mode must be csr or server");
     const algorithm = keyTypes[options.keyType];
     if (!algorithm) throw new CliError(`--key-type must be one of ${Object.keys(keyTypes).join(", ")}`);
+    checkP12Options(options);
     // Before any request: a vend consumes the serial (a second one with a new key is refused under
     // the `never` policy), and the key already there may be the only one a device has.
     if (options.out) {
-      for (const name of ["device.key", "device.crt", "root-ca.pem", "device.json"]) {
+      for (const name of [
+        "device.key",
+        "device.crt",
+        "root-ca.pem",
+        "device.json",
+        ...(options.p12 ? [P12_FILE] : []),
+      ]) {
         const path = join(options.out, name);
         if (existsSync(path)) {
           throw new CliError(
@@ -118,6 +136,14 @@ export function registerDeviceCommands(program: Command): void {
       writeFileSync(join(options.out, "device.crt"), body.certificatePem ?? "");
       writeFileSync(join(options.out, "root-ca.pem"), body.rootCaPem ?? "");
       writeFileSync(join(options.out, "device.json"), `${JSON.stringify(summary, null, 2)}\n`);
+      if (options.p12) {
+        writeP12(options.out, {
+          privateKeyPem: privateKeyPem ?? "",
+          certificatePem: body.certificatePem ?? "",
+          password: options.p12Password ?? process.env.ONRAMP_P12_PASSWORD ?? "",
+          ...(body.thingName ? { friendlyName: body.thingName } : {}),
+        });
+      }
     }
     printResult(summary, options.json);
   });

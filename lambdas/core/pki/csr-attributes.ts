@@ -89,6 +89,9 @@ export function readRsaPssParameters(
       if (inner.tag !== 0x02 || inner.length < 1 || inner.length > 4) return undefined;
       saltLength = 0;
       for (let i = inner.contentStart; i < inner.end; i++) saltLength = saltLength * 256 + parameters[i]!;
+    } else if (field.tag !== 0xa1 && field.tag !== 0xa3) {
+      // Only [0]-[3] exist; anything else is a corrupted (unsigned) parameter, not one to skip.
+      return undefined;
     }
   }
   return { name: "RSA-PSS", ...(hash ? { hash: { name: hash } } : {}), saltLength };

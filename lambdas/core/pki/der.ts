@@ -273,7 +273,16 @@ export function readTime(tag: number, content: Uint8Array): Date | undefined {
     Number((fraction ?? "0").padEnd(3, "0")),
   );
   const date = new Date(ms);
-  // Date.UTC rolls over (month 13, day 32): refuse values that do not round-trip.
-  if (date.getUTCMonth() !== Number(mo) - 1 || date.getUTCDate() !== Number(d)) return undefined;
+  // Date.UTC rolls over (month 13, day 32, minute 63): refuse values that do not round-trip, as
+  // OpenSSL does ("Bad time value"; a minute of 63 was read as 17:03, found by der-fuzz.test.ts).
+  if (
+    date.getUTCMonth() !== Number(mo) - 1 ||
+    date.getUTCDate() !== Number(d) ||
+    date.getUTCHours() !== Number(h) ||
+    date.getUTCMinutes() !== Number(mi) ||
+    date.getUTCSeconds() !== Number(s)
+  ) {
+    return undefined;
+  }
   return year < 100 ? undefined : date;
 }

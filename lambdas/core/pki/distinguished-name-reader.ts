@@ -201,16 +201,26 @@ function escapeValue(value: string): string {
 }
 
 /**
+ * Longest sub-identifier read, in content bytes: 20 bytes of 7 bits hold 140 bits, enough for
+ * the 128-bit UUID arcs of `2.25.*` (the longest arcs in use). A longer arc made readOid
+ * quadratic (a 190 KB arc in a certificate name took seconds; test/core/pki/der-fuzz.test.ts).
+ */
+const MAX_ARC_BYTES = 20;
+
+/**
  * The dotted form of an OBJECT IDENTIFIER's content bytes, or undefined when they are not a
- * valid encoding (empty, or ending inside a sub-identifier).
+ * valid encoding (empty, ending inside a sub-identifier, or an arc over MAX_ARC_BYTES bytes).
  */
 export function readOid(content: Uint8Array): string | undefined {
   if (content.length === 0 || (content[content.length - 1]! & 0x80) !== 0) return undefined;
   const arcs: string[] = [];
   let value = 0n;
+  let arcBytes = 0;
   for (const byte of content) {
+    if (++arcBytes > MAX_ARC_BYTES) return undefined;
     value = (value << 7n) | BigInt(byte & 0x7f);
     if (byte & 0x80) continue;
+    arcBytes = 0;
     if (arcs.length === 0) {
       const first = value < 40n ? 0n : value < 80n ? 1n : 2n;
       arcs.push(first.toString(), (value - first * 40n).toString());

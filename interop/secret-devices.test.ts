@@ -241,7 +241,8 @@ describe("npm start: the printed commands for each secret demo product work as p
 
   before(async () => {
     mkdirSync(work, { recursive: true });
-    stack = await spawnStack(join(work, ".onramp"), ["--in-memory"]);
+    // --coap-port 0: the default UDP 5684 may be taken by another stack on this machine.
+    stack = await spawnStack(join(work, ".onramp"), ["--in-memory", "--coap-port", "0"]);
   });
   after(async () => {
     await stack?.stop();

@@ -94,6 +94,10 @@ export const PROVISIONING_OUTPUTS = {
    * AWS-managed domain name has no CloudFormation attribute).
    */
   secretDeviceEndpointHint: "SecretDeviceEndpointHint",
+  /** S3 bucket of bulk provisioning's parameter files and run reports (`onramp bulk provision --aws`). */
+  bulkProvisioningBucketName: "BulkProvisioningBucketName",
+  /** ARN of the role AWS IoT assumes to run bulk registration tasks (StartThingRegistrationTask). */
+  bulkRegistrationRoleArn: "BulkRegistrationRoleArn",
   /** CloudWatch log group of the vend Lambda. */
   vendLogGroupName: "VendLogGroupName",
   /** CloudWatch log group of the vending API's access logs. */

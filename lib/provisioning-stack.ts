@@ -11,6 +11,7 @@ import {
   rotationAnswerTopics,
 } from "./constructs/certificate-rotation.ts";
 import { SecretDeviceAuthorizer } from "./constructs/custom-authorizer.ts";
+import { BulkProvisioning } from "./constructs/bulk-provisioning.ts";
 import { DevicePolicy } from "./constructs/device-policy.ts";
 import { FleetCommit } from "./constructs/fleet-commit.ts";
 import { FleetProvisioning } from "./constructs/fleet-provisioning.ts";
@@ -69,6 +70,8 @@ export class ProvisioningStack extends Stack {
   readonly jitp: JitpProvisioning;
   /** Fleet provisioning by claim: template, hook, claim policy. */
   readonly fleet: FleetProvisioning;
+  /** Bulk provisioning: the parameter-file bucket and the registration task role. */
+  readonly bulk: BulkProvisioning;
   /** Fleet provisioning's commit on the device's first connection: rule, Lambda, dead-letter queue. */
   readonly fleetCommit: FleetCommit;
   /** Certificate rotation over MQTT: rule, Lambda, dead-letter queue. */
@@ -159,6 +162,11 @@ export class ProvisioningStack extends Stack {
       logRetention,
       removalPolicy,
     });
+    this.bulk = new BulkProvisioning(this, "BulkProvisioning", {
+      devicePolicyNames: [this.devicePolicy.policyName],
+      thingNamePrefix,
+      removalPolicy,
+    });
     this.fleetCommit = new FleetCommit(this, "FleetCommit", {
       table,
       ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
@@ -199,6 +207,16 @@ export class ProvisioningStack extends Stack {
 
     const output = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description, exportName: `${exportPrefix}-${id}` });
+    output(
+      PROVISIONING_OUTPUTS.bulkProvisioningBucketName,
+      this.bulk.bucket.bucketName,
+      "S3 bucket of bulk provisioning parameter files and run reports (onramp bulk provision --aws)",
+    );
+    output(
+      PROVISIONING_OUTPUTS.bulkRegistrationRoleArn,
+      this.bulk.role.roleArn,
+      "Role AWS IoT assumes to run bulk registration tasks (StartThingRegistrationTask roleArn)",
+    );
     output(PROVISIONING_OUTPUTS.vendApiUrl, this.vendingApi.api.url, "Base URL of the vending API (stage)");
     output(
       PROVISIONING_OUTPUTS.vendEndpointUrl,

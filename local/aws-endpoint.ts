@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { LocalAwsCredentials } from "./aws-auth/local-aws-credentials.ts";
 import { type SignatureRejection, verifySignature } from "./aws-auth/sigv4-verification.ts";
 import type { IotEmulator } from "./iot/index.ts";
+import { S3Emulator } from "./s3/s3-emulator.ts";
 import { SecretsManagerEmulator } from "./secrets-manager/secrets-manager-emulator.ts";
 
 /** Largest request body read before the signature check (the emulators' own limits are lower). */
@@ -21,12 +22,15 @@ export async function startLocalAwsEndpoint(options: {
   iot: IotEmulator;
   secretsManager: SecretsManagerEmulator;
   credentials: LocalAwsCredentials;
+  /** Requests signed for `s3` go here (it reads larger bodies and checks S3's SigV4 itself). */
+  s3?: S3Emulator;
   host: string;
   port: number;
   now?: () => number;
 }): Promise<LocalAwsEndpoint> {
   const now = options.now ?? Date.now;
   const server = createServer((req, res) => {
+    if (options.s3 && S3Emulator.accepts(req)) return options.s3.handle(req, res);
     readBody(req).then(
       (body) => {
         if (body === undefined)

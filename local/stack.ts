@@ -45,12 +45,15 @@ import { startLocalDynamo } from "./dynamodb.ts";
 import type { DynamoFaultProxy } from "./dynamodb-faults.ts";
 import { startExpiredItemSweeper } from "./expired-item-sweeper.ts";
 import { createIotEmulator, type IotEmulator } from "./iot/index.ts";
+import { connectRegistrationTasks } from "./iot/registration-tasks.ts";
 import { localAccountId, localRegion } from "./local-aws.ts";
 import { LOCAL_PRE_PROVISIONING_HOOK_FUNCTION } from "./mqtt/fleet-provisioning.ts";
 import { seedFleetProvisioningTemplate } from "./mqtt/fleet-seed.ts";
 import { startMqttEndpoint } from "./mqtt/mqtt-endpoint.ts";
 import { RuleEngine, type RuleTarget } from "./mqtt/rule-engine.ts";
 import { preparePrivateDataFolder } from "./private-data-folder.ts";
+import { LOCAL_BULK_BUCKET } from "./s3/bulk-defaults.ts";
+import { S3Emulator } from "./s3/s3-emulator.ts";
 import { SecretsManagerEmulator } from "./secrets-manager/secrets-manager-emulator.ts";
 
 export type LocalStackOptions = {
@@ -149,8 +152,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       region: localRegion,
       accountId: localAccountId,
     });
-    const aws = await startLocalAwsEndpoint({ iot, secretsManager, credentials, host, port: ports.aws ?? 0 });
+    // S3 on the same endpoint (bulk provisioning's input files and reports), and the emulator's
+    // bulk registration tasks reading from it.
+    const s3 = new S3Emulator({
+      ...(dataDir ? { dataDir: join(dataDir, "s3") } : {}),
+      region: localRegion,
+      credentials,
+      logger: options.logger,
+    });
+    s3.createBucket(LOCAL_BULK_BUCKET);
+    connectRegistrationTasks(iot, { s3, ...(dataDir ? { dataDir: join(dataDir, "iot") } : {}) });
+    const aws = await startLocalAwsEndpoint({
+      iot,
+      secretsManager,
+      s3,
+      credentials,
+      host,
+      port: ports.aws ?? 0,
+    });
     const awsUrl = aws.url;
+    s3.publicUrl = awsUrl;
     closers.push(() => aws.close());
 
     const clientConfig = { endpoint: awsUrl, region: localRegion, credentials };

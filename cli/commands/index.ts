@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerBulkCommands } from "./bulk.ts";
 import { registerCaCommands } from "./ca.ts";
 import { registerCredsCommands } from "./creds.ts";
 import { registerDeviceCommands } from "./device.ts";
@@ -13,6 +14,7 @@ import { registerTemplateCommands } from "./template.ts";
  * Keep this list sorted.
  */
 export function registerCommands(program: Command): void {
+  registerBulkCommands(program);
   registerCaCommands(program);
   registerCredsCommands(program);
   registerDeviceCommands(program);

@@ -16,6 +16,7 @@ import { IotJournal, recoverState } from "./persistence.ts";
 import { checkPolicyDocument, newPolicyRecord, policyRoutes } from "./policies.ts";
 import { provisioningRoutes } from "./provisioning-templates.ts";
 import { registerThingRoutes } from "./register-thing.ts";
+import { registrationTaskRoutes } from "./registration-tasks.ts";
 import { loadOrCreateRootCa } from "./root-ca.ts";
 import { Router } from "./router.ts";
 import { thingGroupRoutes } from "./thing-groups.ts";
@@ -102,6 +103,7 @@ export const IOT_ROUTES: readonly Route[] = [
   ...policyRoutes,
   ...provisioningRoutes,
   ...registerThingRoutes,
+  ...registrationTaskRoutes,
   ...endpointRoutes,
   ...thingTypeRoutes,
   ...thingGroupRoutes,

@@ -32,9 +32,21 @@ const REGISTER_THING_ERRORS = new Set([
  */
 async function registerThing(context: EmulatorContext, request: OperationRequest) {
   const body = parseInput(registerThingBody, request.body ?? {});
+  return runRegisterThing(context, body.templateBody, body.parameters ?? {});
+}
+
+/**
+ * RegisterThing's work, also run for each line of a bulk registration task
+ * (`registration-tasks.ts`): evaluate, apply, map errors as RegisterThing answers them.
+ */
+export async function runRegisterThing(
+  context: EmulatorContext,
+  templateBody: string,
+  parameters: Record<string, string>,
+): Promise<{ certificatePem?: string; resourceArns: Record<string, string> }> {
   let plan: ReturnType<typeof evaluateTemplate>;
   try {
-    plan = evaluateTemplate(body.templateBody, body.parameters ?? {});
+    plan = evaluateTemplate(templateBody, parameters);
   } catch (error) {
     if (error instanceof TemplateError) throw invalidRequest(error.message);
     throw error;

@@ -66,7 +66,11 @@ describe("cdk-nag (AwsSolutions) on the app", () => {
   it("with thingNamePrefix acknowledges thing/{prefix}* instead of thing/*", () => {
     const acks = acknowledgements(appWithContext("thing-prefix", { thingNamePrefix: "ACME-" }).app);
     const thingAcks = acks.filter((a) => a.id.includes(":thing/"));
-    assert.equal(thingAcks.length, 5, "vend, JITR, provisioning, rotation and authorizer roles");
+    assert.equal(
+      thingAcks.length,
+      6,
+      "vend, JITR, provisioning, rotation, authorizer and bulk registration roles",
+    );
     for (const ack of thingAcks) assert.match(ack.id, /:thing\/ACME-\*\]$/);
   });
 

@@ -68,7 +68,7 @@ export const deviceStatuses = ["registered", "provisioned", "disabled", "revoked
 export type DeviceStatus = (typeof deviceStatuses)[number];
 
 /** The provisioning flows that take a claim on a device. */
-export type ClaimFlow = "vend" | "jitr" | "fleet" | "rotate";
+export type ClaimFlow = "vend" | "jitr" | "fleet" | "rotate" | "bulk";
 
 /**
  * A claim marks a provisioning flow in progress; it expires so a crashed flow cannot block a

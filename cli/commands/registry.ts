@@ -10,13 +10,14 @@ import {
 } from "#core/registry/import-devices.ts";
 import { disableDevice, enableDevice, revokeDevice } from "#core/registry/manage-devices.ts";
 import type { Device } from "#core/registry/model.ts";
+import { requestRotations } from "#core/rotation/request-rotations.ts";
 import { CliError } from "../cli-error.ts";
 import { printResult } from "../output.ts";
 import { progressBar } from "../progress.ts";
 import { withServices, withTargetOptions } from "../wiring.ts";
 import { registerRegistryKeyCommands } from "./registry-key.ts";
 import { registerReconcileCommand } from "./registry-reconcile.ts";
-import { registerRotateCommand } from "./registry-rotate.ts";
+import { parseDuration, registerRotateCommand } from "./registry-rotate.ts";
 
 type Common = { json?: boolean; endpoints?: string };
 
@@ -112,29 +113,52 @@ export function registerRegistryCommands(program: Command): void {
       .requiredOption("--product-key <key>", "product key")
       .option("--limit <n>", "page size", "100")
       .option("--cursor <cursor>", "continue after a previous page")
+      .option(
+        "--expiring-within <duration>",
+        "only provisioned devices whose certificate expires within this (30d, 12h, 90m); reads each certificate",
+      )
       .option("--json", "print JSON"),
-  ).action(async (options: Common & { productKey: string; limit: string; cursor?: string }) => {
-    const page = await withServices(options, async (s) => {
-      if (!(await s.registry.getProduct(options.productKey))) {
-        throw new CliError(
-          `unknown product ${options.productKey} (\`onramp products list\` shows them).`,
-          1,
-          "UNKNOWN_PRODUCT",
-        );
-      }
-      return s.registry.listDevices(options.productKey, {
-        limit: Number(options.limit),
-        ...(options.cursor ? { cursor: options.cursor } : {}),
+  ).action(
+    async (
+      options: Common & { productKey: string; limit: string; cursor?: string; expiringWithin?: string },
+    ) => {
+      const page = await withServices(options, async (s) => {
+        if (!(await s.registry.getProduct(options.productKey))) {
+          throw new CliError(
+            `unknown product ${options.productKey} (\`onramp products list\` shows them).`,
+            1,
+            "UNKNOWN_PRODUCT",
+          );
+        }
+        if (options.expiringWithin !== undefined) {
+          // The rotation report in a dry run: nothing is sent; "asked" means "expiring".
+          const statuses = await requestRotations(
+            { ...s, publisher: { publish: async () => undefined } },
+            { productKey: options.productKey },
+            { expiringWithinMs: parseDuration(options.expiringWithin), dryRun: true },
+          );
+          return {
+            devices: statuses
+              .filter((d) => d.state !== "skipped")
+              .map((d) => ({ ...d, state: d.state === "pending" ? "rotating" : "expiring" })),
+          };
+        }
+        return s.registry.listDevices(options.productKey, {
+          limit: Number(options.limit),
+          ...(options.cursor ? { cursor: options.cursor } : {}),
+        });
       });
-    });
-    if (options.json) {
-      process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
-      return;
-    }
-    for (const d of page.devices)
-      process.stdout.write(`${d.serialNumber}\t${d.status}\t${d.certificateId ?? "-"}\n`);
-    if (page.cursor) process.stderr.write(`more: --cursor ${page.cursor}\n`);
-  });
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
+        return;
+      }
+      for (const d of page.devices) {
+        const state = "notAfter" in d ? `${d.state}\tnotAfter ${d.notAfter}` : d.status;
+        process.stdout.write(`${d.serialNumber}\t${state}\t${d.certificateId ?? "-"}\n`);
+      }
+      if ("cursor" in page && page.cursor) process.stderr.write(`more: --cursor ${page.cursor}\n`);
+    },
+  );
 
   withTargetOptions(
     registry

@@ -88,6 +88,36 @@ describe("onramp registry rotate", () => {
     );
     const states = (JSON.parse(soon.stdout) as { devices: { state: string }[] }).devices.map((d) => d.state);
     assert.deepEqual(states, ["skipped", "skipped"], "a new certificate does not expire within a day");
+    const listed = await runOnramp(
+      "registry",
+      "list",
+      "--product-key",
+      "rr-product",
+      "--expiring-within",
+      "20000d",
+      "--json",
+      "--endpoints",
+      endpoints,
+    );
+    assert.equal(listed.error, undefined, String(listed.error));
+    const expiring = (JSON.parse(listed.stdout) as { devices: { serialNumber: string; state: string }[] })
+      .devices;
+    assert.deepEqual(expiring.map((d) => [d.serialNumber, d.state]).sort(), [
+      ["RR-1", "expiring"],
+      ["RR-2", "expiring"],
+    ]);
+    const none = await runOnramp(
+      "registry",
+      "list",
+      "--product-key",
+      "rr-product",
+      "--expiring-within",
+      "1d",
+      "--json",
+      "--endpoints",
+      endpoints,
+    );
+    assert.deepEqual((JSON.parse(none.stdout) as { devices: unknown[] }).devices, []);
     const bad = await runOnramp(
       "registry",
       "rotate",

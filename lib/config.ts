@@ -20,6 +20,7 @@
  * | `apiExecutionLogLevel` | `OFF`         | `ERROR` or `INFO`: API Gateway execution logs (needs the account's API Gateway CloudWatch role) |
  * | `apiCloudWatchRole`    | `false`       | `true`: create that account-level role with this stack   |
  * | `authorizerReservedConcurrency` | -    | reserved concurrency of the custom authorizer Lambda (whole number ≥ 1); unset: none |
+ * | `alarmEmail`           | -             | email address the CloudWatch alarms notify (an SNS topic); unset: alarms without notification |
  */
 
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
@@ -48,6 +49,8 @@ export type OnrampConfig = {
    * invocation is a refused CONNECT that the device retries.
    */
   authorizerReservedConcurrency?: number;
+  /** Where the CloudWatch alarms send email (`alarmEmail`, through an SNS topic); absent: no topic. */
+  alarmEmail?: string;
 };
 
 /**
@@ -107,6 +110,7 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
   // environment-agnostic instead of pinning the CLI's fallback region.
   const cliEnv = environment.CDK_DEFAULT_ACCOUNT && environment.CDK_DEFAULT_REGION;
   const authorizerConcurrency = read("authorizerReservedConcurrency");
+  const alarmEmail = read("alarmEmail");
   const account = read("account") ?? (cliEnv ? environment.CDK_DEFAULT_ACCOUNT : undefined);
   const region = read("region") ?? (cliEnv ? environment.CDK_DEFAULT_REGION : undefined);
   return {
@@ -120,6 +124,11 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
     logRetention: retention(read("logRetentionDays") ?? "365"),
     // AWS IoT thing names: [a-zA-Z0-9:_-]+, at most 128 characters (CreateThing).
     thingNamePrefix: pattern("thingNamePrefix", read("thingNamePrefix") ?? "", /^[a-zA-Z0-9:_-]{0,100}$/),
+    ...(alarmEmail === undefined
+      ? {}
+      : {
+          alarmEmail: pattern("alarmEmail", alarmEmail, /^[^\s@,;]{1,64}@[^\s@,;]{1,253}\.[^\s@,;]{2,63}$/),
+        }),
     ...(authorizerConcurrency === undefined
       ? {}
       : {

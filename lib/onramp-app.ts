@@ -53,6 +53,7 @@ export function createOnrampApp(
     productSecretArnPattern: registry.secrets.productSecretArnPattern,
     api: config.api,
     thingNamePrefix: config.thingNamePrefix,
+    ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
     ...(config.authorizerReservedConcurrency !== undefined
       ? { authorizerReservedConcurrency: config.authorizerReservedConcurrency }
       : {}),

@@ -4,20 +4,22 @@ import type { IKey } from "aws-cdk-lib/aws-kms";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, IConstruct } from "constructs";
+import { METRIC_SERVICES } from "#core/metrics.ts";
 import type { VendingApiConfig } from "./config.ts";
+import { BulkProvisioning } from "./constructs/bulk-provisioning.ts";
 import {
   CertificateRotation,
   ROTATION_ACTIONS_WITHOUT_RESOURCE_TYPE,
   rotationAnswerTopics,
 } from "./constructs/certificate-rotation.ts";
 import { SecretDeviceAuthorizer } from "./constructs/custom-authorizer.ts";
-import { BulkProvisioning } from "./constructs/bulk-provisioning.ts";
 import { DevicePolicy } from "./constructs/device-policy.ts";
 import { FleetCommit } from "./constructs/fleet-commit.ts";
 import { FleetProvisioning } from "./constructs/fleet-provisioning.ts";
 import { IotProvisioningRole } from "./constructs/iot-provisioning-role.ts";
 import { JitpProvisioning } from "./constructs/jitp.ts";
 import { JitrRegistration } from "./constructs/jitr.ts";
+import { Observability } from "./constructs/observability.ts";
 import { RegisterDeviceFunction } from "./constructs/register-device-function.ts";
 import { VendFunction } from "./constructs/vend-function.ts";
 import { REGISTER_DEVICE_PATH, VEND_PATH, VendingApi } from "./constructs/vending-api.ts";
@@ -39,6 +41,8 @@ export type ProvisioningStackProps = StackProps & {
   thingNamePrefix?: string;
   /** Reserved concurrency of the custom authorizer (lib/config.ts); unset: none. */
   authorizerReservedConcurrency?: number;
+  /** Email address the CloudWatch alarms notify (lib/config.ts `alarmEmail`); unset: no SNS topic. */
+  alarmEmail?: string;
   logRetention: RetentionDays;
   /** Dev only: delete the log groups with the stack. */
   destroyOnRemoval?: boolean;
@@ -80,6 +84,8 @@ export class ProvisioningStack extends Stack {
   readonly registerDevice: RegisterDeviceFunction;
   /** The custom authorizer for devices born with a secret: Lambda, authorizer, domain configuration. */
   readonly secretDeviceAuthorizer: SecretDeviceAuthorizer;
+  /** CloudWatch alarms (dead letters, 5xx rate, errors, throttles, undo failures) and the dashboard. */
+  readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: ProvisioningStackProps) {
     const {
@@ -93,6 +99,7 @@ export class ProvisioningStack extends Stack {
       api,
       thingNamePrefix = "",
       authorizerReservedConcurrency,
+      alarmEmail,
       logRetention,
       destroyOnRemoval = false,
       ...stackProps
@@ -201,6 +208,34 @@ export class ProvisioningStack extends Stack {
       ...(authorizerReservedConcurrency !== undefined
         ? { reservedConcurrentExecutions: authorizerReservedConcurrency }
         : {}),
+    });
+
+    this.observability = new Observability(this, "Observability", {
+      functions: [
+        { label: "Vend", function: this.vendFunction.function, service: METRIC_SERVICES.vend },
+        {
+          label: "RegisterDevice",
+          function: this.registerDevice.function,
+          service: METRIC_SERVICES.registerDevice,
+        },
+        { label: "Jitr", function: this.jitr.function, service: METRIC_SERVICES.jitr },
+        { label: "FleetHook", function: this.fleet.hookFunction, service: METRIC_SERVICES.fleetHook },
+        { label: "FleetCommit", function: this.fleetCommit.function, service: METRIC_SERVICES.fleetCommit },
+        {
+          label: "Authorizer",
+          function: this.secretDeviceAuthorizer.function,
+          service: METRIC_SERVICES.authorizer,
+        },
+        { label: "Rotation", function: this.certificateRotation.function, service: METRIC_SERVICES.rotation },
+      ],
+      deadLetterQueues: {
+        Jitr: this.jitr.deadLetterQueue,
+        FleetCommit: this.fleetCommit.deadLetterQueue,
+        Rotation: this.certificateRotation.deadLetterQueue,
+      },
+      api: this.vendingApi.api,
+      dashboardName: `${exportPrefix}-provisioning`,
+      ...(alarmEmail ? { alarmEmail } : {}),
     });
 
     this.acknowledgeNagFindings(api, productSecretPrefix, thingNamePrefix);

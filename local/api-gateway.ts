@@ -1,8 +1,12 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from "aws-lambda";
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from "aws-lambda";
 
-export type LambdaHttpHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+/** A Lambda proxy handler as the runtime calls it: (event, context), e.g. a middy handler. */
+export type LambdaHttpHandler = (
+  event: APIGatewayProxyEvent,
+  context: Context,
+) => Promise<APIGatewayProxyResult>;
 export type Route = { method: string; path: string; handler: LambdaHttpHandler };
 
 /** API Gateway's own payload limit; the handlers enforce their tighter limits themselves. */
@@ -33,7 +37,8 @@ export function apiGatewayListener(routes: Route[]): (req: IncomingMessage, res:
           send(res, { statusCode: 413, body: JSON.stringify({ message: "Request Too Long" }) });
           return;
         }
-        const result = await route.handler(toEvent(req, url, body)).catch(() => ({
+        const event = toEvent(req, url, body);
+        const result = await route.handler(event, localContext(event)).catch(() => ({
           statusCode: 502,
           body: JSON.stringify({ message: "Internal server error" }),
         }));
@@ -86,6 +91,29 @@ function toEvent(req: IncomingMessage, url: URL, body: Buffer): APIGatewayProxyE
       path: url.pathname,
       identity: { sourceIp: req.socket.remoteAddress ?? "127.0.0.1" },
     } as APIGatewayProxyEvent["requestContext"],
+  };
+}
+
+/** How long a local invocation may take before the context says no time is left (API Gateway's 29 s). */
+const LOCAL_TIMEOUT_MS = 29_000;
+
+/** A minimal Lambda context for a local invocation: ids, names and the remaining time. */
+function localContext(event: APIGatewayProxyEvent): Context {
+  const deadline = Date.now() + LOCAL_TIMEOUT_MS;
+  const functionName = `local${event.path.replaceAll("/", "-")}`;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: "$LATEST",
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: "256",
+    awsRequestId: event.requestContext.requestId,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: "local",
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
   };
 }
 

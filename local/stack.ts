@@ -10,6 +10,7 @@ import { defaultSecretNames, makeServices, type Services } from "#adapters/servi
 import { defaultFleetHookConfig } from "#core/fleet/authorize-fleet-provisioning.ts";
 import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import type { Logger } from "#core/logger.ts";
+import { METRIC_SERVICES } from "#core/metrics.ts";
 import { activateDevice } from "#core/registration/activate-device.ts";
 import { registerDevice } from "#core/registration/register-device.ts";
 import { defaultVendConfig } from "#core/vending/vend-certificate.ts";
@@ -47,6 +48,7 @@ import { startExpiredItemSweeper } from "./expired-item-sweeper.ts";
 import { createIotEmulator, type IotEmulator } from "./iot/index.ts";
 import { connectRegistrationTasks } from "./iot/registration-tasks.ts";
 import { localAccountId, localRegion } from "./local-aws.ts";
+import { LOCAL_METRICS_PATH, LocalMetrics } from "./local-metrics.ts";
 import { LOCAL_PRE_PROVISIONING_HOOK_FUNCTION } from "./mqtt/fleet-provisioning.ts";
 import { seedFleetProvisioningTemplate } from "./mqtt/fleet-seed.ts";
 import { startMqttEndpoint } from "./mqtt/mqtt-endpoint.ts";
@@ -104,6 +106,8 @@ export type LocalStack = {
   rootCaPem: string;
   /** The key pair the AWS endpoint accepts (SigV4): give it to SDK clients of `endpoints.aws`. */
   credentials: LocalAwsCredentials;
+  /** The functions' counters (the Lambda functions' CloudWatch metrics), also at GET /_onramp/metrics. */
+  metrics: LocalMetrics;
   close(): Promise<void>;
 };
 
@@ -186,8 +190,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       { tableName, secretNames: defaultSecretNames, loadTemplate: loadProvisioningTemplate },
     );
 
+    const metrics = new LocalMetrics();
     const vend = makeVendCertificateHandler({
       ...services,
+      metrics: metrics.forService(METRIC_SERVICES.vend),
       config: {
         ...defaultVendConfig,
         serverRootCaPem: iot.rootCaPem,
@@ -201,7 +207,20 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         {
           method: "POST",
           path: ALIYUN_REGISTER_PATH,
-          handler: makeRegisterDeviceHandler({ ...services, logger: options.logger }),
+          handler: makeRegisterDeviceHandler({
+            ...services,
+            logger: options.logger,
+            metrics: metrics.forService(METRIC_SERVICES.registerDevice),
+          }),
+        },
+        {
+          method: "GET",
+          path: LOCAL_METRICS_PATH,
+          handler: async () => ({
+            statusCode: 200,
+            headers: { "content-type": "application/json", "cache-control": "no-store" },
+            body: JSON.stringify(metrics.snapshot()),
+          }),
         },
         { method: "GET", path: "/openapi.yaml", handler: serveOpenApi },
         {
@@ -228,9 +247,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           iot: new AwsIotProvisioning(iotClient),
           config: options.claimTtlMs ? { claimTtlMs: options.claimTtlMs } : defaultJitrConfig,
           logger: options.logger,
+          metrics: metrics.forService(METRIC_SERVICES.jitr),
         }),
       ],
-      [RULE_TARGETS.fleetCommit, makeFleetCommitHandler({ ...services, logger: options.logger })],
+      [
+        RULE_TARGETS.fleetCommit,
+        makeFleetCommitHandler({
+          ...services,
+          logger: options.logger,
+          metrics: metrics.forService(METRIC_SERVICES.fleetCommit),
+        }),
+      ],
       [
         RULE_TARGETS.certificateRotation,
         makeCertificateRotationHandler({
@@ -239,6 +266,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           publisher: { publish: (topic, payload) => mqttPublish(topic, payload) },
           config: { claimTtlMs: options.claimTtlMs ?? defaultJitrConfig.claimTtlMs },
           logger: options.logger,
+          metrics: metrics.forService(METRIC_SERVICES.rotation),
         }),
       ],
     ]);
@@ -268,6 +296,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
             activation: loadPolicyDocument(AUTHORIZER_POLICY_DOCUMENTS.activation),
           },
           logger: options.logger,
+          metrics: metrics.forService(METRIC_SERVICES.authorizer),
         }),
         register: (request) => registerDevice({ ...services, logger: options.logger }, request),
         activate: (request) => activateDevice({ ...services, logger: options.logger }, request),
@@ -284,6 +313,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
                 ...(options.claimTtlMs ? { claimTtlMs: options.claimTtlMs } : {}),
               },
               logger: options.logger,
+              metrics: metrics.forService(METRIC_SERVICES.fleetHook),
             }),
           ],
         ]),
@@ -332,6 +362,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(dynamo.faults ? { dynamoFaults: dynamo.faults } : {}),
       rootCaPem: iot.rootCaPem,
       credentials,
+      metrics,
       close: () => closeAll(closers),
     };
   } catch (error) {

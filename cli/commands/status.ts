@@ -14,6 +14,7 @@ import type { Command } from "commander";
 import type { Services } from "#adapters/services.ts";
 import { deviceStatuses } from "#core/registry/model.ts";
 import { isLocalStackUp, readEndpointsFile } from "#local/endpoints-file.ts";
+import { LOCAL_METRICS_PATH, type MetricsSnapshot } from "#local/local-metrics.ts";
 import { CliError } from "../cli-error.ts";
 import {
   cliIotClient,
@@ -44,6 +45,8 @@ export type StackStatus = {
     certificates: Record<string, number>;
     caCertificates: number;
   };
+  /** The local stack's counters since it started (GET /_onramp/metrics); on AWS see the dashboard. */
+  metrics?: MetricsSnapshot;
 };
 
 /** `onramp status` */
@@ -121,7 +124,9 @@ async function stackStatus(options: TargetOptions): Promise<StackStatus> {
       ...(typeof written?.inMemory === "boolean" ? { inMemory: written.inMemory } : {}),
       ...(typeof written?.pid === "number" ? { pid: written.pid } : {}),
       health,
-      ...(Object.values(health).every((h) => h === "ok") ? { counts: await counts(target, iot) } : {}),
+      ...(Object.values(health).every((h) => h === "ok")
+        ? { counts: await counts(target, iot), metrics: await localMetrics(target.apiUrl ?? "") }
+        : {}),
     };
   } finally {
     iot.destroy();
@@ -186,6 +191,12 @@ async function countDevices(services: Services, productKey: string, into: Record
   } while (cursor);
 }
 
+async function localMetrics(apiUrl: string): Promise<MetricsSnapshot> {
+  const response = await fetch(new URL(LOCAL_METRICS_PATH, apiUrl), { signal: AbortSignal.timeout(3000) });
+  if (!response.ok) throw new Error(`GET ${LOCAL_METRICS_PATH} answered ${response.status}`);
+  return (await response.json()) as MetricsSnapshot;
+}
+
 async function probe(check: () => Promise<unknown>): Promise<Health> {
   try {
     await check();
@@ -246,6 +257,17 @@ function printStatus(status: StackStatus): void {
       `  certificates    ${byKey(c.certificates)}`,
       `  CA certificates ${c.caCertificates}`,
     );
+  }
+  if (status.metrics) {
+    // One line per metric: its counts by dimensions (e.g. "Vends  CREATED 3, INVALID_SIGNATURE 1").
+    const byName: Record<string, string[]> = {};
+    for (const c of status.metrics.counters) {
+      const label = Object.values(c.dimensions).join(" ") || c.service;
+      byName[c.name] = [...(byName[c.name] ?? []), `${label} ${c.value}`];
+    }
+    lines.push(`  counters since ${status.metrics.since}${Object.keys(byName).length ? "" : ": none yet"}`);
+    for (const [name, values] of Object.entries(byName))
+      lines.push(`    ${name.padEnd(20)} ${values.join(", ")}`);
   }
   process.stdout.write(`${lines.join("\n")}\n`);
 }

@@ -1,9 +1,13 @@
 import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { IoTClient } from "@aws-sdk/client-iot";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { Context } from "aws-lambda";
+import { PowertoolsMetricsPort } from "#adapters/powertools-metrics.ts";
 import { makeServices, type Services } from "#adapters/services.ts";
+import { METRICS_NAMESPACE } from "#core/metrics.ts";
 import { loadProvisioningTemplate } from "#templates/catalog.ts";
 
 /**
@@ -44,4 +48,35 @@ export function lambdaServices(options: { maxAttempts?: number } = {}): Services
 
 export function lambdaLogger(serviceName: string): Logger {
   return new Logger({ serviceName });
+}
+
+/** The metrics port on Powertools Metrics (EMF), namespace `IotOnramp`, dimension `service`. */
+export function lambdaMetrics(serviceName: string): PowertoolsMetricsPort {
+  return new PowertoolsMetricsPort(new Metrics({ namespace: METRICS_NAMESPACE, serviceName }));
+}
+
+/**
+ * The Powertools wiring of a function without middy (the event-driven ones; see ARCHITECTURE.md,
+ * "middy"): the Lambda context on every log line, a ColdStart metric, and the buffered metrics
+ * flushed after each invocation, whether it resolved or threw. What `injectLambdaContext` and
+ * `logMetrics` do for the HTTP functions.
+ */
+export function withPowertools<E, R>(
+  handler: (event: E) => Promise<R>,
+  logger: Logger,
+  metrics: PowertoolsMetricsPort,
+): (event: E, context: Context) => Promise<R> {
+  let coldStart = true;
+  return async (event, context) => {
+    logger.addContext(context);
+    if (coldStart) {
+      coldStart = false;
+      metrics.powertools.captureColdStartMetric(context.functionName);
+    }
+    try {
+      return await handler(event);
+    } finally {
+      metrics.powertools.publishStoredMetrics();
+    }
+  };
 }

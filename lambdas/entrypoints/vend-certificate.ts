@@ -1,11 +1,21 @@
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { AMAZON_ROOT_CA_1 } from "#adapters/amazon-root-ca.ts";
+import { METRIC_SERVICES } from "#core/metrics.ts";
 import { defaultVendConfig } from "#core/vending/vend-certificate.ts";
 import { makeVendCertificateHandler } from "#handlers/vend-certificate.ts";
-import { lambdaLogger, lambdaServices } from "./lambda-wiring.ts";
+import { lambdaLogger, lambdaMetrics, lambdaServices } from "./lambda-wiring.ts";
 
-/** Lambda entry of POST /v1/certificates (API Gateway REST, proxy integration). */
-export const handler = makeVendCertificateHandler({
-  ...lambdaServices(),
-  config: { ...defaultVendConfig, serverRootCaPem: AMAZON_ROOT_CA_1 },
-  logger: lambdaLogger("vend-certificate"),
-});
+const logger = lambdaLogger(METRIC_SERVICES.vend);
+const metrics = lambdaMetrics(METRIC_SERVICES.vend);
+
+/** Lambda entry of POST /v1/certificates (API Gateway REST, proxy integration), on middy. */
+export const handler = makeVendCertificateHandler(
+  {
+    ...lambdaServices(),
+    config: { ...defaultVendConfig, serverRootCaPem: AMAZON_ROOT_CA_1 },
+    logger,
+    metrics,
+  },
+  [injectLambdaContext(logger), logMetrics(metrics.powertools, { captureColdStartMetric: true })],
+);

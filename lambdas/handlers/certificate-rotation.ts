@@ -1,4 +1,5 @@
 import * as z from "zod/mini";
+import { METRIC, type Metrics, noMetrics, timed } from "#core/metrics.ts";
 import type { DevicePublisher } from "#core/rotation/ports.ts";
 import { rotationTopics } from "#core/rotation/ports.ts";
 import {
@@ -25,7 +26,22 @@ export const rotationEventSchema = z.object({
  * subscribe there). A malformed request gets a `rejected` answer when its thing is known from the
  * topic, and nothing otherwise; the log has ids only.
  */
-export function makeCertificateRotationHandler(deps: RotationDeps & { publisher: DevicePublisher }) {
+export function makeCertificateRotationHandler(
+  deps: RotationDeps & { publisher: DevicePublisher; metrics?: Metrics },
+) {
+  const metrics = deps.metrics ?? noMetrics;
+  const handle = makeRotation(deps);
+  return (event: unknown): Promise<RotationAnswer | undefined> =>
+    timed(metrics, async () => {
+      const answer = await handle(event);
+      metrics.count(METRIC.rotations, {
+        outcome: answer === undefined ? "UNANSWERED" : answer.accepted ? "ACCEPTED" : answer.code,
+      });
+      return answer;
+    });
+}
+
+function makeRotation(deps: RotationDeps & { publisher: DevicePublisher }) {
   return async (event: unknown): Promise<RotationAnswer | undefined> => {
     const parsed = rotationEventSchema.safeParse(event);
     if (!parsed.success) {

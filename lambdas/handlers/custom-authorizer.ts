@@ -1,6 +1,7 @@
 import * as z from "zod/mini";
 import { type AuthorizerDeps, authorizeMqttConnect } from "#core/authorizer/authorize-mqtt-connect.ts";
 import { recordFirstLogin } from "#core/authorizer/record-first-login.ts";
+import { METRIC, type Metrics, noMetrics, timed } from "#core/metrics.ts";
 import type { Registry } from "#core/registry/ports.ts";
 import type { IotProvisioning } from "#core/vending/ports.ts";
 
@@ -49,44 +50,61 @@ const DENY: AuthorizerResponse = Object.freeze({
  * decision with the product key, the device name and the reason.
  */
 export function makeCustomAuthorizerHandler(
-  deps: AuthorizerDeps & { registry: Registry; iot: Pick<IotProvisioning, "createThing" | "describeThing"> },
+  deps: AuthorizerDeps & {
+    registry: Registry;
+    iot: Pick<IotProvisioning, "createThing" | "describeThing">;
+    metrics?: Metrics;
+  },
 ) {
-  return async (event: unknown): Promise<AuthorizerResponse> => {
-    const parsed = authorizerEventSchema.safeParse(event);
-    const mqtt = parsed.success ? parsed.data.protocolData?.mqtt : undefined;
-    if (!mqtt) {
-      deps.logger.warn("authorizer: no MQTT credentials, denied", { reason: "malformed" });
-      return DENY;
-    }
-    const decision = await authorizeMqttConnect(deps, mqtt, { passwordEncoding: "base64" });
-    if (!decision.allowed) {
-      deps.logger.warn("authorizer: denied", {
-        reason: decision.reason,
-        username: mqtt.username?.slice(0, 160),
-      });
-      return DENY;
-    }
-    const { grant } = decision;
-    if (grant.firstLogin) {
-      await recordFirstLogin(
-        deps,
-        grant.product,
-        grant.serialNumber,
-        new Date((deps.clock ?? Date.now)()).toISOString(),
-      );
-    }
-    deps.logger.info("authorizer: allowed", {
-      serialNumber: grant.serialNumber,
-      productKey: grant.productKey,
-      scheme: grant.request.scheme,
-      ...(grant.activationOnly ? { activationOnly: true } : {}),
+  const metrics = deps.metrics ?? noMetrics;
+  const decide = (decision: "allow" | "deny", reason: string) =>
+    metrics.count(METRIC.authorizerDecisions, { decision, reason });
+  return (event: unknown): Promise<AuthorizerResponse> =>
+    timed(metrics, () => authorize(deps, event, decide));
+}
+
+async function authorize(
+  deps: AuthorizerDeps & { registry: Registry; iot: Pick<IotProvisioning, "createThing" | "describeThing"> },
+  event: unknown,
+  decide: (decision: "allow" | "deny", reason: string) => void,
+): Promise<AuthorizerResponse> {
+  const parsed = authorizerEventSchema.safeParse(event);
+  const mqtt = parsed.success ? parsed.data.protocolData?.mqtt : undefined;
+  if (!mqtt) {
+    decide("deny", "malformed");
+    deps.logger.warn("authorizer: no MQTT credentials, denied", { reason: "malformed" });
+    return DENY;
+  }
+  const decision = await authorizeMqttConnect(deps, mqtt, { passwordEncoding: "base64" });
+  if (!decision.allowed) {
+    decide("deny", decision.reason);
+    deps.logger.warn("authorizer: denied", {
+      reason: decision.reason,
+      username: mqtt.username?.slice(0, 160),
     });
-    return {
-      isAuthenticated: true,
-      principalId: grant.principalId,
-      policyDocuments: grant.policyDocuments,
-      disconnectAfterInSeconds: SESSION_SECONDS.disconnectAfter,
-      refreshAfterInSeconds: SESSION_SECONDS.refreshAfter,
-    };
+    return DENY;
+  }
+  const { grant } = decision;
+  if (grant.firstLogin) {
+    await recordFirstLogin(
+      deps,
+      grant.product,
+      grant.serialNumber,
+      new Date((deps.clock ?? Date.now)()).toISOString(),
+    );
+  }
+  decide("allow", grant.activationOnly ? "activation-only" : grant.request.scheme);
+  deps.logger.info("authorizer: allowed", {
+    serialNumber: grant.serialNumber,
+    productKey: grant.productKey,
+    scheme: grant.request.scheme,
+    ...(grant.activationOnly ? { activationOnly: true } : {}),
+  });
+  return {
+    isAuthenticated: true,
+    principalId: grant.principalId,
+    policyDocuments: grant.policyDocuments,
+    disconnectAfterInSeconds: SESSION_SECONDS.disconnectAfter,
+    refreshAfterInSeconds: SESSION_SECONDS.refreshAfter,
   };
 }

@@ -1,6 +1,7 @@
 import * as z from "zod/mini";
 import { commitFleetProvisioning, type FleetCommitOutcome } from "#core/fleet/commit-fleet-provisioning.ts";
 import type { Logger } from "#core/logger.ts";
+import { METRIC, type Metrics, noMetrics, timed } from "#core/metrics.ts";
 import type { ClaimDeps } from "#core/registry/claims.ts";
 
 /**
@@ -20,7 +21,20 @@ export const presenceEventSchema = z.looseObject({
  * certificate connection are ignored; a dependency failure is rethrown so the asynchronous
  * invocation is retried (and dead-lettered at last); the log has ids only.
  */
-export function makeFleetCommitHandler(deps: ClaimDeps & { logger: Logger }) {
+export function makeFleetCommitHandler(deps: ClaimDeps & { logger: Logger; metrics?: Metrics }) {
+  const metrics = deps.metrics ?? noMetrics;
+  const handle = makeFleetCommit(deps);
+  return (event: unknown): Promise<FleetCommitOutcome> =>
+    timed(metrics, async () => {
+      const result = await handle(event);
+      metrics.count(METRIC.fleetCommits, {
+        outcome: result.outcome === "ignored" ? `ignored:${result.reason}` : result.outcome,
+      });
+      return result;
+    });
+}
+
+function makeFleetCommit(deps: ClaimDeps & { logger: Logger }) {
   return async (event: unknown): Promise<FleetCommitOutcome> => {
     const parsed = presenceEventSchema.safeParse(event);
     if (!parsed.success || parsed.data.eventType !== "connected") {

@@ -5,6 +5,7 @@ import {
   registerDeviceCertificate,
 } from "#core/jitr/register-device-certificate.ts";
 import { registrationEventSchema } from "#core/jitr/registration-event.ts";
+import { METRIC, noMetrics, timed } from "#core/metrics.ts";
 
 /** What the JITR Lambda returns (visible in the rule's logs and in tests). */
 export type JitrHandlerResult = {
@@ -20,6 +21,20 @@ export type JitrHandlerResult = {
  * Lambda's retries and the rule's error action see it.
  */
 export function makeJitrHandler(deps: JitrDeps) {
+  const metrics = deps.metrics ?? noMetrics;
+  const handle = makeJitrDecision(deps);
+  return (event: unknown): Promise<JitrHandlerResult> =>
+    timed(metrics, async () => {
+      const result = await handle(event);
+      if (result.outcome === "activated") metrics.count(METRIC.jitrActivations);
+      else if (result.outcome === "rejected") {
+        metrics.count(METRIC.jitrRefusals, { reason: result.reason ?? "unknown" });
+      } else metrics.count(METRIC.jitrNoops, { outcome: result.outcome });
+      return result;
+    });
+}
+
+function makeJitrDecision(deps: JitrDeps) {
   return async (event: unknown): Promise<JitrHandlerResult> => {
     const parsed = registrationEventSchema.safeParse(event);
     if (!parsed.success) {

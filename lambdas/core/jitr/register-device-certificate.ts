@@ -1,5 +1,6 @@
 import { describeError } from "../describe-error.ts";
 import type { Logger } from "../logger.ts";
+import { METRIC, type Metrics, noMetrics } from "../metrics.ts";
 import { type CertificateFacts, readCertificate } from "../pki/certificate-reader.ts";
 import { activateCommitted, inProgress, takeClaim } from "../registry/claims.ts";
 import { ensureAttached } from "../registry/ensure-attached.ts";
@@ -49,6 +50,8 @@ export type JitrDeps = {
   iot: JitrIot;
   templates: TemplateSource;
   logger: Logger;
+  /** Counts undo steps and undo failures; none when absent. */
+  metrics?: Metrics;
   config?: JitrConfig;
   clock?: () => number;
 };
@@ -290,14 +293,17 @@ async function undo(
     ["delete-thing", async () => (createdThing ? deps.iot.deleteThingIfUnused(createdThing) : undefined)],
     ["release-claim", () => deps.registry.releaseClaim(serialNumber, claimId)],
   ];
+  const metrics = deps.metrics ?? noMetrics;
   for (const [step, run] of steps) {
-    await run().catch((error: unknown) =>
+    metrics.count(METRIC.undoSteps, { flow: "jitr", step });
+    await run().catch((error: unknown) => {
+      metrics.count(METRIC.undoFailures);
       deps.logger.error("jitr undo step failed", {
         serialNumber,
         certificateId,
         step,
         error: describeError(error),
-      }),
-    );
+      });
+    });
   }
 }

@@ -1,6 +1,7 @@
 import { describeError } from "../describe-error.ts";
 import { DomainError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
+import { METRIC, type Metrics, noMetrics } from "../metrics.ts";
 import { parseCsr } from "../pki/csr.ts";
 import { activateCommitted, type ClaimDeps, takeClaim } from "../registry/claims.ts";
 import { DEFAULT_ROTATION_GRACE_SECONDS, type Device, type PendingRotation } from "../registry/model.ts";
@@ -32,6 +33,8 @@ export type RotationDeps = ClaimDeps &
       DeviceThingDeps["iot"] &
       Pick<IotProvisioning, "createCertificateFromCsr" | "describeCertificate">;
     logger: Logger;
+    /** Counts undo steps and undo failures; none when absent. */
+    metrics?: Metrics;
     config: { claimTtlMs: number };
     clock?: () => number;
   };
@@ -149,10 +152,16 @@ async function rotate(
     return accepted(certificateId, certificate.certificatePem, rotation);
   } catch (error) {
     deps.logger.warn("rotation failed, undoing", { serialNumber, error: describeError(error) });
+    const metrics = deps.metrics ?? noMetrics;
     try {
-      if (certificateId) await deps.iot.destroyCertificate(certificateId);
+      if (certificateId) {
+        metrics.count(METRIC.undoSteps, { flow: "rotation", step: "destroy-certificate" });
+        await deps.iot.destroyCertificate(certificateId);
+      }
+      metrics.count(METRIC.undoSteps, { flow: "rotation", step: "release-claim" });
       await deps.registry.releaseClaim(serialNumber, claim.id);
     } catch (undoError) {
+      metrics.count(METRIC.undoFailures);
       deps.logger.error("rotation undo incomplete; the claim expires and the next flow cleans up", {
         serialNumber,
         certificateId,

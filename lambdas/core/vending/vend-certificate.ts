@@ -2,6 +2,7 @@ import { verifyVendSignature } from "#credentials/vend-signature.ts";
 import { describeError } from "../describe-error.ts";
 import { AuthenticationError, ConflictError, DeviceNotAllowedError, ValidationError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
+import { METRIC, type Metrics, noMetrics } from "../metrics.ts";
 import { readCertificate } from "../pki/certificate-reader.ts";
 import { parseCsr } from "../pki/csr.ts";
 import { activateCommitted, inProgress, takeClaim } from "../registry/claims.ts";
@@ -35,6 +36,8 @@ export type VendDeps = {
   templates: TemplateSource;
   config: VendConfig;
   logger: Logger;
+  /** Counts undo steps and undo failures (METRIC.undoSteps / undoFailures); none when absent. */
+  metrics?: Metrics;
   clock?: () => number;
 };
 
@@ -274,11 +277,21 @@ async function undo(
   certificateId: string | undefined,
   createdThing: string | undefined,
 ): Promise<void> {
+  const metrics = deps.metrics ?? noMetrics;
+  const step = (name: string) => metrics.count(METRIC.undoSteps, { flow: "vend", step: name });
   try {
-    if (certificateId) await deps.iot.destroyCertificate(certificateId);
-    if (createdThing) await deps.iot.deleteThingIfUnused(createdThing);
+    if (certificateId) {
+      step("destroy-certificate");
+      await deps.iot.destroyCertificate(certificateId);
+    }
+    if (createdThing) {
+      step("delete-thing");
+      await deps.iot.deleteThingIfUnused(createdThing);
+    }
+    step("release-claim");
     await deps.registry.releaseClaim(device.serialNumber, claimId);
   } catch (error) {
+    metrics.count(METRIC.undoFailures);
     deps.logger.error("undo incomplete; the claim expires and the next attempt cleans up", {
       serialNumber: device.serialNumber,
       certificateId,

@@ -7,6 +7,7 @@ import { requestCertificate } from "../device/vend-client.ts";
 import { checkP12Options, P12_FILE, writeP12 } from "../device/vend-p12.ts";
 import { printResult } from "../output.ts";
 import { resolveTarget, withTargetOptions } from "../wiring.ts";
+import { registerDeviceCoapCommand } from "./device-coap.ts";
 import { registerDeviceConnectCommand } from "./device-connect.ts";
 import { registerDeviceIssueCommand } from "./device-issue.ts";
 
@@ -37,6 +38,7 @@ export function registerDeviceCommands(program: Command): void {
     .description("Do what a device does (vend a certificate) and factory tasks (issue certificates)");
   registerDeviceIssueCommand(device);
   registerDeviceConnectCommand(device);
+  registerDeviceCoapCommand(device);
 
   withTargetOptions(
     device

@@ -4,8 +4,19 @@
  * Buffer.from(key, "ascii"), which keeps the low byte of each character, so a binary key passes
  * intact as its latin1 string.
  */
-import { dtls } from "node-dtls-client";
+import type { dtls as Dtls } from "node-dtls-client";
 import { CoapClient, type CoapClientOptions } from "./client.ts";
+
+/**
+ * Loaded at run time, not bundled: node-dtls-client requires an optional native module
+ * (node-aead-crypto) that esbuild cannot bundle into the CLI (scripts/build-cli.mjs).
+ */
+const DTLS_CLIENT_MODULE = "node-dtls-client";
+let loaded: Promise<typeof Dtls> | undefined;
+const loadDtls = () => {
+  loaded ??= (import(DTLS_CLIENT_MODULE) as Promise<{ dtls: typeof Dtls }>).then((m) => m.dtls);
+  return loaded;
+};
 
 export type CoapsCipherSuite = "TLS_PSK_WITH_AES_128_CCM_8" | "TLS_PSK_WITH_AES_128_CBC_SHA256";
 
@@ -28,7 +39,8 @@ export interface CoapsConnection {
 }
 
 /** Handshakes, then answers with a CoAP client on the session; rejects when the handshake fails. */
-export function connectCoaps(options: CoapsConnectOptions): Promise<CoapsConnection> {
+export async function connectCoaps(options: CoapsConnectOptions): Promise<CoapsConnection> {
+  const dtls = await loadDtls();
   const socket = dtls.createSocket({
     type: options.host.includes(":") ? "udp6" : "udp4",
     address: options.host,

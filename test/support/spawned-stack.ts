@@ -25,7 +25,7 @@ export async function spawnStack(dataDir: string, args: string[] = []): Promise<
       join(PROJECT_ROOT, "scripts/start-local.mjs"),
       "--data-dir",
       dataDir,
-      ...["--api-port", "0", "--aws-port", "0", "--dynamodb-port", "0", "--mqtt-port", "0"],
+      ...["--api-port", "0", "--aws-port", "0", "--dynamodb-port", "0", "--mqtt-port", "0", "--coap-port", "0"],
       ...args,
     ],
     { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] },

@@ -172,7 +172,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     datagramLength: number,
   ): void {
     const { hello } = found;
-    if (connection && connection.clientRandom.equals(hello.random)) {
+    if (connection?.clientRandom.equals(hello.random)) {
       // A retransmitted (or replayed) ClientHello of a handshake or session we have.
       connection.onRecords([record]);
       return;

@@ -80,7 +80,7 @@ async function rotate(
   const now = (deps.clock ?? Date.now)();
   const device = await deps.registry.getDevice(request.thingName);
   const notAllowed = () => refuse("NOT_ALLOWED", "This certificate may not rotate this device.");
-  if (!device || device.status !== "provisioned" || !device.certificateId) return notAllowed();
+  if (device?.status !== "provisioned" || !device.certificateId) return notAllowed();
   const serialNumber = device.serialNumber;
   // Only the device's own certificate (or the one it is rotating to) may ask.
   if (request.principal !== device.certificateId && request.principal !== device.rotation?.certificateId) {

@@ -21,6 +21,8 @@
  * | `apiCloudWatchRole`    | `false`       | `true`: create that account-level role with this stack   |
  * | `authorizerReservedConcurrency` | -    | reserved concurrency of the custom authorizer Lambda (whole number ≥ 1); unset: none |
  * | `alarmEmail`           | -             | email address the CloudWatch alarms notify (an SNS topic); unset: alarms without notification |
+ * | `coapGateway`          | `false`       | `true`: the CoAP-over-DTLS gateway (ECS Fargate behind a UDP NLB; costs money while deployed) |
+ * | `coapGatewayVpcId`     | -             | put the gateway in this existing VPC (needs `account`/`region`; public subnets) instead of a new one |
  */
 
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
@@ -51,6 +53,11 @@ export type OnrampConfig = {
   authorizerReservedConcurrency?: number;
   /** Where the CloudWatch alarms send email (`alarmEmail`, through an SNS topic); absent: no topic. */
   alarmEmail?: string;
+  /**
+   * The CoAP gateway (`coapGateway=true`; lib/constructs/coap-gateway.ts), off by default: Fargate
+   * tasks and a Network Load Balancer are billed by the hour. `vpcId`: an existing VPC.
+   */
+  coapGateway?: { vpcId?: string };
 };
 
 /**
@@ -111,6 +118,12 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
   const cliEnv = environment.CDK_DEFAULT_ACCOUNT && environment.CDK_DEFAULT_REGION;
   const authorizerConcurrency = read("authorizerReservedConcurrency");
   const alarmEmail = read("alarmEmail");
+  const coapGatewayVpcId = read("coapGatewayVpcId");
+  const coapGateway = bool("coapGateway", read("coapGateway") ?? "false");
+  if (coapGatewayVpcId !== undefined) {
+    if (!coapGateway) throw new Error("Context coapGatewayVpcId needs coapGateway=true.");
+    pattern("coapGatewayVpcId", coapGatewayVpcId, /^vpc-[0-9a-f]{8,17}$/);
+  }
   const account = read("account") ?? (cliEnv ? environment.CDK_DEFAULT_ACCOUNT : undefined);
   const region = read("region") ?? (cliEnv ? environment.CDK_DEFAULT_REGION : undefined);
   return {
@@ -129,6 +142,7 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
       : {
           alarmEmail: pattern("alarmEmail", alarmEmail, /^[^\s@,;]{1,64}@[^\s@,;]{1,253}\.[^\s@,;]{2,63}$/),
         }),
+    ...(coapGateway ? { coapGateway: coapGatewayVpcId ? { vpcId: coapGatewayVpcId } : {} } : {}),
     ...(authorizerConcurrency === undefined
       ? {}
       : {

@@ -44,6 +44,12 @@ export const WILDCARD_RESOURCE_ALLOW_LIST: readonly WildcardResourceGrant[] = [
     action: "iot:DescribeEndpoint",
     reason: "no resource type: the endpoint is an account-level setting",
   },
+  {
+    // The CoAP gateway's task execution role (added by CDK for the image in the bootstrap ECR
+    // repository); the image pulls themselves are granted on that repository's ARN.
+    action: "ecr:GetAuthorizationToken",
+    reason: "no resource type: the registry authorization token is account-wide (CoAP gateway image pull)",
+  },
 ];
 
 /**

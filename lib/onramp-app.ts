@@ -57,6 +57,7 @@ export function createOnrampApp(
     ...(config.authorizerReservedConcurrency !== undefined
       ? { authorizerReservedConcurrency: config.authorizerReservedConcurrency }
       : {}),
+    ...(config.coapGateway ? { coapGateway: config.coapGateway } : {}),
     logRetention: config.logRetention,
     destroyOnRemoval: config.destroyOnRemoval,
   });

@@ -138,3 +138,14 @@ export const OUTPUT_STACK: Record<OutputName, keyof typeof STACK_SUFFIXES> = {
 export function exportName(prefix: string, name: OutputName): string {
   return `${prefix}-${OUTPUTS[name]}`;
 }
+
+/**
+ * Output keys of the CoAP gateway in the provisioning stack, present only with context
+ * `coapGateway=true` (not part of {@link PROVISIONING_OUTPUTS}, which every deployment has).
+ */
+export const COAP_GATEWAY_OUTPUTS = {
+  /** DNS name of the gateway's Network Load Balancer (`coaps://{name}:5684`). */
+  dnsName: "CoapGatewayDnsName",
+  /** UDP port of its listener (5684). */
+  port: "CoapGatewayPort",
+} as const;

@@ -1,5 +1,6 @@
 import { Aws, CfnOutput, Fn, RemovalPolicy, Stack, type StackProps, Token, Validations } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { Vpc } from "aws-cdk-lib/aws-ec2";
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
@@ -12,6 +13,7 @@ import {
   ROTATION_ACTIONS_WITHOUT_RESOURCE_TYPE,
   rotationAnswerTopics,
 } from "./constructs/certificate-rotation.ts";
+import { COAP_PORT, CoapGateway } from "./constructs/coap-gateway.ts";
 import { SecretDeviceAuthorizer } from "./constructs/custom-authorizer.ts";
 import { DevicePolicy } from "./constructs/device-policy.ts";
 import { FleetCommit } from "./constructs/fleet-commit.ts";
@@ -24,7 +26,7 @@ import { RegisterDeviceFunction } from "./constructs/register-device-function.ts
 import { VendFunction } from "./constructs/vend-function.ts";
 import { REGISTER_DEVICE_PATH, VEND_PATH, VendingApi } from "./constructs/vending-api.ts";
 import { UNSCOPABLE_IOT_RESOURCES, WILDCARD_RESOURCE_ALLOW_LIST } from "./iam-allow-list.ts";
-import { PROVISIONING_OUTPUTS } from "./outputs.ts";
+import { COAP_GATEWAY_OUTPUTS, PROVISIONING_OUTPUTS } from "./outputs.ts";
 
 /** Settings of {@link ProvisioningStack}: the registry's resources come in by reference. */
 export type ProvisioningStackProps = StackProps & {
@@ -43,6 +45,8 @@ export type ProvisioningStackProps = StackProps & {
   authorizerReservedConcurrency?: number;
   /** Email address the CloudWatch alarms notify (lib/config.ts `alarmEmail`); unset: no SNS topic. */
   alarmEmail?: string;
+  /** The CoAP gateway (lib/config.ts `coapGateway`); absent: none. `vpcId`: an existing VPC. */
+  coapGateway?: { vpcId?: string };
   logRetention: RetentionDays;
   /** Dev only: delete the log groups with the stack. */
   destroyOnRemoval?: boolean;
@@ -86,6 +90,8 @@ export class ProvisioningStack extends Stack {
   readonly secretDeviceAuthorizer: SecretDeviceAuthorizer;
   /** CloudWatch alarms (dead letters, 5xx rate, errors, throttles, undo failures) and the dashboard. */
   readonly observability: Observability;
+  /** The CoAP-over-DTLS gateway (ECS Fargate behind a UDP NLB), when context `coapGateway=true`. */
+  readonly coapGateway?: CoapGateway;
 
   constructor(scope: Construct, id: string, props: ProvisioningStackProps) {
     const {
@@ -100,6 +106,7 @@ export class ProvisioningStack extends Stack {
       thingNamePrefix = "",
       authorizerReservedConcurrency,
       alarmEmail,
+      coapGateway,
       logRetention,
       destroyOnRemoval = false,
       ...stackProps
@@ -239,6 +246,33 @@ export class ProvisioningStack extends Stack {
     });
 
     this.acknowledgeNagFindings(api, productSecretPrefix, thingNamePrefix);
+
+    if (coapGateway) {
+      this.coapGateway = new CoapGateway(this, "CoapGateway", {
+        table,
+        ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
+        registryKeySecretArn: registryKeySecret.secretArn,
+        registryKeySecretName,
+        productSecretPrefix,
+        productSecretArnPattern,
+        thingNamePrefix,
+        ...(coapGateway.vpcId
+          ? { vpc: Vpc.fromLookup(this, "CoapGatewayVpc", { vpcId: coapGateway.vpcId }) }
+          : {}),
+        logRetention,
+        removalPolicy,
+      });
+      new CfnOutput(this, COAP_GATEWAY_OUTPUTS.dnsName, {
+        value: this.coapGateway.loadBalancer.loadBalancerDnsName,
+        description: "CoAP over DTLS endpoint of NB-IoT devices: coaps://<this name>:5684 (UDP)",
+        exportName: `${exportPrefix}-${COAP_GATEWAY_OUTPUTS.dnsName}`,
+      });
+      new CfnOutput(this, COAP_GATEWAY_OUTPUTS.port, {
+        value: String(COAP_PORT),
+        description: "UDP port of the CoAP gateway's NLB listener",
+        exportName: `${exportPrefix}-${COAP_GATEWAY_OUTPUTS.port}`,
+      });
+    }
 
     const output = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description, exportName: `${exportPrefix}-${id}` });

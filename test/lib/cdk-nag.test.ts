@@ -25,6 +25,16 @@ const configurations: [string, () => SynthesizedApp][] = [
   ["every option on", fullOptionsApp],
   ["WAF off", () => appWithContext("no-waf", { waf: "false" })],
   ["thing-name prefix", () => appWithContext("thing-prefix", { thingNamePrefix: "ACME-" })],
+  ["CoAP gateway", () => appWithContext("coap-gateway", { coapGateway: "true" })],
+  [
+    "CoAP gateway, customer key and prefix",
+    () =>
+      appWithContext("coap-gateway-full", {
+        coapGateway: "true",
+        tableEncryption: "customer-managed",
+        thingNamePrefix: "ACME-",
+      }),
+  ],
 ];
 
 describe("cdk-nag (AwsSolutions) on the app", () => {

@@ -8,6 +8,7 @@ describe('IAM: no wildcard actions, Resource "*" only from the allow-list', () =
     ["default settings", defaultApp],
     ["every option on", fullOptionsApp],
     ["thing-name prefix", () => appWithContext("thing-prefix", { thingNamePrefix: "ACME-" })],
+    ["CoAP gateway", () => appWithContext("coap-gateway", { coapGateway: "true" })],
   ] as const) {
     it(`${name}: every identity policy in every stack passes`, () => {
       const { assembly } = app();

@@ -1,20 +1,18 @@
 import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Effect, PolicyStatement, type Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { Effect, PolicyStatement, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { CfnAuthorizer, CfnDomainConfiguration } from "aws-cdk-lib/aws-iot";
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import type { CfnPermission } from "aws-cdk-lib/aws-lambda";
-import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
-import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
-import { Construct } from "constructs";
+import type { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
 import {
   iotProvisioningStatements,
   SECRET_LOGIN_THING_ACTIONS,
   secretReadStatement,
   tableKeyStatements,
 } from "../iam-grants.ts";
-import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
-import { createOnrampFunction } from "./onramp-function.ts";
+import { RegistryFunction } from "./onramp-function.ts";
 
 /** Settings of {@link SecretDeviceAuthorizer}: the registry resources it uses, by reference. */
 export type SecretDeviceAuthorizerProps = {
@@ -84,13 +82,7 @@ export const SECRET_DEVICE_DOMAIN_PROTOCOL = {
  * stack deletion could not delete it anyway, and keeping it keeps the host name devices use. Its
  * name is left to CloudFormation, so a new deployment after a removal does not collide with it.
  */
-export class SecretDeviceAuthorizer extends Construct {
-  /** The authorizer function. */
-  readonly function: NodejsFunction;
-  /** Its execution role (no managed policies). */
-  readonly role: Role;
-  /** Its log group. */
-  readonly logGroup: LogGroup;
+export class SecretDeviceAuthorizer extends RegistryFunction {
   /** The AWS IoT authorizer. */
   readonly authorizer: CfnAuthorizer;
   /** Its name. */
@@ -101,30 +93,15 @@ export class SecretDeviceAuthorizer extends Construct {
   readonly domainConfiguration: CfnDomainConfiguration;
 
   constructor(scope: Construct, id: string, props: SecretDeviceAuthorizerProps) {
-    super(scope, id);
-    const parts = createOnrampFunction(this, {
+    super(scope, id, props, {
       entry: "custom-authorizer.ts",
       serviceName: "custom-authorizer",
       description:
         "iot-onramp: AWS IoT custom authorizer (MQTT username/password of devices born with a secret)",
       roleDescription: "iot-onramp custom-authorizer function",
       timeout: AUTHORIZER_TIMEOUT,
-      environment: {
-        [LAMBDA_SETTINGS.registryTableName]: props.table.tableName,
-        [LAMBDA_SETTINGS.productSecretPrefix]: props.productSecretPrefix,
-        [LAMBDA_SETTINGS.registryKeySecretName]: props.registryKeySecretName,
-      },
-      logRetention: props.logRetention,
-      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
-      ...(props.reservedConcurrentExecutions !== undefined
-        ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
-        : {}),
+      statements: (self) => customAuthorizerStatements(self, props),
     });
-    this.function = parts.function;
-    this.role = parts.role;
-    this.logGroup = parts.logGroup;
-    for (const statement of customAuthorizerStatements(this, props))
-      this.role.addToPrincipalPolicy(statement);
 
     this.authorizerName = props.authorizerName;
     this.authorizer = new CfnAuthorizer(this, "Authorizer", {

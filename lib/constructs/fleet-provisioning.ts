@@ -20,8 +20,7 @@ import {
   iotProvisioningStatements,
   tableKeyStatements,
 } from "../iam-grants.ts";
-import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
-import { createOnrampFunction } from "./onramp-function.ts";
+import { createRegistryFunction } from "./onramp-function.ts";
 
 /** The hook input/output format AWS IoT uses (`{claimCertificateId, …}` → `{allowProvisioning, …}`). */
 export const PRE_PROVISIONING_PAYLOAD_VERSION = "2020-04-01";
@@ -92,24 +91,17 @@ export class FleetProvisioning extends Construct {
 
   constructor(scope: Construct, id: string, props: FleetProvisioningProps) {
     super(scope, id);
-    const hook = createOnrampFunction(new Construct(this, "Hook"), {
+    const hook = createRegistryFunction(new Construct(this, "Hook"), props, {
       entry: "pre-provisioning-hook.ts",
       serviceName: "pre-provisioning-hook",
       description: "iot-onramp: fleet provisioning pre-provisioning hook (claims registered serials)",
       roleDescription: "iot-onramp pre-provisioning-hook function",
       timeout: PRE_PROVISIONING_HOOK_TIMEOUT,
-      environment: {
-        [LAMBDA_SETTINGS.registryTableName]: props.table.tableName,
-        [LAMBDA_SETTINGS.productSecretPrefix]: props.productSecretPrefix,
-        [LAMBDA_SETTINGS.registryKeySecretName]: props.registryKeySecretName,
-      },
-      logRetention: props.logRetention,
-      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
+      statements: hookStatements(this, props),
     });
     this.hookFunction = hook.function;
     this.hookRole = hook.role;
     this.hookLogGroup = hook.logGroup;
-    for (const statement of hookStatements(this, props)) this.hookRole.addToPrincipalPolicy(statement);
 
     // Built from the name, not read from the template, so the template can depend on it: AWS IoT
     // may only call the hook once the permission exists.

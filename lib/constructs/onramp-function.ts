@@ -1,10 +1,11 @@
 import { join } from "node:path";
 import { type Duration, RemovalPolicy } from "aws-cdk-lib";
-import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { type PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Architecture } from "aws-cdk-lib/aws-lambda";
 import { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
-import type { Construct } from "constructs";
+import { Construct } from "constructs";
 import {
   ENTRYPOINTS_DIR,
   LAMBDA_NODE_OPTIONS,
@@ -13,6 +14,7 @@ import {
   nodejsFunctionBundling,
   PROJECT_ROOT,
 } from "../bundling.ts";
+import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
 
 /** What differs between the Lambdas of this project; everything else is {@link createOnrampFunction}'s. */
 export type OnrampFunctionProps = {
@@ -85,4 +87,106 @@ export function createOnrampFunction(scope: Construct, props: OnrampFunctionProp
   });
   logGroup.grantWrite(role);
   return { function: fn, role, logGroup };
+}
+
+/**
+ * The settings every registry-backed function construct takes (vend, registration, authorizer,
+ * pre-provisioning hook, JITR, fleet commit, rotation): the three registry settings the shared
+ * Lambda wiring reads (`lambdaServices()`), the log group's retention and removal policy, and the
+ * optional reserved concurrency.
+ */
+export type RegistryFunctionSettings = {
+  table: ITable;
+  productSecretPrefix: string;
+  registryKeySecretName: string;
+  logRetention: RetentionDays;
+  /** Of the log group (default RETAIN). */
+  removalPolicy?: RemovalPolicy;
+  /** Reserved concurrency; unset by default. */
+  reservedConcurrentExecutions?: number;
+};
+
+/** What differs between the registry-backed functions: the entry, its names and what it calls. */
+export type RegistryFunctionSpec = Pick<
+  OnrampFunctionProps,
+  "entry" | "serviceName" | "description" | "roleDescription" | "timeout"
+> & {
+  /** What the function calls (added to its role after its log-group grant, in this order). */
+  statements: readonly PolicyStatement[];
+};
+
+/** The registry settings as the Lambda environment (names from lib/lambda-settings.ts). */
+export function registryEnvironment(settings: RegistryFunctionSettings): Record<string, string> {
+  return {
+    [LAMBDA_SETTINGS.registryTableName]: settings.table.tableName,
+    [LAMBDA_SETTINGS.productSecretPrefix]: settings.productSecretPrefix,
+    [LAMBDA_SETTINGS.registryKeySecretName]: settings.registryKeySecretName,
+  };
+}
+
+/**
+ * The {@link OnrampFunctionProps} of a registry-backed function: {@link registryEnvironment}, the
+ * log settings, and the reserved concurrency only when set.
+ */
+export function registryFunctionProps(
+  settings: RegistryFunctionSettings,
+  spec: Omit<RegistryFunctionSpec, "statements">,
+): OnrampFunctionProps {
+  return {
+    entry: spec.entry,
+    serviceName: spec.serviceName,
+    description: spec.description,
+    roleDescription: spec.roleDescription,
+    timeout: spec.timeout,
+    environment: registryEnvironment(settings),
+    logRetention: settings.logRetention,
+    ...(settings.removalPolicy ? { removalPolicy: settings.removalPolicy } : {}),
+    ...(settings.reservedConcurrentExecutions !== undefined
+      ? { reservedConcurrentExecutions: settings.reservedConcurrentExecutions }
+      : {}),
+  };
+}
+
+/**
+ * An onramp function with the registry environment whose role gets exactly `spec.statements`
+ * (after the log-group grant). Creates `Logs`, `Role` and `Function` in `scope`.
+ */
+export function createRegistryFunction(
+  scope: Construct,
+  settings: RegistryFunctionSettings,
+  spec: RegistryFunctionSpec,
+): OnrampFunctionParts {
+  const { statements, ...names } = spec;
+  const parts = createOnrampFunction(scope, registryFunctionProps(settings, names));
+  for (const statement of statements) parts.role.addToPrincipalPolicy(statement);
+  return parts;
+}
+
+/**
+ * A construct around one {@link createRegistryFunction} function: `function`, `role` and
+ * `logGroup`, with the logical ids `{id}Logs…`, `{id}Role…`, `{id}Function…`. `statements` is
+ * given the construct itself (the scope of the ARNs it builds).
+ */
+export class RegistryFunction extends Construct {
+  /** The function. */
+  readonly function: NodejsFunction;
+  /** Its execution role (no managed policies). */
+  readonly role: Role;
+  /** Its log group (explicit retention). */
+  readonly logGroup: LogGroup;
+
+  constructor(
+    scope: Construct,
+    id: string,
+    settings: RegistryFunctionSettings,
+    spec: Omit<RegistryFunctionSpec, "statements"> & {
+      statements: (self: Construct) => readonly PolicyStatement[];
+    },
+  ) {
+    super(scope, id);
+    const parts = createRegistryFunction(this, settings, { ...spec, statements: spec.statements(this) });
+    this.function = parts.function;
+    this.role = parts.role;
+    this.logGroup = parts.logGroup;
+  }
 }

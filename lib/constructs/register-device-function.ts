@@ -1,13 +1,11 @@
 import { Duration, type RemovalPolicy } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Effect, PolicyStatement, type Role } from "aws-cdk-lib/aws-iam";
+import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
-import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
-import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
-import { Construct } from "constructs";
+import type { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
 import { secretReadStatement, tableKeyStatements } from "../iam-grants.ts";
-import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
-import { createOnrampFunction } from "./onramp-function.ts";
+import { RegistryFunction } from "./onramp-function.ts";
 
 /** Settings of {@link RegisterDeviceFunction}: the registry resources it uses, by reference. */
 export type RegisterDeviceFunctionProps = {
@@ -37,34 +35,16 @@ export const REGISTER_DEVICE_TIMEOUT = Duration.seconds(28);
  * the device secret), with the shared function settings and a role that allows exactly what the
  * HTTPS path calls ({@link registerDeviceStatements}).
  */
-export class RegisterDeviceFunction extends Construct {
-  /** The function. */
-  readonly function: NodejsFunction;
-  /** Its execution role (no managed policies). */
-  readonly role: Role;
-  /** Its log group (explicit retention). */
-  readonly logGroup: LogGroup;
-
+export class RegisterDeviceFunction extends RegistryFunction {
   constructor(scope: Construct, id: string, props: RegisterDeviceFunctionProps) {
-    super(scope, id);
-    const parts = createOnrampFunction(this, {
+    super(scope, id, props, {
       entry: "register-device.ts",
       serviceName: "register-device",
       description: "iot-onramp: POST /auth/register/device (dynamic registration, Alibaba-style)",
       roleDescription: "iot-onramp register-device function",
       timeout: REGISTER_DEVICE_TIMEOUT,
-      environment: {
-        [LAMBDA_SETTINGS.registryTableName]: props.table.tableName,
-        [LAMBDA_SETTINGS.productSecretPrefix]: props.productSecretPrefix,
-        [LAMBDA_SETTINGS.registryKeySecretName]: props.registryKeySecretName,
-      },
-      logRetention: props.logRetention,
-      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
+      statements: () => registerDeviceStatements(props),
     });
-    this.function = parts.function;
-    this.role = parts.role;
-    this.logGroup = parts.logGroup;
-    for (const statement of registerDeviceStatements(props)) this.role.addToPrincipalPolicy(statement);
   }
 }
 

@@ -1,19 +1,17 @@
 import { Duration, type RemovalPolicy } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Effect, PolicyStatement, type Role } from "aws-cdk-lib/aws-iam";
+import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
-import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
-import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
-import { Construct } from "constructs";
+import type { Construct } from "constructs";
 import {
   iotProvisioningStatements,
   REGISTER_THING_ACTIONS,
   tableKeyStatements,
   UNDO_ACTIONS,
 } from "../iam-grants.ts";
-import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
-import { createOnrampFunction } from "./onramp-function.ts";
+import { RegistryFunction } from "./onramp-function.ts";
 
 /** Settings of {@link VendFunction}: the registry resources it uses, by reference. */
 export type VendFunctionProps = {
@@ -42,34 +40,16 @@ export const VEND_TIMEOUT = Duration.seconds(28);
  * Node.js 22 on arm64, an ESM bundle built by the local esbuild (see lib/bundling.ts), its own log
  * group, and a role that allows exactly the calls the vend path makes (see {@link vendStatements}).
  */
-export class VendFunction extends Construct {
-  /** The function. */
-  readonly function: NodejsFunction;
-  /** Its execution role (no managed policies). */
-  readonly role: Role;
-  /** Its log group (explicit retention). */
-  readonly logGroup: LogGroup;
-
+export class VendFunction extends RegistryFunction {
   constructor(scope: Construct, id: string, props: VendFunctionProps) {
-    super(scope, id);
-    const parts = createOnrampFunction(this, {
+    super(scope, id, props, {
       entry: "vend-certificate.ts",
       serviceName: "vend-certificate",
       description: "iot-onramp: POST /v1/certificates (certificate vending)",
       roleDescription: "iot-onramp vend-certificate function",
       timeout: VEND_TIMEOUT,
-      environment: {
-        [LAMBDA_SETTINGS.registryTableName]: props.table.tableName,
-        [LAMBDA_SETTINGS.productSecretPrefix]: props.productSecretPrefix,
-        [LAMBDA_SETTINGS.registryKeySecretName]: props.registryKeySecretName,
-      },
-      logRetention: props.logRetention,
-      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
+      statements: (self) => vendStatements(self, props),
     });
-    this.function = parts.function;
-    this.role = parts.role;
-    this.logGroup = parts.logGroup;
-    for (const statement of vendStatements(this, props)) this.role.addToPrincipalPolicy(statement);
   }
 }
 

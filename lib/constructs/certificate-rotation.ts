@@ -1,14 +1,11 @@
 import { Duration, type RemovalPolicy } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Effect, PolicyStatement, type Role } from "aws-cdk-lib/aws-iam";
-import type { CfnTopicRule } from "aws-cdk-lib/aws-iot";
+import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
-import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
-import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
-import type { Queue } from "aws-cdk-lib/aws-sqs";
-import { Construct } from "constructs";
+import type { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
 import { rotationTopics } from "#core/rotation/ports.ts";
-import { RULE_TARGETS, type TopicRuleDefinition } from "#templates/catalog.ts";
+import { RULE_TARGETS } from "#templates/catalog.ts";
 import {
   CLAIM_SETTLEMENT_ACTIONS,
   iotArn,
@@ -16,8 +13,7 @@ import {
   REGISTER_THING_ACTIONS,
   tableKeyStatements,
 } from "../iam-grants.ts";
-import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
-import { createTopicRuleFunction } from "./topic-rule-function.ts";
+import { TopicRuleFunction } from "./topic-rule-function.ts";
 
 /** Settings of {@link CertificateRotation}: the registry resources it uses, by reference. */
 export type CertificateRotationProps = {
@@ -90,7 +86,7 @@ export function rotationAnswerTopics(thingNamePrefix = ""): string[] {
 }
 
 /**
- * Certificate rotation over MQTT on AWS (built by `createTopicRuleFunction`, like JITR): the topic
+ * Certificate rotation over MQTT on AWS (built by {@link TopicRuleFunction}, like JITR): the topic
  * rule built from `templates/rules/certificate-rotation.json` (`SELECT *, topic(2) AS thingName,
  * principal() AS principal FROM 'things/+/certificates/rotate'`, the file the local rule engine
  * runs) invoking the rotation Lambda (`lambdas/entrypoints/certificate-rotation.ts`)
@@ -101,55 +97,22 @@ export function rotationAnswerTopics(thingNamePrefix = ""): string[] {
  * The switch to the new certificate (the device's first connection with it) is done by the fleet
  * commit function (lib/constructs/fleet-commit.ts), whose grants already cover it.
  */
-export class CertificateRotation extends Construct {
-  /** The rotation function. */
-  readonly function: NodejsFunction;
-  /** Its execution role (no managed policies). */
-  readonly role: Role;
-  /** Its log group. */
-  readonly logGroup: LogGroup;
-  /** The topic rule on `things/+/certificates/rotate`. */
-  readonly rule: CfnTopicRule;
-  /** The rule file the rule was built from. */
-  readonly ruleDefinition: TopicRuleDefinition;
-  /** Failed rotation requests (rule error action and Lambda on-failure destination). */
-  readonly deadLetterQueue: Queue;
-  /** The role AWS IoT assumes for the rule's error action (send to the dead-letter queue only). */
-  readonly ruleErrorRole: Role;
-
+export class CertificateRotation extends TopicRuleFunction {
   constructor(scope: Construct, id: string, props: CertificateRotationProps) {
-    super(scope, id);
-    const parts = createTopicRuleFunction(this, {
+    super(scope, id, props, {
       ruleTarget: RULE_TARGETS.certificateRotation,
       entry: "certificate-rotation.ts",
       serviceName: "certificate-rotation",
       description: "iot-onramp: certificate rotation over MQTT (topic rule on things/+/certificates/rotate)",
       roleDescription: "iot-onramp certificate-rotation function",
       timeout: ROTATION_TIMEOUT,
-      environment: {
-        [LAMBDA_SETTINGS.registryTableName]: props.table.tableName,
-        [LAMBDA_SETTINGS.productSecretPrefix]: props.productSecretPrefix,
-        [LAMBDA_SETTINGS.registryKeySecretName]: props.registryKeySecretName,
-      },
-      logRetention: props.logRetention,
-      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
-      ...(props.reservedConcurrentExecutions !== undefined
-        ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
-        : {}),
-      statements: certificateRotationStatements(this, props),
+      statements: (self) => certificateRotationStatements(self, props),
       retryAttempts: ROTATION_RETRY_ATTEMPTS,
       maxEventAge: ROTATION_MAX_EVENT_AGE,
       deadLetterRetention: ROTATION_DEAD_LETTER_RETENTION,
       ruleErrorRoleDescription:
         "iot-onramp: the certificate rotation topic rule's error action (send to the dead-letter queue)",
     });
-    this.function = parts.function;
-    this.role = parts.role;
-    this.logGroup = parts.logGroup;
-    this.rule = parts.rule;
-    this.ruleDefinition = parts.ruleDefinition;
-    this.deadLetterQueue = parts.deadLetterQueue;
-    this.ruleErrorRole = parts.ruleErrorRole;
   }
 }
 

@@ -1,16 +1,12 @@
 import { Duration, type RemovalPolicy } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Effect, PolicyStatement, type Role } from "aws-cdk-lib/aws-iam";
-import type { CfnTopicRule } from "aws-cdk-lib/aws-iot";
+import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
-import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
-import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
-import type { Queue } from "aws-cdk-lib/aws-sqs";
-import { Construct } from "constructs";
-import { RULE_TARGETS, type TopicRuleDefinition } from "#templates/catalog.ts";
+import type { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
+import { RULE_TARGETS } from "#templates/catalog.ts";
 import { CLAIM_SETTLEMENT_ACTIONS, iotProvisioningStatements, tableKeyStatements } from "../iam-grants.ts";
-import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
-import { createTopicRuleFunction } from "./topic-rule-function.ts";
+import { TopicRuleFunction } from "./topic-rule-function.ts";
 
 /** Settings of {@link FleetCommit}: the registry resources it uses, by reference. */
 export type FleetCommitProps = {
@@ -65,7 +61,7 @@ export const FLEET_COMMIT_MAX_EVENT_AGE = Duration.hours(1);
 export const FLEET_COMMIT_DEAD_LETTER_RETENTION = Duration.days(14);
 
 /**
- * Fleet provisioning's phase two on AWS (built by `createTopicRuleFunction`, like JITR): the topic
+ * Fleet provisioning's phase two on AWS (built by {@link TopicRuleFunction}, like JITR): the topic
  * rule built from `templates/rules/fleet-commit.json` (`SELECT * FROM
  * '$aws/events/presence/connected/+'`, the file the local rule engine runs) invoking the commit
  * Lambda (`lambdas/entrypoints/fleet-commit.ts`) asynchronously, and one encrypted SQS dead-letter
@@ -76,55 +72,22 @@ export const FLEET_COMMIT_DEAD_LETTER_RETENTION = Duration.days(14);
  * sees every client's connection in the account and region; the handler ignores those that are
  * not a registered serial with a fleet claim for that certificate.
  */
-export class FleetCommit extends Construct {
-  /** The commit function. */
-  readonly function: NodejsFunction;
-  /** Its execution role (no managed policies). */
-  readonly role: Role;
-  /** Its log group. */
-  readonly logGroup: LogGroup;
-  /** The topic rule on `$aws/events/presence/connected/+`. */
-  readonly rule: CfnTopicRule;
-  /** The rule file the rule was built from. */
-  readonly ruleDefinition: TopicRuleDefinition;
-  /** Failed commits (rule error action and Lambda on-failure destination). */
-  readonly deadLetterQueue: Queue;
-  /** The role AWS IoT assumes for the rule's error action (send to the dead-letter queue only). */
-  readonly ruleErrorRole: Role;
-
+export class FleetCommit extends TopicRuleFunction {
   constructor(scope: Construct, id: string, props: FleetCommitProps) {
-    super(scope, id);
-    const parts = createTopicRuleFunction(this, {
+    super(scope, id, props, {
       ruleTarget: RULE_TARGETS.fleetCommit,
       entry: "fleet-commit.ts",
       serviceName: "fleet-commit",
       description: "iot-onramp: fleet provisioning commit (topic rule on $aws/events/presence/connected/+)",
       roleDescription: "iot-onramp fleet-commit function",
       timeout: FLEET_COMMIT_TIMEOUT,
-      environment: {
-        [LAMBDA_SETTINGS.registryTableName]: props.table.tableName,
-        [LAMBDA_SETTINGS.productSecretPrefix]: props.productSecretPrefix,
-        [LAMBDA_SETTINGS.registryKeySecretName]: props.registryKeySecretName,
-      },
-      logRetention: props.logRetention,
-      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
-      ...(props.reservedConcurrentExecutions !== undefined
-        ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
-        : {}),
-      statements: fleetCommitStatements(this, props),
+      statements: (self) => fleetCommitStatements(self, props),
       retryAttempts: FLEET_COMMIT_RETRY_ATTEMPTS,
       maxEventAge: FLEET_COMMIT_MAX_EVENT_AGE,
       deadLetterRetention: FLEET_COMMIT_DEAD_LETTER_RETENTION,
       ruleErrorRoleDescription:
         "iot-onramp: the fleet commit topic rule's error action (send to the dead-letter queue)",
     });
-    this.function = parts.function;
-    this.role = parts.role;
-    this.logGroup = parts.logGroup;
-    this.rule = parts.rule;
-    this.ruleDefinition = parts.ruleDefinition;
-    this.deadLetterQueue = parts.deadLetterQueue;
-    this.ruleErrorRole = parts.ruleErrorRole;
   }
 }
 

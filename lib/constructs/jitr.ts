@@ -1,21 +1,17 @@
 import { Duration, type RemovalPolicy } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Effect, PolicyStatement, type Role } from "aws-cdk-lib/aws-iam";
-import type { CfnTopicRule } from "aws-cdk-lib/aws-iot";
+import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { IKey } from "aws-cdk-lib/aws-kms";
-import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
-import type { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
-import type { Queue } from "aws-cdk-lib/aws-sqs";
-import { Construct } from "constructs";
-import { RULE_TARGETS, type TopicRuleDefinition } from "#templates/catalog.ts";
+import type { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
+import { RULE_TARGETS } from "#templates/catalog.ts";
 import {
   iotProvisioningStatements,
   REGISTER_THING_ACTIONS,
   tableKeyStatements,
   UNDO_ACTIONS,
 } from "../iam-grants.ts";
-import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
-import { createTopicRuleFunction } from "./topic-rule-function.ts";
+import { TopicRuleFunction } from "./topic-rule-function.ts";
 
 /** Settings of {@link JitrRegistration}: the registry resources it uses, by reference. */
 export type JitrRegistrationProps = {
@@ -70,7 +66,7 @@ export const JITR_MAX_EVENT_AGE = Duration.hours(1);
 export const JITR_DEAD_LETTER_RETENTION = Duration.days(14);
 
 /**
- * Just-in-time registration on AWS (built by {@link createTopicRuleFunction}): the topic rule built
+ * Just-in-time registration on AWS (built by {@link TopicRuleFunction}): the topic rule built
  * from `templates/rules/jitr-registration.json` (the file the local rule engine runs) invoking the
  * JITR Lambda (`lambdas/entrypoints/jitr-registration.ts`) asynchronously, and one encrypted SQS
  * dead-letter queue for everything that could not be processed:
@@ -82,25 +78,9 @@ export const JITR_DEAD_LETTER_RETENTION = Duration.days(14);
  * (`ruleName`, `topic`, `failures[]`, `base64OriginalPayload`), the destination an invocation record
  * (`requestContext`, `requestPayload` = the registration event, `responsePayload`).
  */
-export class JitrRegistration extends Construct {
-  /** The JITR function. */
-  readonly function: NodejsFunction;
-  /** Its execution role (no managed policies). */
-  readonly role: Role;
-  /** Its log group. */
-  readonly logGroup: LogGroup;
-  /** The topic rule on `$aws/events/certificates/registered/+`. */
-  readonly rule: CfnTopicRule;
-  /** The rule file the rule was built from. */
-  readonly ruleDefinition: TopicRuleDefinition;
-  /** Failed registrations (rule error action and Lambda on-failure destination). */
-  readonly deadLetterQueue: Queue;
-  /** The role AWS IoT assumes for the rule's error action (send to the dead-letter queue only). */
-  readonly ruleErrorRole: Role;
-
+export class JitrRegistration extends TopicRuleFunction {
   constructor(scope: Construct, id: string, props: JitrRegistrationProps) {
-    super(scope, id);
-    const parts = createTopicRuleFunction(this, {
+    super(scope, id, props, {
       ruleTarget: RULE_TARGETS.jitrRegistration,
       entry: "jitr-registration.ts",
       serviceName: "jitr-registration",
@@ -108,30 +88,13 @@ export class JitrRegistration extends Construct {
         "iot-onramp: just-in-time registration (topic rule on $aws/events/certificates/registered/+)",
       roleDescription: "iot-onramp jitr-registration function",
       timeout: JITR_TIMEOUT,
-      environment: {
-        [LAMBDA_SETTINGS.registryTableName]: props.table.tableName,
-        [LAMBDA_SETTINGS.productSecretPrefix]: props.productSecretPrefix,
-        [LAMBDA_SETTINGS.registryKeySecretName]: props.registryKeySecretName,
-      },
-      logRetention: props.logRetention,
-      ...(props.removalPolicy ? { removalPolicy: props.removalPolicy } : {}),
-      ...(props.reservedConcurrentExecutions !== undefined
-        ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
-        : {}),
-      statements: jitrStatements(this, props),
+      statements: (self) => jitrStatements(self, props),
       retryAttempts: JITR_RETRY_ATTEMPTS,
       maxEventAge: JITR_MAX_EVENT_AGE,
       deadLetterRetention: JITR_DEAD_LETTER_RETENTION,
       ruleErrorRoleDescription:
         "iot-onramp: the JITR topic rule's error action (send to the dead-letter queue)",
     });
-    this.function = parts.function;
-    this.role = parts.role;
-    this.logGroup = parts.logGroup;
-    this.rule = parts.rule;
-    this.ruleDefinition = parts.ruleDefinition;
-    this.deadLetterQueue = parts.deadLetterQueue;
-    this.ruleErrorRole = parts.ruleErrorRole;
   }
 }
 

@@ -7,20 +7,20 @@ import type { Construct } from "constructs";
 import { loadTopicRule, type TopicRuleDefinition } from "#templates/catalog.ts";
 import { iotArn } from "../iam-grants.ts";
 import {
-  createOnrampFunction,
-  type OnrampFunctionParts,
-  type OnrampFunctionProps,
+  RegistryFunction,
+  type RegistryFunctionSettings,
+  type RegistryFunctionSpec,
 } from "./onramp-function.ts";
 
-/** What differs between the rule-invoked Lambdas (JITR, fleet commit). */
-export type TopicRuleFunctionProps = OnrampFunctionProps & {
+/** What differs between the rule-invoked Lambdas (JITR, fleet commit, rotation). */
+export type TopicRuleFunctionSpec = Omit<RegistryFunctionSpec, "statements"> & {
   /**
    * The rule file `templates/rules/{ruleTarget}.json`, whose `target` must be this same name (a
    * RULE_TARGETS value): the file the local rule engine runs too.
    */
   ruleTarget: string;
-  /** What the function calls (added to its role before anything else is granted). */
-  statements: readonly PolicyStatement[];
+  /** What the function calls (added to its role before anything else is granted), given the construct. */
+  statements: (self: Construct) => readonly PolicyStatement[];
   /** Retries of a failed asynchronous invocation before the on-failure destination. */
   retryAttempts: number;
   /** How long an event may wait for (re)delivery. */
@@ -29,14 +29,6 @@ export type TopicRuleFunctionProps = OnrampFunctionProps & {
   deadLetterRetention: Duration;
   /** Description of the role AWS IoT assumes for the rule's error action. */
   ruleErrorRoleDescription: string;
-};
-
-/** What {@link createTopicRuleFunction} creates. */
-export type TopicRuleFunctionParts = OnrampFunctionParts & {
-  rule: CfnTopicRule;
-  ruleDefinition: TopicRuleDefinition;
-  deadLetterQueue: Queue;
-  ruleErrorRole: Role;
 };
 
 /**
@@ -52,82 +44,88 @@ export type TopicRuleFunctionParts = OnrampFunctionParts & {
  * `topic`, `failures[]`, `base64OriginalPayload`), the destination an invocation record
  * (`requestContext`, `requestPayload` = the event, `responsePayload`).
  *
- * Creates `Logs`, `Role`, `Function`, `DeadLetters`, `RuleErrorRole` and `Rule` in `scope`, and
- * the permission `IotRuleInvoke` (AWS IoT may invoke the function from this rule only).
+ * Creates `Logs`, `Role`, `Function` (a {@link RegistryFunction}), `DeadLetters`, `RuleErrorRole`
+ * and `Rule`, and the permission `IotRuleInvoke` (AWS IoT may invoke the function from this rule
+ * only).
  */
-export function createTopicRuleFunction(
-  scope: Construct,
-  props: TopicRuleFunctionProps,
-): TopicRuleFunctionParts {
-  const stack = Stack.of(scope);
-  const ruleDefinition = loadTopicRule(props.ruleTarget);
-  if (ruleDefinition.target !== props.ruleTarget) {
-    throw new Error(
-      `templates/rules/${props.ruleTarget}.json targets "${ruleDefinition.target}", not "${props.ruleTarget}".`,
-    );
-  }
-  // Built, not read from the rule, so the error role's trust policy and the rule do not refer to
-  // each other (the rule needs the role's ARN).
-  const ruleArn = iotArn(scope, "rule", ruleDefinition.ruleName);
+export class TopicRuleFunction extends RegistryFunction {
+  /** The topic rule. */
+  readonly rule: CfnTopicRule;
+  /** The rule file the rule was built from. */
+  readonly ruleDefinition: TopicRuleDefinition;
+  /** Failed events (rule error action and Lambda on-failure destination). */
+  readonly deadLetterQueue: Queue;
+  /** The role AWS IoT assumes for the rule's error action (send to the dead-letter queue only). */
+  readonly ruleErrorRole: Role;
 
-  const {
-    ruleTarget: _ruleTarget,
-    statements,
-    retryAttempts,
-    maxEventAge,
-    deadLetterRetention,
-    ruleErrorRoleDescription,
-    ...functionProps
-  } = props;
-  const parts = createOnrampFunction(scope, functionProps);
-  for (const statement of statements) parts.role.addToPrincipalPolicy(statement);
+  constructor(scope: Construct, id: string, settings: RegistryFunctionSettings, spec: TopicRuleFunctionSpec) {
+    const ruleDefinition = loadTopicRule(spec.ruleTarget);
+    if (ruleDefinition.target !== spec.ruleTarget) {
+      throw new Error(
+        `templates/rules/${spec.ruleTarget}.json targets "${ruleDefinition.target}", not "${spec.ruleTarget}".`,
+      );
+    }
+    const {
+      ruleTarget: _ruleTarget,
+      retryAttempts,
+      maxEventAge,
+      deadLetterRetention,
+      ruleErrorRoleDescription,
+      ...functionSpec
+    } = spec;
+    super(scope, id, settings, functionSpec);
+    this.ruleDefinition = ruleDefinition;
+    const stack = Stack.of(this);
+    // Built, not read from the rule, so the error role's trust policy and the rule do not refer to
+    // each other (the rule needs the role's ARN).
+    const ruleArn = iotArn(this, "rule", ruleDefinition.ruleName);
 
-  const deadLetterQueue = new Queue(scope, "DeadLetters", {
-    encryption: QueueEncryption.SQS_MANAGED,
-    enforceSSL: true,
-    retentionPeriod: deadLetterRetention,
-  });
-  parts.function.configureAsyncInvoke({
-    retryAttempts,
-    maxEventAge,
-    onFailure: new SqsDestination(deadLetterQueue),
-  });
+    this.deadLetterQueue = new Queue(this, "DeadLetters", {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: deadLetterRetention,
+    });
+    this.function.configureAsyncInvoke({
+      retryAttempts,
+      maxEventAge,
+      onFailure: new SqsDestination(this.deadLetterQueue),
+    });
 
-  const ruleErrorRole = new Role(scope, "RuleErrorRole", {
-    assumedBy: new ServicePrincipal("iot.amazonaws.com", {
-      conditions: {
-        StringEquals: { "aws:SourceAccount": stack.account },
-        ArnLike: { "aws:SourceArn": ruleArn },
-      },
-    }),
-    description: ruleErrorRoleDescription,
-  });
-  deadLetterQueue.grantSendMessages(ruleErrorRole);
+    this.ruleErrorRole = new Role(this, "RuleErrorRole", {
+      assumedBy: new ServicePrincipal("iot.amazonaws.com", {
+        conditions: {
+          StringEquals: { "aws:SourceAccount": stack.account },
+          ArnLike: { "aws:SourceArn": ruleArn },
+        },
+      }),
+      description: ruleErrorRoleDescription,
+    });
+    this.deadLetterQueue.grantSendMessages(this.ruleErrorRole);
 
-  const rule = new CfnTopicRule(scope, "Rule", {
-    ruleName: ruleDefinition.ruleName,
-    topicRulePayload: {
-      sql: ruleDefinition.sql,
-      awsIotSqlVersion: ruleDefinition.awsIotSqlVersion,
-      description: ruleDefinition.description,
-      ruleDisabled: false,
-      actions: [{ lambda: { functionArn: parts.function.functionArn } }],
-      errorAction: {
-        sqs: {
-          queueUrl: deadLetterQueue.queueUrl,
-          roleArn: ruleErrorRole.roleArn,
-          useBase64: false,
+    this.rule = new CfnTopicRule(this, "Rule", {
+      ruleName: ruleDefinition.ruleName,
+      topicRulePayload: {
+        sql: ruleDefinition.sql,
+        awsIotSqlVersion: ruleDefinition.awsIotSqlVersion,
+        description: ruleDefinition.description,
+        ruleDisabled: false,
+        actions: [{ lambda: { functionArn: this.function.functionArn } }],
+        errorAction: {
+          sqs: {
+            queueUrl: this.deadLetterQueue.queueUrl,
+            roleArn: this.ruleErrorRole.roleArn,
+            useBase64: false,
+          },
         },
       },
-    },
-  });
-  // The error role's policy must exist before the rule can use it.
-  rule.node.addDependency(ruleErrorRole);
-  parts.function.addPermission("IotRuleInvoke", {
-    principal: new ServicePrincipal("iot.amazonaws.com"),
-    action: "lambda:InvokeFunction",
-    sourceArn: rule.attrArn,
-    sourceAccount: stack.account,
-  });
-  return { ...parts, rule, ruleDefinition, deadLetterQueue, ruleErrorRole };
+    });
+    // The error role's policy must exist before the rule can use it.
+    this.rule.node.addDependency(this.ruleErrorRole);
+    this.function.addPermission("IotRuleInvoke", {
+      principal: new ServicePrincipal("iot.amazonaws.com"),
+      action: "lambda:InvokeFunction",
+      sourceArn: this.rule.attrArn,
+      sourceAccount: stack.account,
+    });
+  }
 }

@@ -117,29 +117,30 @@ export class ProvisioningStack extends Stack {
       ...stackProps,
     });
     const removalPolicy = destroyOnRemoval ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    // What every registry-backed construct below is given: the table (and its key), the secret
+    // names the shared Lambda wiring reads, and the log settings.
+    const registry = {
+      table,
+      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
+      registryKeySecretName,
+      productSecretPrefix,
+      logRetention,
+      removalPolicy,
+    };
+    // The secrets the functions that read them are allowed to read.
+    const secretArns = { registryKeySecretArn: registryKeySecret.secretArn, productSecretArnPattern };
 
     this.devicePolicy = new DevicePolicy(this, "DevicePolicy");
     this.vendFunction = new VendFunction(this, "Vend", {
-      table,
-      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
+      ...registry,
       registryKeySecret,
-      registryKeySecretName,
-      productSecretPrefix,
       productSecretArnPattern,
       devicePolicyNames: [this.devicePolicy.policyName],
       thingNamePrefix,
-      logRetention,
-      removalPolicy,
     });
     this.registerDevice = new RegisterDeviceFunction(this, "RegisterDevice", {
-      table,
-      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
-      registryKeySecretArn: registryKeySecret.secretArn,
-      registryKeySecretName,
-      productSecretPrefix,
-      productSecretArnPattern,
-      logRetention,
-      removalPolicy,
+      ...registry,
+      ...secretArns,
     });
     this.vendingApi = new VendingApi(this, "VendingApi", {
       ...api,
@@ -150,14 +151,9 @@ export class ProvisioningStack extends Stack {
     });
 
     this.jitr = new JitrRegistration(this, "Jitr", {
-      table,
-      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
-      registryKeySecretName,
-      productSecretPrefix,
+      ...registry,
       devicePolicyNames: [this.devicePolicy.policyName],
       thingNamePrefix,
-      logRetention,
-      removalPolicy,
     });
     this.provisioningRole = new IotProvisioningRole(this, "IotProvisioningRole", {
       devicePolicyNames: [this.devicePolicy.policyName],
@@ -165,16 +161,11 @@ export class ProvisioningStack extends Stack {
     });
     this.jitp = new JitpProvisioning(this, "Jitp", { provisioningRole: this.provisioningRole.role });
     this.fleet = new FleetProvisioning(this, "Fleet", {
-      table,
-      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
+      ...registry,
       registryKeySecret,
-      registryKeySecretName,
-      productSecretPrefix,
       productSecretArnPattern,
       thingNamePrefix,
       provisioningRole: this.provisioningRole.role,
-      logRetention,
-      removalPolicy,
     });
     this.bulk = new BulkProvisioning(this, "BulkProvisioning", {
       devicePolicyNames: [this.devicePolicy.policyName],
@@ -182,36 +173,20 @@ export class ProvisioningStack extends Stack {
       removalPolicy,
     });
     this.fleetCommit = new FleetCommit(this, "FleetCommit", {
-      table,
-      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
-      registryKeySecretName,
-      productSecretPrefix,
+      ...registry,
       thingNamePrefix,
-      logRetention,
-      removalPolicy,
     });
     this.certificateRotation = new CertificateRotation(this, "CertificateRotation", {
-      table,
-      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
-      registryKeySecretName,
-      productSecretPrefix,
+      ...registry,
       devicePolicyNames: [this.devicePolicy.policyName],
       thingNamePrefix,
-      logRetention,
-      removalPolicy,
     });
 
     this.secretDeviceAuthorizer = new SecretDeviceAuthorizer(this, "SecretDeviceAuthorizer", {
-      table,
-      ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
-      registryKeySecretArn: registryKeySecret.secretArn,
-      registryKeySecretName,
-      productSecretPrefix,
-      productSecretArnPattern,
+      ...registry,
+      ...secretArns,
       authorizerName: secretDeviceAuthorizerName(exportPrefix),
       thingNamePrefix,
-      logRetention,
-      removalPolicy,
       ...(authorizerReservedConcurrency !== undefined
         ? { reservedConcurrentExecutions: authorizerReservedConcurrency }
         : {}),
@@ -249,18 +224,12 @@ export class ProvisioningStack extends Stack {
 
     if (coapGateway) {
       this.coapGateway = new CoapGateway(this, "CoapGateway", {
-        table,
-        ...(tableEncryptionKey ? { tableEncryptionKey } : {}),
-        registryKeySecretArn: registryKeySecret.secretArn,
-        registryKeySecretName,
-        productSecretPrefix,
-        productSecretArnPattern,
+        ...registry,
+        ...secretArns,
         thingNamePrefix,
         ...(coapGateway.vpcId
           ? { vpc: Vpc.fromLookup(this, "CoapGatewayVpc", { vpcId: coapGateway.vpcId }) }
           : {}),
-        logRetention,
-        removalPolicy,
       });
       new CfnOutput(this, COAP_GATEWAY_OUTPUTS.dnsName, {
         value: this.coapGateway.loadBalancer.loadBalancerDnsName,

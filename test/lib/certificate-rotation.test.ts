@@ -4,7 +4,6 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import { rotationTopics } from "#core/rotation/ports.ts";
-import { LAMBDA_NODE_OPTIONS } from "#lib/bundling.ts";
 import {
   ROTATION_DEAD_LETTER_RETENTION,
   ROTATION_MAX_EVENT_AGE,
@@ -22,29 +21,21 @@ import {
   fullOptionsApp,
   logicalIdAt,
   resourceAt,
-  type SynthesizedApp,
 } from "./app-fixture.ts";
+import {
+  assertEventInvokeConfig,
+  assertRegistryEnvironment,
+  assertRuleErrorsToDeadLetters,
+  assertRuleInvokePermission,
+  assertSharedFunctionSettings,
+  assertTopicRule,
+  IOT,
+  statementsOf,
+  TABLE_ARN,
+} from "./function-assertions.ts";
 
-const IOT = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}";
-const TABLE_ARN = "${import:IotOnramp-Registry:ExportsOutputFnGetAttRegistryTableDB777839Arn16750D15}";
 const POLICY = "CertificateRotationRoleDefaultPolicy";
 const prefixApp = () => appWithContext("thing-prefix", { thingNamePrefix: "ACME-" });
-
-/** A role policy's statements as { Sid: { actions, resources, condition } } (text, sorted). */
-function statementsOf(prefix: string, app: SynthesizedApp = defaultApp()) {
-  const policy = resourceAt(app.provisioningTemplate, "AWS::IAM::Policy", prefix).Properties;
-  const bySid: Record<string, { actions: string[]; resources: string[]; condition?: unknown }> = {};
-  for (const s of policy.PolicyDocument.Statement as Record<string, unknown>[]) {
-    assert.equal(s.Effect, "Allow");
-    const list = (v: unknown) => (Array.isArray(v) ? v : [v]).map(cfnText).sort();
-    bySid[String(s.Sid ?? list(s.Action).join(","))] = {
-      actions: list(s.Action),
-      resources: list(s.Resource),
-      ...(s.Condition ? { condition: s.Condition } : {}),
-    };
-  }
-  return bySid;
-}
 
 describe("lib/constructs/certificate-rotation", () => {
   const template = () => defaultApp().provisioningTemplate;
@@ -53,17 +44,7 @@ describe("lib/constructs/certificate-rotation", () => {
   const queueId = () => logicalIdAt(template(), "AWS::SQS::Queue", "CertificateRotationDeadLetters");
 
   it("runs certificate-rotation on Node.js 22, arm64, with the shared settings", () => {
-    const vend = resourceAt(template(), "AWS::Lambda::Function", "VendFunction").Properties;
-    assert.equal(fn().Runtime, "nodejs22.x");
-    assert.deepEqual(fn().Architectures, ["arm64"]);
-    assert.equal(fn().Handler, "index.handler");
-    assert.equal(fn().MemorySize, vend.MemorySize);
-    assert.equal(fn().Environment.Variables.NODE_OPTIONS, LAMBDA_NODE_OPTIONS);
-    assert.equal(fn().Environment.Variables.POWERTOOLS_SERVICE_NAME, "certificate-rotation");
-    assert.match(cfnText(fn().LoggingConfig.LogGroup), /^\$\{CertificateRotationLogs[0-9A-F]+\}$/);
-    assert.equal(fn().ReservedConcurrentExecutions, undefined, "no reserved concurrency by default");
-    const logs = resourceAt(template(), "AWS::Logs::LogGroup", "CertificateRotationLogs").Properties;
-    assert.equal(typeof logs.RetentionInDays, "number", "explicit retention");
+    assertSharedFunctionSettings(template(), "CertificateRotation", "certificate-rotation");
   });
 
   it("stops before the rotation's claim expires (the entry uses the JITR claim time)", () => {
@@ -77,13 +58,7 @@ describe("lib/constructs/certificate-rotation", () => {
   });
 
   it("sets every setting the shared wiring requires (lambdaServices reads all three)", () => {
-    const env = fn().Environment.Variables;
-    assert.match(
-      cfnText(env.REGISTRY_TABLE_NAME),
-      /^\$\{import:IotOnramp-Registry:ExportsOutputRefRegistryTable/,
-    );
-    assert.equal(env.PRODUCT_SECRET_PREFIX, "onramp/products/");
-    assert.equal(env.REGISTRY_KEY_SECRET_NAME, "onramp/registry-key");
+    assertRegistryEnvironment(template(), "CertificateRotation");
   });
 
   it("builds the topic rule from templates/rules/certificate-rotation.json, with the Lambda action", () => {
@@ -94,79 +69,26 @@ describe("lib/constructs/certificate-rotation", () => {
       "SELECT *, topic(2) AS thingName, principal() AS principal FROM 'things/+/certificates/rotate'",
     );
     assert.equal(definition.sql.split("FROM ")[1], `'${rotationTopics.request("+")}'`);
-    const rule = resourceAt(template(), "AWS::IoT::TopicRule", "CertificateRotationRule").Properties;
-    assert.equal(rule.RuleName, definition.ruleName);
-    const payload = rule.TopicRulePayload;
-    assert.equal(payload.Sql, definition.sql);
-    assert.equal(payload.AwsIotSqlVersion, definition.awsIotSqlVersion);
-    assert.equal(payload.Description, definition.description);
-    assert.equal(payload.RuleDisabled, false);
-    assert.equal(payload.Actions.length, 1);
-    assert.equal(cfnText(payload.Actions[0].Lambda.FunctionArn), `\${${fnId()}.Arn}`);
+    assertTopicRule(template(), "CertificateRotation", definition);
   });
 
   it("sends rule errors to its own encrypted, TLS-only dead-letter queue with a role that can only send there", () => {
-    const rule = resourceAt(template(), "AWS::IoT::TopicRule", "CertificateRotationRule").Properties;
-    const { Sqs } = rule.TopicRulePayload.ErrorAction;
-    assert.equal(cfnText(Sqs.QueueUrl), `\${${queueId()}}`);
-    assert.equal(Sqs.UseBase64, false);
-    const roleId = logicalIdAt(template(), "AWS::IAM::Role", "CertificateRotationRuleErrorRole");
-    assert.equal(cfnText(Sqs.RoleArn), `\${${roleId}.Arn}`);
-    for (const other of ["JitrDeadLetters", "FleetCommitDeadLetters"]) {
-      assert.notEqual(queueId(), logicalIdAt(template(), "AWS::SQS::Queue", other));
-    }
-
-    const role = resourceAt(template(), "AWS::IAM::Role", "CertificateRotationRuleErrorRole").Properties;
-    const trust = role.AssumeRolePolicyDocument.Statement[0];
-    assert.deepEqual(trust.Principal, { Service: "iot.amazonaws.com" });
-    assert.equal(cfnText(trust.Condition.StringEquals["aws:SourceAccount"]), "${AWS::AccountId}");
-    assert.equal(
-      cfnText(trust.Condition.ArnLike["aws:SourceArn"]),
-      `${IOT}:rule/${loadTopicRule("certificate-rotation").ruleName}`,
-    );
-    const errorStatements = Object.values(statementsOf("CertificateRotationRuleErrorRoleDefaultPolicy"));
-    assert.equal(errorStatements.length, 1);
-    assert.deepEqual(errorStatements[0]!.resources, [`\${${queueId()}.Arn}`]);
-    assert.ok(errorStatements[0]!.actions.includes("sqs:SendMessage"));
-    assert.ok(errorStatements[0]!.actions.every((a) => a.startsWith("sqs:")));
-
-    const queue = resourceAt(template(), "AWS::SQS::Queue", "CertificateRotationDeadLetters").Properties;
-    assert.equal(queue.SqsManagedSseEnabled, true);
-    assert.equal(queue.MessageRetentionPeriod, ROTATION_DEAD_LETTER_RETENTION.toSeconds());
-    const queuePolicy = resourceAt(
-      template(),
-      "AWS::SQS::QueuePolicy",
-      "CertificateRotationDeadLettersPolicy",
-    ).Properties;
-    const denyInsecure = queuePolicy.PolicyDocument.Statement.find(
-      (s: { Effect: string }) => s.Effect === "Deny",
-    );
-    assert.deepEqual(denyInsecure.Condition, { Bool: { "aws:SecureTransport": "false" } });
+    assertRuleErrorsToDeadLetters(template(), "CertificateRotation", {
+      ruleName: loadTopicRule("certificate-rotation").ruleName,
+      retention: ROTATION_DEAD_LETTER_RETENTION,
+      otherQueues: ["JitrDeadLetters", "FleetCommitDeadLetters"],
+    });
   });
 
   it("retries failed invocations and sends what still fails to the same queue", () => {
-    const config = resourceAt(
-      template(),
-      "AWS::Lambda::EventInvokeConfig",
-      "CertificateRotationFunctionEventInvokeConfig",
-    ).Properties;
-    assert.equal(config.MaximumRetryAttempts, ROTATION_RETRY_ATTEMPTS);
-    assert.equal(config.MaximumEventAgeInSeconds, ROTATION_MAX_EVENT_AGE.toSeconds());
-    assert.equal(cfnText(config.DestinationConfig.OnFailure.Destination), `\${${queueId()}.Arn}`);
+    assertEventInvokeConfig(template(), "CertificateRotation", {
+      retryAttempts: ROTATION_RETRY_ATTEMPTS,
+      maxEventAge: ROTATION_MAX_EVENT_AGE,
+    });
   });
 
   it("lets only AWS IoT invoke the function, from this rule of this account", () => {
-    const permission = resourceAt(
-      template(),
-      "AWS::Lambda::Permission",
-      "CertificateRotationFunctionIotRuleInvoke",
-    ).Properties;
-    assert.equal(permission.Action, "lambda:InvokeFunction");
-    assert.equal(permission.Principal, "iot.amazonaws.com");
-    assert.equal(cfnText(permission.FunctionName), `\${${fnId()}.Arn}`);
-    const ruleId = logicalIdAt(template(), "AWS::IoT::TopicRule", "CertificateRotationRule");
-    assert.equal(cfnText(permission.SourceArn), `\${${ruleId}.Arn}`);
-    assert.equal(cfnText(permission.SourceAccount), "${AWS::AccountId}");
+    assertRuleInvokePermission(template(), "CertificateRotation");
   });
 
   it("grants exactly the rotation's calls: no secrets, no DeleteThing, no PutItem, publish on the two answer topics", () => {

@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { defaultFleetHookConfig } from "#core/fleet/authorize-fleet-provisioning.ts";
-import { LAMBDA_NODE_OPTIONS } from "#lib/bundling.ts";
 import {
   FLEET_COMMIT_DEAD_LETTER_RETENTION,
   FLEET_COMMIT_MAX_EVENT_AGE,
@@ -20,27 +19,18 @@ import {
   fullOptionsApp,
   logicalIdAt,
   resourceAt,
-  type SynthesizedApp,
 } from "./app-fixture.ts";
-
-const IOT = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}";
-const TABLE_ARN = "${import:IotOnramp-Registry:ExportsOutputFnGetAttRegistryTableDB777839Arn16750D15}";
-
-/** A role policy's statements as { Sid: { actions, resources, condition } } (text, sorted). */
-function statementsOf(prefix: string, app: SynthesizedApp = defaultApp()) {
-  const policy = resourceAt(app.provisioningTemplate, "AWS::IAM::Policy", prefix).Properties;
-  const bySid: Record<string, { actions: string[]; resources: string[]; condition?: unknown }> = {};
-  for (const s of policy.PolicyDocument.Statement as Record<string, unknown>[]) {
-    assert.equal(s.Effect, "Allow");
-    const list = (v: unknown) => (Array.isArray(v) ? v : [v]).map(cfnText).sort();
-    bySid[String(s.Sid ?? list(s.Action).join(","))] = {
-      actions: list(s.Action),
-      resources: list(s.Resource),
-      ...(s.Condition ? { condition: s.Condition } : {}),
-    };
-  }
-  return bySid;
-}
+import {
+  assertEventInvokeConfig,
+  assertRegistryEnvironment,
+  assertRuleErrorsToDeadLetters,
+  assertRuleInvokePermission,
+  assertSharedFunctionSettings,
+  assertTopicRule,
+  IOT,
+  statementsOf,
+  TABLE_ARN,
+} from "./function-assertions.ts";
 
 describe("lib/constructs/fleet-commit", () => {
   const template = () => defaultApp().provisioningTemplate;
@@ -49,106 +39,39 @@ describe("lib/constructs/fleet-commit", () => {
   const queueId = () => logicalIdAt(template(), "AWS::SQS::Queue", "FleetCommitDeadLetters");
 
   it("runs fleet-commit on Node.js 22, arm64, with the shared settings", () => {
-    const vend = resourceAt(template(), "AWS::Lambda::Function", "VendFunction").Properties;
-    assert.equal(fn().Runtime, "nodejs22.x");
-    assert.deepEqual(fn().Architectures, ["arm64"]);
-    assert.equal(fn().Handler, "index.handler");
-    assert.equal(fn().MemorySize, vend.MemorySize);
-    assert.equal(fn().Environment.Variables.NODE_OPTIONS, LAMBDA_NODE_OPTIONS);
-    assert.equal(fn().Environment.Variables.POWERTOOLS_SERVICE_NAME, "fleet-commit");
-    assert.match(cfnText(fn().LoggingConfig.LogGroup), /^\$\{FleetCommitLogs[0-9A-F]+\}$/);
-    assert.equal(fn().ReservedConcurrentExecutions, undefined, "no reserved concurrency by default");
+    assertSharedFunctionSettings(template(), "FleetCommit", "fleet-commit");
     assert.equal(fn().Timeout, FLEET_COMMIT_TIMEOUT.toSeconds());
     assert.ok(fn().Timeout * 1000 < defaultFleetHookConfig.claimTtlMs, "done before the claim goes stale");
-    const logs = resourceAt(template(), "AWS::Logs::LogGroup", "FleetCommitLogs").Properties;
-    assert.equal(typeof logs.RetentionInDays, "number", "explicit retention");
   });
 
   it("sets every setting the shared wiring requires (lambdaServices reads all three)", () => {
-    const env = fn().Environment.Variables;
-    assert.match(
-      cfnText(env.REGISTRY_TABLE_NAME),
-      /^\$\{import:IotOnramp-Registry:ExportsOutputRefRegistryTable/,
-    );
-    assert.equal(env.PRODUCT_SECRET_PREFIX, "onramp/products/");
-    assert.equal(env.REGISTRY_KEY_SECRET_NAME, "onramp/registry-key");
+    assertRegistryEnvironment(template(), "FleetCommit");
   });
 
   it("builds the topic rule from templates/rules/fleet-commit.json (presence connected), with the Lambda action", () => {
     const definition = loadTopicRule("fleet-commit");
     assert.equal(definition.target, RULE_TARGETS.fleetCommit);
     assert.equal(definition.sql, "SELECT * FROM '$aws/events/presence/connected/+'");
-    const rule = resourceAt(template(), "AWS::IoT::TopicRule", "FleetCommitRule").Properties;
-    assert.equal(rule.RuleName, definition.ruleName);
-    const payload = rule.TopicRulePayload;
-    assert.equal(payload.Sql, definition.sql);
-    assert.equal(payload.AwsIotSqlVersion, definition.awsIotSqlVersion);
-    assert.equal(payload.Description, definition.description);
-    assert.equal(payload.RuleDisabled, false);
-    assert.equal(payload.Actions.length, 1);
-    assert.equal(cfnText(payload.Actions[0].Lambda.FunctionArn), `\${${fnId()}.Arn}`);
+    assertTopicRule(template(), "FleetCommit", definition);
   });
 
   it("sends rule errors to its own encrypted, TLS-only dead-letter queue with a role that can only send there", () => {
-    const rule = resourceAt(template(), "AWS::IoT::TopicRule", "FleetCommitRule").Properties;
-    const { Sqs } = rule.TopicRulePayload.ErrorAction;
-    assert.equal(cfnText(Sqs.QueueUrl), `\${${queueId()}}`);
-    assert.equal(Sqs.UseBase64, false);
-    const roleId = logicalIdAt(template(), "AWS::IAM::Role", "FleetCommitRuleErrorRole");
-    assert.equal(cfnText(Sqs.RoleArn), `\${${roleId}.Arn}`);
-    assert.notEqual(queueId(), logicalIdAt(template(), "AWS::SQS::Queue", "JitrDeadLetters"));
-
-    const role = resourceAt(template(), "AWS::IAM::Role", "FleetCommitRuleErrorRole").Properties;
-    const trust = role.AssumeRolePolicyDocument.Statement[0];
-    assert.deepEqual(trust.Principal, { Service: "iot.amazonaws.com" });
-    assert.equal(cfnText(trust.Condition.StringEquals["aws:SourceAccount"]), "${AWS::AccountId}");
-    assert.equal(
-      cfnText(trust.Condition.ArnLike["aws:SourceArn"]),
-      `${IOT}:rule/${loadTopicRule("fleet-commit").ruleName}`,
-    );
-    const errorStatements = Object.values(statementsOf("FleetCommitRuleErrorRoleDefaultPolicy"));
-    assert.equal(errorStatements.length, 1);
-    assert.deepEqual(errorStatements[0]!.resources, [`\${${queueId()}.Arn}`]);
-    assert.ok(errorStatements[0]!.actions.includes("sqs:SendMessage"));
-    assert.ok(errorStatements[0]!.actions.every((a) => a.startsWith("sqs:")));
-
-    const queue = resourceAt(template(), "AWS::SQS::Queue", "FleetCommitDeadLetters").Properties;
-    assert.equal(queue.SqsManagedSseEnabled, true);
-    assert.equal(queue.MessageRetentionPeriod, FLEET_COMMIT_DEAD_LETTER_RETENTION.toSeconds());
-    const queuePolicy = resourceAt(
-      template(),
-      "AWS::SQS::QueuePolicy",
-      "FleetCommitDeadLettersPolicy",
-    ).Properties;
-    const denyInsecure = queuePolicy.PolicyDocument.Statement.find(
-      (s: { Effect: string }) => s.Effect === "Deny",
-    );
-    assert.deepEqual(denyInsecure.Condition, { Bool: { "aws:SecureTransport": "false" } });
+    assertRuleErrorsToDeadLetters(template(), "FleetCommit", {
+      ruleName: loadTopicRule("fleet-commit").ruleName,
+      retention: FLEET_COMMIT_DEAD_LETTER_RETENTION,
+      otherQueues: ["JitrDeadLetters"],
+    });
   });
 
   it("retries failed invocations and sends what still fails to the same queue", () => {
-    const config = resourceAt(
-      template(),
-      "AWS::Lambda::EventInvokeConfig",
-      "FleetCommitFunctionEventInvokeConfig",
-    ).Properties;
-    assert.equal(config.MaximumRetryAttempts, FLEET_COMMIT_RETRY_ATTEMPTS);
-    assert.equal(config.MaximumEventAgeInSeconds, FLEET_COMMIT_MAX_EVENT_AGE.toSeconds());
-    assert.equal(cfnText(config.DestinationConfig.OnFailure.Destination), `\${${queueId()}.Arn}`);
+    assertEventInvokeConfig(template(), "FleetCommit", {
+      retryAttempts: FLEET_COMMIT_RETRY_ATTEMPTS,
+      maxEventAge: FLEET_COMMIT_MAX_EVENT_AGE,
+    });
   });
 
   it("lets only AWS IoT invoke the function, from this rule of this account", () => {
-    const permission = resourceAt(
-      template(),
-      "AWS::Lambda::Permission",
-      "FleetCommitFunctionIotRuleInvoke",
-    ).Properties;
-    assert.equal(permission.Action, "lambda:InvokeFunction");
-    assert.equal(permission.Principal, "iot.amazonaws.com");
-    assert.equal(cfnText(permission.FunctionName), `\${${fnId()}.Arn}`);
-    const ruleId = logicalIdAt(template(), "AWS::IoT::TopicRule", "FleetCommitRule");
-    assert.equal(cfnText(permission.SourceArn), `\${${ruleId}.Arn}`);
-    assert.equal(cfnText(permission.SourceAccount), "${AWS::AccountId}");
+    assertRuleInvokePermission(template(), "FleetCommit");
   });
 
   it("grants exactly the commit's calls: no secrets, no things, no PutItem, nothing on Resource *", () => {

@@ -15,6 +15,7 @@ import type { EmulatorContext, Route } from "./operation.ts";
 import { IotJournal, recoverState } from "./persistence.ts";
 import { checkPolicyDocument, newPolicyRecord, policyRoutes } from "./policies.ts";
 import { provisioningRoutes } from "./provisioning-templates.ts";
+import { type AwsQuotaProfile, OperationQuotas, operationQuotas } from "./quotas.ts";
 import { registerThingRoutes } from "./register-thing.ts";
 import { registrationTaskRoutes } from "./registration-tasks.ts";
 import { loadOrCreateRootCa } from "./root-ca.ts";
@@ -50,6 +51,12 @@ export type IotEmulatorOptions = {
   /** Policies created at start when missing (name -> document), e.g. the shared device policy. */
   policies?: Record<string, string>;
   logger?: Logger;
+  /**
+   * Enforce AWS IoT's default TPS per operation (`default`, see quotas.ts: over the rate a call is
+   * answered ThrottlingException) or not (`off`, the default); tests pass OperationQuotas with their
+   * own clock.
+   */
+  quotas?: AwsQuotaProfile | OperationQuotas;
 };
 
 /** The AWS IoT control-plane emulator. */
@@ -171,7 +178,9 @@ export async function createIotEmulator(options: IotEmulatorOptions = {}): Promi
 
   const routes = [...IOT_ROUTES];
   const faults = new FaultInjector(new Set(routes.map((r) => r.operation)));
-  const router = new Router(routes, context, faults, reset);
+  const quotas =
+    options.quotas instanceof OperationQuotas ? options.quotas : operationQuotas(options.quotas ?? "off");
+  const router = new Router(routes, context, faults, reset, quotas);
   let server: Server | undefined;
 
   return {

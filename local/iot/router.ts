@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:
 import { IotServiceError, invalidRequest } from "./errors.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { EmulatorContext, Route } from "./operation.ts";
+import type { OperationQuotas } from "./quotas.ts";
 
 /** Largest request body accepted (bytes); AWS IoT's largest inputs (templates, PEMs) are far smaller. */
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -29,7 +30,8 @@ export function signedRegion(headers: IncomingHttpHeaders, query: URLSearchParam
 
 /**
  * Dispatches AWS IoT REST-JSON requests to operation handlers: matches method and path (labels
- * URL-decoded per segment, as the SDK encodes them), counts the call and applies injected faults,
+ * URL-decoded per segment, as the SDK encodes them), counts the call, applies injected faults and
+ * AWS's rate quotas when enabled (ThrottlingException),
  * parses the JSON body and writes the JSON answer or the AWS error once the state is on disk.
  * Signatures are not checked here (the local stack's AWS endpoint checks them in front).
  */
@@ -42,6 +44,8 @@ export class Router {
     private readonly faults: FaultInjector,
     /** Empties the registry (`POST /_emulator/reset`). */
     private readonly reset: () => Promise<void> = async () => {},
+    /** AWS's per-operation TPS (quotas.ts), checked before an operation runs; none when absent. */
+    private readonly quotas?: OperationQuotas,
   ) {
     this.routes = routes.map((route) => ({
       ...route,
@@ -95,7 +99,7 @@ export class Router {
         ),
       );
     }
-    const fault = this.faults.take(match.route.operation);
+    const fault = this.faults.take(match.route.operation) ?? this.quotas?.take(match.route.operation);
     let body: unknown;
     try {
       body = await readJsonBody(req, received);

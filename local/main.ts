@@ -42,6 +42,8 @@ Options:
   --coap-port N      CoAP over DTLS-PSK for NB-IoT devices, UDP (default ${defaultPorts.coap})
   --claim-ttl S      seconds a provisioning claim blocks other flows on a device (default 120;
                      shorter only for crash drills: a claim must outlive the flow holding it)
+  --aws-quotas P     default: enforce AWS IoT's default TPS per control-plane operation
+                     (ThrottlingException) and 1 MQTT CONNECT/s per client id; off (default)
   --no-demo          do not seed the demo product
   -h, --help         show this help`;
 
@@ -58,6 +60,7 @@ const { values } = parseArgs({
     "mqtt-port": { type: "string", default: String(defaultPorts.mqtt) },
     "coap-port": { type: "string", default: String(defaultPorts.coap) },
     "claim-ttl": { type: "string", default: "120" },
+    "aws-quotas": { type: "string", default: "off" },
     "no-demo": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -100,6 +103,12 @@ if (!Number.isFinite(claimTtlSeconds) || claimTtlSeconds < 1 || claimTtlSeconds 
   process.exit(2);
 }
 
+const awsQuotas = values["aws-quotas"];
+if (awsQuotas !== "default" && awsQuotas !== "off") {
+  console.error("--aws-quotas must be default or off");
+  process.exit(2);
+}
+
 /** What a data folder holds (only these are deleted by --reset). */
 const STATE_ENTRIES = ["dynamodb", "iot", "secrets.json", CREDENTIALS_FILE, AWS_ENV_FILE, ENDPOINTS_FILE];
 const IN_MEMORY_ROOT_CA = "in-memory-root-ca.pem";
@@ -134,6 +143,7 @@ const stack = await startLocalStack({
     coap: port("coap-port"),
   },
   claimTtlMs: claimTtlSeconds * 1000,
+  awsQuotas,
   logger,
 }).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);

@@ -46,6 +46,7 @@ import { startLocalDynamo } from "./dynamodb.ts";
 import type { DynamoFaultProxy } from "./dynamodb-faults.ts";
 import { startExpiredItemSweeper } from "./expired-item-sweeper.ts";
 import { createIotEmulator, type IotEmulator } from "./iot/index.ts";
+import { type AwsQuotaProfile, connectRateLimiter } from "./iot/quotas.ts";
 import { connectRegistrationTasks } from "./iot/registration-tasks.ts";
 import { localAccountId, localRegion } from "./local-aws.ts";
 import { LOCAL_METRICS_PATH, LocalMetrics } from "./local-metrics.ts";
@@ -72,6 +73,8 @@ export type LocalStackOptions = {
   sweepIntervalMs?: number;
   /** How long a provisioning claim blocks other flows (vending, JITR); default 2 min. */
   claimTtlMs?: number;
+  /** `default`: AWS IoT's default TPS per operation and 1 CONNECT/s per client id (quotas.ts); default `off`. */
+  awsQuotas?: AwsQuotaProfile;
 };
 
 /**
@@ -143,6 +146,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       region: localRegion,
       accountId: localAccountId,
       dataEndpoint: `localhost:${mqttPort}`,
+      quotas: options.awsQuotas ?? "off",
       // The shared device policy from templates/ (the CDK stack deploys the same document).
       policies: {
         [DEVICE_POLICY_NAME]: loadPolicyDocument(DEVICE_POLICY_DOCUMENT),
@@ -286,6 +290,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       logger: options.logger,
       region: localRegion,
       accountId: localAccountId,
+      ...withConnectRate(options.awsQuotas),
       // Devices born with a secret: the real custom authorizer handler, in-process, and the
       // registration / activation answers AWS IoT cannot push (see local/mqtt/secret-login.ts).
       secretLogin: {
@@ -403,4 +408,10 @@ function writePrivateFile(path: string, text: string): void {
   const temporary = `${path}.${process.pid}.tmp`;
   writeFileSync(temporary, text, { mode: 0o600 });
   renameSync(temporary, path);
+}
+
+/** The MQTT endpoint's CONNECT limiter for a quota profile (none when off). */
+function withConnectRate(profile: AwsQuotaProfile | undefined) {
+  const connectRate = connectRateLimiter(profile ?? "off");
+  return connectRate ? { connectRate } : {};
 }

@@ -3,6 +3,7 @@ import { createServer, type TLSSocket } from "node:tls";
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from "aedes";
 import type { Logger } from "#core/logger.ts";
 import type { IotEmulator } from "#local/iot/index.ts";
+import type { ConnectRateLimiter } from "#local/iot/quotas.ts";
 import { type ConnectDecision, decideConnect } from "./connect-decision.ts";
 import { type ConnectionSession, DeviceAuthorizer, isAuthorizerSession } from "./device-authorizer.ts";
 import { FleetProvisioningApi, type FleetProvisioningOptions } from "./fleet-provisioning.ts";
@@ -36,6 +37,11 @@ export type MqttEndpointOptions = {
   fleet?: FleetProvisioningOptions;
   /** Accept username/password logins (no client certificate) through the custom authorizer. */
   secretLogin?: SecretLoginOptions;
+  /**
+   * AWS IoT Core's 1 CONNECT per second per client id (`--aws-quotas default`): a faster CONNECT
+   * is refused (closed without CONNACK). Not enforced when absent.
+   */
+  connectRate?: ConnectRateLimiter;
 };
 
 /** A running local MQTT endpoint. */
@@ -90,6 +96,14 @@ export async function startMqttEndpoint(options: MqttEndpointOptions): Promise<M
   const broker = await Aedes.createBroker({
     connectTimeout: options.timeouts?.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     authenticate(client, username, password, done) {
+      if (options.connectRate && !options.connectRate.tryConnect(client.id)) {
+        logger.warn("mqtt: connect refused: over 1 CONNECT/s for this client id", {
+          clientId: logged(client.id),
+        });
+        client.close();
+        done(null, false);
+        return;
+      }
       const socket = client.conn as TLSSocket;
       const peer =
         typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate(true) : undefined;

@@ -1,8 +1,5 @@
-import { Duration, type RemovalPolicy } from "aws-cdk-lib";
-import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { Duration } from "aws-cdk-lib";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
-import type { IKey } from "aws-cdk-lib/aws-kms";
-import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { rotationTopics } from "#core/rotation/ports.ts";
 import { RULE_TARGETS } from "#templates/catalog.ts";
@@ -13,33 +10,12 @@ import {
   REGISTER_THING_ACTIONS,
   tableKeyStatements,
 } from "../iam-grants.ts";
-import { TopicRuleFunction } from "./topic-rule-function.ts";
+import { TopicRuleFunction, type TopicRuleFunctionProps } from "./topic-rule-function.ts";
 
 /** Settings of {@link CertificateRotation}: the registry resources it uses, by reference. */
-export type CertificateRotationProps = {
-  table: ITable;
-  /** The table's customer managed key, if any. */
-  tableEncryptionKey?: IKey;
-  /**
-   * Required by the shared Lambda wiring (`lambdaServices()` reads all three settings), not used by
-   * the rotation: it reads the product's record, never a secret, so no Secrets Manager permission
-   * goes with them.
-   */
-  productSecretPrefix: string;
-  /** See {@link productSecretPrefix}. */
-  registryKeySecretName: string;
-  /** The IoT policies RegisterThing may attach (the templates name them). */
+export type CertificateRotationProps = TopicRuleFunctionProps & {
+  /** The device policies RegisterThing's templates attach (their ARNs scope AttachPolicy). */
   devicePolicyNames: readonly string[];
-  /**
-   * Thing grants on `thing/{prefix}*` (lib/config.ts `thingNamePrefix`), the thing-principal actions
-   * bound to those things, and the answers published only under `things/{prefix}*`; default any thing.
-   */
-  thingNamePrefix?: string;
-  logRetention: RetentionDays;
-  /** Of the log group. */
-  removalPolicy?: RemovalPolicy;
-  /** Reserved concurrency of the function; unset by default (see the JITR construct for why). */
-  reservedConcurrentExecutions?: number;
 };
 
 /**

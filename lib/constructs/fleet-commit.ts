@@ -1,43 +1,12 @@
-import { Duration, type RemovalPolicy } from "aws-cdk-lib";
-import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { Duration } from "aws-cdk-lib";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
-import type { IKey } from "aws-cdk-lib/aws-kms";
-import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { RULE_TARGETS } from "#templates/catalog.ts";
 import { CLAIM_SETTLEMENT_ACTIONS, iotProvisioningStatements, tableKeyStatements } from "../iam-grants.ts";
-import { TopicRuleFunction } from "./topic-rule-function.ts";
+import { TopicRuleFunction, type TopicRuleFunctionProps } from "./topic-rule-function.ts";
 
 /** Settings of {@link FleetCommit}: the registry resources it uses, by reference. */
-export type FleetCommitProps = {
-  table: ITable;
-  /** The table's customer managed key, if any. */
-  tableEncryptionKey?: IKey;
-  /**
-   * Required by the shared Lambda wiring (`lambdaServices()` reads all three settings), not used by
-   * the commit: no Secrets Manager permission goes with them.
-   */
-  productSecretPrefix: string;
-  /** See {@link productSecretPrefix}. */
-  registryKeySecretName: string;
-  /**
-   * With a thing-name prefix (lib/config.ts `thingNamePrefix`), a replaced certificate may be
-   * detached only from things under it (`iot:thingArn`).
-   */
-  thingNamePrefix?: string;
-  logRetention: RetentionDays;
-  /** Of the log group. */
-  removalPolicy?: RemovalPolicy;
-  /**
-   * Reserved concurrency of the function; unset by default. The rule fires on every connection in
-   * the account and region, so a reconnect storm (after a network outage) invokes the function
-   * once per reconnecting client. A cap protects the table and the account's concurrency; throttled
-   * events are retried by Lambda for up to {@link FLEET_COMMIT_MAX_EVENT_AGE}, and a commit that
-   * never runs is done by the next flow that finds the stale claim (its certificate ACTIVE and
-   * attached). Reserving takes capacity from the account's unreserved pool (see the JITR construct).
-   */
-  reservedConcurrentExecutions?: number;
-};
+export type FleetCommitProps = TopicRuleFunctionProps;
 
 /**
  * A commit is a few registry and AWS IoT calls (at most a GetItem, the certificate's description

@@ -1,8 +1,5 @@
-import { Duration, type RemovalPolicy } from "aws-cdk-lib";
-import type { ITable } from "aws-cdk-lib/aws-dynamodb";
+import { Duration } from "aws-cdk-lib";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
-import type { IKey } from "aws-cdk-lib/aws-kms";
-import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { RULE_TARGETS } from "#templates/catalog.ts";
 import {
@@ -11,35 +8,12 @@ import {
   tableKeyStatements,
   UNDO_ACTIONS,
 } from "../iam-grants.ts";
-import { TopicRuleFunction } from "./topic-rule-function.ts";
+import { TopicRuleFunction, type TopicRuleFunctionProps } from "./topic-rule-function.ts";
 
 /** Settings of {@link JitrRegistration}: the registry resources it uses, by reference. */
-export type JitrRegistrationProps = {
-  table: ITable;
-  /** The table's customer managed key, if any. */
-  tableEncryptionKey?: IKey;
-  /**
-   * Required by the shared Lambda wiring (`lambdaServices()` reads all three settings), not used by
-   * the JITR path: no Secrets Manager permission goes with them.
-   */
-  productSecretPrefix: string;
-  /** See {@link productSecretPrefix}. */
-  registryKeySecretName: string;
-  /** The IoT policies RegisterThing may attach (the templates name them). */
+export type JitrRegistrationProps = TopicRuleFunctionProps & {
+  /** The device policies RegisterThing's templates attach (their ARNs scope AttachPolicy). */
   devicePolicyNames: readonly string[];
-  /** Thing grants on `thing/{prefix}*` (lib/config.ts `thingNamePrefix`); default any thing. */
-  thingNamePrefix?: string;
-  logRetention: RetentionDays;
-  /** Of the log group. */
-  removalPolicy?: RemovalPolicy;
-  /**
-   * Reserved concurrency of the function; unset by default. Reserving takes capacity away from the
-   * account's unreserved pool (new accounts have 10 in all, and a deployment that would leave fewer
-   * than 10 unreserved fails). Invocations are asynchronous, so throttled events are retried by
-   * Lambda for up to {@link JITR_MAX_EVENT_AGE}; a cap near RegisterThing's ~10 TPS is sensible
-   * where the account has room.
-   */
-  reservedConcurrentExecutions?: number;
 };
 
 /**

@@ -1,6 +1,7 @@
 import { type Duration, Stack } from "aws-cdk-lib";
 import { type PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { CfnTopicRule } from "aws-cdk-lib/aws-iot";
+import type { IKey } from "aws-cdk-lib/aws-kms";
 import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
@@ -13,6 +14,16 @@ import {
 } from "./onramp-function.ts";
 
 /** What differs between the rule-invoked Lambdas (JITR, fleet commit, rotation). */
+/**
+ * What a topic-rule function's construct is given: the registry settings, plus the table's
+ * customer managed key (if any) and the thing-name prefix its grants are scoped to (lib/config.ts
+ * `thingNamePrefix`).
+ */
+export type TopicRuleFunctionProps = RegistryFunctionSettings & {
+  tableEncryptionKey?: IKey;
+  thingNamePrefix?: string;
+};
+
 export type TopicRuleFunctionSpec = Omit<RegistryFunctionSpec, "statements"> & {
   /**
    * The rule file `templates/rules/{ruleTarget}.json`, whose `target` must be this same name (a

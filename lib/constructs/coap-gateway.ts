@@ -10,14 +10,9 @@ import type { IKey } from "aws-cdk-lib/aws-kms";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { UNSCOPABLE_IOT_RESOURCES } from "../iam-allow-list.ts";
-import {
-  iotArn,
-  iotProvisioningStatements,
-  SECRET_LOGIN_THING_ACTIONS,
-  secretReadStatement,
-  tableKeyStatements,
-} from "../iam-grants.ts";
+import { iotArn, tableKeyStatements } from "../iam-grants.ts";
 import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
+import { secretLoginStatements } from "./custom-authorizer.ts";
 
 /** CoAP over DTLS (RFC 7252 §12.7 `coaps`): the port devices send to, on the NLB and in the task. */
 export const COAP_PORT = 5684;
@@ -296,23 +291,7 @@ function nagArnPrefix(scope: Construct, service: string): string {
  */
 export function coapGatewayStatements(scope: Construct, props: CoapGatewayProps): PolicyStatement[] {
   return [
-    new PolicyStatement({
-      sid: "RegistryTableItems",
-      effect: Effect.ALLOW,
-      actions: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
-      resources: [props.table.tableArn],
-    }),
-    secretReadStatement({
-      productSecretArnPattern: props.productSecretArnPattern,
-      registryKeySecretArn: props.registryKeySecretArn,
-    }),
-    ...iotProvisioningStatements(scope, {
-      certificate: [],
-      thing: SECRET_LOGIN_THING_ACTIONS,
-      devicePolicyNames: [],
-      ...(props.thingNamePrefix ? { thingNamePrefix: props.thingNamePrefix } : {}),
-      withoutResourceType: ["iot:DescribeEndpoint"],
-    }),
+    ...secretLoginStatements(scope, props, ["iot:DescribeEndpoint"]),
     new PolicyStatement({
       sid: "IotPublishDeviceUplinks",
       effect: Effect.ALLOW,

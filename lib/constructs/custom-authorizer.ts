@@ -150,6 +150,28 @@ export function customAuthorizerStatements(
   props: SecretDeviceAuthorizerProps,
 ): PolicyStatement[] {
   return [
+    ...secretLoginStatements(scope, props),
+    ...tableKeyStatements(props.tableEncryptionKey, "read-write"),
+  ];
+}
+
+/**
+ * What checking a secret login and recording a first login call, shared by the authorizer and the
+ * CoAP gateway (the same use cases): the device's item (GetItem, conditional UpdateItem), the
+ * product secret and registry key, DescribeThing/CreateThing on `thing/{prefix}*`, and any
+ * actions without a resource type the caller also needs.
+ */
+export function secretLoginStatements(
+  scope: Construct,
+  props: {
+    table: { tableArn: string };
+    productSecretArnPattern: string;
+    registryKeySecretArn: string;
+    thingNamePrefix?: string;
+  },
+  withoutResourceType: string[] = [],
+): PolicyStatement[] {
+  return [
     new PolicyStatement({
       sid: "RegistryTableItems",
       effect: Effect.ALLOW,
@@ -165,8 +187,7 @@ export function customAuthorizerStatements(
       thing: SECRET_LOGIN_THING_ACTIONS,
       devicePolicyNames: [],
       ...(props.thingNamePrefix ? { thingNamePrefix: props.thingNamePrefix } : {}),
-      withoutResourceType: [],
+      withoutResourceType,
     }),
-    ...tableKeyStatements(props.tableEncryptionKey, "read-write"),
   ];
 }

@@ -237,8 +237,9 @@ async function waitForSameKeyFlow(
   fingerprint: string,
 ): Promise<VendResult> {
   const clock = deps.clock ?? Date.now;
-  const until = clock() + (deps.config.sameKeyWaitMs ?? 3_000);
-  while (clock() < until) {
+  // Polls every 100 ms for the wait's length (counted in polls, so an injected clock cannot stall it).
+  const polls = Math.ceil((deps.config.sameKeyWaitMs ?? 3_000) / 100);
+  for (let poll = 0; poll < polls; poll++) {
     await new Promise((resolve) => setTimeout(resolve, 100));
     const device = await deps.registry.getDevice(serialNumber);
     if (!device) throw new DeviceNotAllowedError("unknown");

@@ -8,6 +8,12 @@ export type DynamoFault = {
   errorType?: string;
   status?: number;
   times?: number;
+  /**
+   * Instead of an error, answer a BatchWriteItem / BatchGetItem with HTTP 200 and every request
+   * handed back as UnprocessedItems / UnprocessedKeys (what DynamoDB does when a partition or an
+   * index is over its throughput), writing nothing.
+   */
+  unprocessed?: boolean;
 };
 
 /**
@@ -44,6 +50,15 @@ export class DynamoFaultProxy {
         );
         if (fault) {
           fault.remaining--;
+          if (fault.unprocessed) {
+            const requested = JSON.parse(body.toString()) as { RequestItems?: unknown };
+            const answer =
+              operation === "BatchGetItem"
+                ? { Responses: {}, UnprocessedKeys: requested.RequestItems ?? {} }
+                : { UnprocessedItems: requested.RequestItems ?? {} };
+            res.writeHead(200, { "content-type": "application/x-amz-json-1.0" }).end(JSON.stringify(answer));
+            return;
+          }
           const type = fault.errorType ?? "InternalServerError";
           res.writeHead(fault.status ?? 500, { "content-type": "application/x-amz-json-1.0" }).end(
             JSON.stringify({

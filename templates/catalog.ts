@@ -56,6 +56,8 @@ export const RULE_TARGETS = {
   fleetCommit: "fleet-commit",
   /** Certificate rotation over MQTT (`lambdas/handlers/certificate-rotation.ts`). */
   certificateRotation: "certificate-rotation",
+  /** Device–user binding: token reports and device resets (`lambdas/handlers/binding-report.ts`). */
+  bindingReport: "binding-report",
 } as const;
 
 /**
@@ -139,6 +141,19 @@ export function loadTopicRule(name: string): TopicRuleDefinition {
     target: text("target"),
     description: text("description"),
   };
+}
+
+/**
+ * Every rule of `templates/rules/` whose `target` is `target`, sorted by file name: a handler
+ * listening on several topic filters has one file per filter (AWS IoT SQL has one FROM per rule).
+ * @throws Error when no rule targets it
+ */
+export function loadTopicRulesFor(target: string): TopicRuleDefinition[] {
+  const rules = listTopicRules()
+    .map(loadTopicRule)
+    .filter((rule) => rule.target === target);
+  if (rules.length === 0) throw new Error(`No rule in templates/rules/ targets "${target}".`);
+  return rules;
 }
 
 function listJson(dir: URL): string[] {

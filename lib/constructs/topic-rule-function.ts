@@ -5,7 +5,7 @@ import type { IKey } from "aws-cdk-lib/aws-kms";
 import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
-import { loadTopicRule, type TopicRuleDefinition } from "#templates/catalog.ts";
+import { loadTopicRulesFor, type TopicRuleDefinition } from "#templates/catalog.ts";
 import { iotArn } from "../iam-grants.ts";
 import {
   RegistryFunction,
@@ -26,8 +26,8 @@ export type TopicRuleFunctionProps = RegistryFunctionSettings & {
 
 export type TopicRuleFunctionSpec = Omit<RegistryFunctionSpec, "statements"> & {
   /**
-   * The rule file `templates/rules/{ruleTarget}.json`, whose `target` must be this same name (a
-   * RULE_TARGETS value): the file the local rule engine runs too.
+   * A RULE_TARGETS value: every `templates/rules/*.json` whose `target` is this name becomes a rule
+   * invoking this function (the files the local rule engine runs too; one per topic filter).
    */
   ruleTarget: string;
   /** What the function calls (added to its role before anything else is granted), given the construct. */
@@ -43,9 +43,9 @@ export type TopicRuleFunctionSpec = Omit<RegistryFunctionSpec, "statements"> & {
 };
 
 /**
- * A Lambda invoked asynchronously by an AWS IoT topic rule built from a `templates/rules/*.json`
- * file, and one encrypted, TLS-only SQS dead-letter queue for everything that could not be
- * processed:
+ * A Lambda invoked asynchronously by the AWS IoT topic rules built from the `templates/rules/*.json`
+ * files that target it (usually one), and one encrypted, TLS-only SQS dead-letter queue for
+ * everything that could not be processed:
  * - the rule's error action (the rule could not invoke the Lambda: throttling, permissions), with
  *   its own role that may only send to that queue (assumable by AWS IoT for this rule of this
  *   account only);
@@ -56,26 +56,26 @@ export type TopicRuleFunctionSpec = Omit<RegistryFunctionSpec, "statements"> & {
  * (`requestContext`, `requestPayload` = the event, `responsePayload`).
  *
  * Creates `Logs`, `Role`, `Function` (a {@link RegistryFunction}), `DeadLetters`, `RuleErrorRole`
- * and `Rule`, and the permission `IotRuleInvoke` (AWS IoT may invoke the function from this rule
- * only).
+ * and `Rule` with the permission `IotRuleInvoke` (AWS IoT may invoke the function from this rule
+ * only); a second rule file adds `Rule2` and `IotRuleInvoke2`, and so on, sharing the queue and the
+ * error role.
  */
 export class TopicRuleFunction extends RegistryFunction {
-  /** The topic rule. */
+  /** The first topic rule (the only one, except for a target listening on several topic filters). */
   readonly rule: CfnTopicRule;
-  /** The rule file the rule was built from. */
+  /** The rule file the first rule was built from. */
   readonly ruleDefinition: TopicRuleDefinition;
+  /** Every topic rule, in the order of their files' names. */
+  readonly rules: readonly CfnTopicRule[];
+  /** The rule files, in the same order. */
+  readonly ruleDefinitions: readonly TopicRuleDefinition[];
   /** Failed events (rule error action and Lambda on-failure destination). */
   readonly deadLetterQueue: Queue;
   /** The role AWS IoT assumes for the rule's error action (send to the dead-letter queue only). */
   readonly ruleErrorRole: Role;
 
   constructor(scope: Construct, id: string, settings: RegistryFunctionSettings, spec: TopicRuleFunctionSpec) {
-    const ruleDefinition = loadTopicRule(spec.ruleTarget);
-    if (ruleDefinition.target !== spec.ruleTarget) {
-      throw new Error(
-        `templates/rules/${spec.ruleTarget}.json targets "${ruleDefinition.target}", not "${spec.ruleTarget}".`,
-      );
-    }
+    const ruleDefinitions = loadTopicRulesFor(spec.ruleTarget);
     const {
       ruleTarget: _ruleTarget,
       retryAttempts,
@@ -85,11 +85,11 @@ export class TopicRuleFunction extends RegistryFunction {
       ...functionSpec
     } = spec;
     super(scope, id, settings, functionSpec);
-    this.ruleDefinition = ruleDefinition;
+    this.ruleDefinitions = ruleDefinitions;
     const stack = Stack.of(this);
-    // Built, not read from the rule, so the error role's trust policy and the rule do not refer to
-    // each other (the rule needs the role's ARN).
-    const ruleArn = iotArn(this, "rule", ruleDefinition.ruleName);
+    // Built, not read from the rules, so the error role's trust policy and the rules do not refer to
+    // each other (a rule needs the role's ARN).
+    const ruleArns = ruleDefinitions.map((definition) => iotArn(this, "rule", definition.ruleName));
 
     this.deadLetterQueue = new Queue(this, "DeadLetters", {
       encryption: QueueEncryption.SQS_MANAGED,
@@ -106,37 +106,46 @@ export class TopicRuleFunction extends RegistryFunction {
       assumedBy: new ServicePrincipal("iot.amazonaws.com", {
         conditions: {
           StringEquals: { "aws:SourceAccount": stack.account },
-          ArnLike: { "aws:SourceArn": ruleArn },
+          ArnLike: { "aws:SourceArn": ruleArns.length === 1 ? ruleArns[0] : ruleArns },
         },
       }),
       description: ruleErrorRoleDescription,
     });
     this.deadLetterQueue.grantSendMessages(this.ruleErrorRole);
 
-    this.rule = new CfnTopicRule(this, "Rule", {
-      ruleName: ruleDefinition.ruleName,
-      topicRulePayload: {
-        sql: ruleDefinition.sql,
-        awsIotSqlVersion: ruleDefinition.awsIotSqlVersion,
-        description: ruleDefinition.description,
-        ruleDisabled: false,
-        actions: [{ lambda: { functionArn: this.function.functionArn } }],
-        errorAction: {
-          sqs: {
-            queueUrl: this.deadLetterQueue.queueUrl,
-            roleArn: this.ruleErrorRole.roleArn,
-            useBase64: false,
+    this.rules = ruleDefinitions.map((definition, index) => {
+      const suffix = index === 0 ? "" : String(index + 1);
+      const rule = new CfnTopicRule(this, `Rule${suffix}`, {
+        ruleName: definition.ruleName,
+        topicRulePayload: {
+          sql: definition.sql,
+          awsIotSqlVersion: definition.awsIotSqlVersion,
+          description: definition.description,
+          ruleDisabled: false,
+          actions: [{ lambda: { functionArn: this.function.functionArn } }],
+          errorAction: {
+            sqs: {
+              queueUrl: this.deadLetterQueue.queueUrl,
+              roleArn: this.ruleErrorRole.roleArn,
+              useBase64: false,
+            },
           },
         },
-      },
+      });
+      // The error role's policy must exist before the rule can use it.
+      rule.node.addDependency(this.ruleErrorRole);
+      this.function.addPermission(`IotRuleInvoke${suffix}`, {
+        principal: new ServicePrincipal("iot.amazonaws.com"),
+        action: "lambda:InvokeFunction",
+        sourceArn: rule.attrArn,
+        sourceAccount: stack.account,
+      });
+      return rule;
     });
-    // The error role's policy must exist before the rule can use it.
-    this.rule.node.addDependency(this.ruleErrorRole);
-    this.function.addPermission("IotRuleInvoke", {
-      principal: new ServicePrincipal("iot.amazonaws.com"),
-      action: "lambda:InvokeFunction",
-      sourceArn: this.rule.attrArn,
-      sourceAccount: stack.account,
-    });
+    const [rule] = this.rules;
+    const [ruleDefinition] = ruleDefinitions;
+    if (!rule || !ruleDefinition) throw new Error(`No rule targets "${spec.ruleTarget}".`);
+    this.rule = rule;
+    this.ruleDefinition = ruleDefinition;
   }
 }

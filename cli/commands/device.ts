@@ -10,6 +10,7 @@ import { resolveTarget, withTargetOptions } from "../wiring.ts";
 import { registerDeviceCoapCommand } from "./device-coap.ts";
 import { registerDeviceConnectCommand } from "./device-connect.ts";
 import { registerDeviceIssueCommand } from "./device-issue.ts";
+import { registerDeviceSimulateCommand } from "./device-simulate.ts";
 
 const keyTypes: Record<string, KeyPairAlgorithm> = {
   "ec-p256": "EC-P256",
@@ -39,6 +40,7 @@ export function registerDeviceCommands(program: Command): void {
   registerDeviceIssueCommand(device);
   registerDeviceConnectCommand(device);
   registerDeviceCoapCommand(device);
+  registerDeviceSimulateCommand(device);
 
   withTargetOptions(
     device

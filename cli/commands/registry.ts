@@ -1,6 +1,8 @@
-import { createReadStream, existsSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parse } from "csv-parse";
+import * as z from "zod";
 import { resetRegistration } from "#core/registration/reset-registration.ts";
 import {
   IMPORT_COLUMNS,
@@ -10,6 +12,7 @@ import {
 } from "#core/registry/import-devices.ts";
 import { disableDevice, enableDevice, revokeDevice } from "#core/registry/manage-devices.ts";
 import type { Device } from "#core/registry/model.ts";
+import type { ImportOutcome } from "#core/registry/ports.ts";
 import { requestRotations } from "#core/rotation/request-rotations.ts";
 import { CliError } from "../cli-error.ts";
 import { printResult } from "../output.ts";
@@ -21,7 +24,7 @@ import { parseDuration, registerRotateCommand } from "./registry-rotate.ts";
 
 type Common = { json?: boolean; endpoints?: string };
 
-/** `onramp registry import | list | show | disable | enable | revoke | reset | rotate-key | reconcile` */
+/** `onramp registry import | migrate | list | show | disable | enable | revoke | reset | rotate-key | reconcile` */
 export function registerRegistryCommands(program: Command): void {
   const registry = program
     .command("registry")
@@ -34,7 +37,7 @@ export function registerRegistryCommands(program: Command): void {
     registry
       .command("import")
       .description(
-        "Import serial numbers from a CSV file (streamed; safe to re-run: existing serials are skipped)",
+        "Import serial numbers from a CSV file (streamed; resumable: a stopped import continues where it stopped; safe to re-run: existing serials are skipped)",
       )
       .argument(
         "<file>",
@@ -43,15 +46,34 @@ export function registerRegistryCommands(program: Command): void {
       .option("--product-key <key>", "product for rows without a productKey column")
       .option("--rejected <file>", "write rejected rows (line,field,reason) to this CSV")
       .option("--concurrency <n>", "batches in flight", "4")
+      .option(
+        "--checkpoint <file>",
+        "where progress is kept while importing (default: <file>.import-checkpoint.json); removed when the import completes",
+      )
+      .option("--restart", "ignore a checkpoint and start from the first row (still skips existing serials)")
       .option("--json", "print the report as JSON")
       .addHelpText(
         "after",
-        "\nExample:\n  onramp registry import serials.csv --product-key thermo-v2 --rejected rejected.csv",
+        [
+          "",
+          "Throttling and unprocessed items are retried with exponential backoff and jitter, never given",
+          "up on. Killed or failed midway, the same command continues after the last line every earlier",
+          "row is written up to (the checkpoint is bound to the file's SHA-256: an edited file starts over).",
+          "",
+          "Example:",
+          "  onramp registry import serials.csv --product-key thermo-v2 --rejected rejected.csv",
+        ].join("\n"),
       ),
   ).action(
     async (
       file: string,
-      options: Common & { productKey?: string; rejected?: string; concurrency: string },
+      options: Common & {
+        productKey?: string;
+        rejected?: string;
+        concurrency: string;
+        checkpoint?: string;
+        restart?: boolean;
+      },
     ) => {
       if (!existsSync(file)) throw new CliError(`No such file: ${file}`);
       const concurrency = Number(options.concurrency);
@@ -67,6 +89,11 @@ export function registerRegistryCommands(program: Command): void {
         );
       }
       const started = Date.now();
+      const scan = await scanFile(file);
+      const checkpointFile = options.checkpoint ?? `${file}.import-checkpoint.json`;
+      const resume = options.restart
+        ? undefined
+        : readCheckpoint(checkpointFile, scan.sha256, options.productKey, options.json);
       // Rows refused before the registry sees them (the CSV's shape), merged into the report.
       const edgeRejected: RejectedRow[] = [];
       const report = await withServices(options, async (services) => {
@@ -77,13 +104,38 @@ export function registerRegistryCommands(program: Command): void {
             "UNKNOWN_PRODUCT",
           );
         }
-        const progress = progressBar("importing", await countDataLines(file), !options.json);
-        return importDevices(services, csvRows(file, edgeRejected, options.productKey), {
-          ...(options.productKey ? { defaultProductKey: options.productKey } : {}),
-          concurrency,
-          onProgress: (done) => progress.update(done + edgeRejected.length),
-        }).finally(() => progress.stop());
+        const progress = progressBar("importing", scan.dataLines, !options.json);
+        try {
+          return await importDevices(services, csvRows(file, edgeRejected, options.productKey), {
+            ...(options.productKey ? { defaultProductKey: options.productKey } : {}),
+            concurrency,
+            ...(resume ? { resumeAfterLine: resume.line } : {}),
+            onProgress: (done) => progress.update(done + edgeRejected.length),
+            onCheckpoint: ({ line, outcome }) =>
+              writeCheckpoint(checkpointFile, {
+                version: 1,
+                sha256: scan.sha256,
+                ...(options.productKey ? { productKey: options.productKey } : {}),
+                line,
+                outcome: sumOutcomes(resume?.outcome, outcome),
+              }),
+          });
+        } catch (error) {
+          const at = existsSync(checkpointFile) ? readCheckpointFile(checkpointFile)?.line : undefined;
+          if (at === undefined || error instanceof CliError) throw error;
+          const reason = error instanceof Error ? error.message : String(error);
+          throw new CliError(
+            `${reason} Every row up to line ${at} is imported; run the same command again to continue after it.`,
+            1,
+            "IMPORT_INTERRUPTED",
+          );
+        } finally {
+          progress.stop();
+        }
       });
+      rmSync(checkpointFile, { force: true });
+      const earlier = resume?.outcome;
+      const total = sumOutcomes(earlier, report);
       report.rows += edgeRejected.length;
       report.rejected = [...edgeRejected, ...report.rejected].sort((a, b) => a.line - b.line);
       const seconds = (Date.now() - started) / 1000;
@@ -91,12 +143,24 @@ export function registerRegistryCommands(program: Command): void {
         const lines = report.rejected.map((r) => `${r.line},${r.field},"${r.reason.replaceAll('"', '""')}"`);
         writeFileSync(options.rejected, `line,field,reason\n${lines.join("\n")}\n`);
       }
+      const result = {
+        ...report,
+        ...total,
+        ...(resume ? { resumedAfterLine: resume.line } : {}),
+        seconds,
+      };
       if (options.json) {
-        process.stdout.write(`${JSON.stringify({ ...report, seconds }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       } else {
+        if (resume) process.stdout.write(`resumed after line ${resume.line} (${checkpointFile})\n`);
         process.stdout.write(
-          `rows ${report.rows}: written ${report.written}, already present ${report.skippedExisting}, rejected ${report.rejected.length} (${seconds.toFixed(1)} s)\n`,
+          `rows ${report.rows}: written ${total.written}, already present ${total.skippedExisting}, rejected ${report.rejected.length} (${seconds.toFixed(1)} s)\n`,
         );
+        if (total.unprocessedRetries + total.throttledRetries > 0) {
+          process.stdout.write(
+            `  pushed back by DynamoDB and retried: ${total.unprocessedRetries} batches with unprocessed items, ${total.throttledRetries} throttled calls\n`,
+          );
+        }
         for (const r of report.rejected.slice(0, 20))
           process.stdout.write(`  line ${r.line}: ${r.field}: ${r.reason}\n`);
         if (report.rejected.length > 20)
@@ -108,11 +172,53 @@ export function registerRegistryCommands(program: Command): void {
 
   withTargetOptions(
     registry
+      .command("migrate")
+      .description(
+        "Move device rows written before the listing index was sharded to their shard keys (idempotent; listing reads both meanwhile)",
+      )
+      .option("--product-key <key>", "only this product (default: every product)")
+      .option("--json", "print the report as JSON")
+      .addHelpText("after", "\nExample:\n  onramp registry migrate --product-key thermo-v2"),
+  ).action(async (options: Common & { productKey?: string }) => {
+    const report = await withServices(options, async (s) => {
+      const products = options.productKey
+        ? [await s.registry.getProduct(options.productKey)]
+        : await s.registry.listProducts();
+      if (products[0] === undefined) {
+        throw new CliError(
+          `unknown product ${options.productKey} (\`onramp products list\` shows them).`,
+          1,
+          "UNKNOWN_PRODUCT",
+        );
+      }
+      const out: { productKey: string; moved: number; skipped: number }[] = [];
+      for (const product of products) {
+        if (!product) continue;
+        out.push({
+          productKey: product.productKey,
+          ...(await s.registry.migrateDeviceKeys(product.productKey)),
+        });
+      }
+      return out;
+    });
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ products: report }, null, 2)}\n`);
+      return;
+    }
+    for (const p of report) {
+      process.stdout.write(
+        `${p.productKey}: moved ${p.moved}${p.skipped ? `, ${p.skipped} moved by another writer` : ""}\n`,
+      );
+    }
+  });
+
+  withTargetOptions(
+    registry
       .command("list")
       .description("List the devices of a product")
       .requiredOption("--product-key <key>", "product key")
-      .option("--limit <n>", "page size", "100")
-      .option("--cursor <cursor>", "continue after a previous page")
+      .option("--limit <n>", "page size (1-1000), in serial order", "100")
+      .option("--cursor <cursor>", "continue after a previous page (printed on stderr, or `cursor` under --json)")
       .option(
         "--expiring-within <duration>",
         "only provisioned devices whose certificate expires within this (30d, 12h, 90m); reads each certificate",
@@ -122,6 +228,10 @@ export function registerRegistryCommands(program: Command): void {
     async (
       options: Common & { productKey: string; limit: string; cursor?: string; expiringWithin?: string },
     ) => {
+      const limit = Number(options.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+        throw new CliError("--limit must be a whole number from 1 to 1000", 1, "INVALID_LIMIT");
+      }
       const page = await withServices(options, async (s) => {
         if (!(await s.registry.getProduct(options.productKey))) {
           throw new CliError(
@@ -144,7 +254,7 @@ export function registerRegistryCommands(program: Command): void {
           };
         }
         return s.registry.listDevices(options.productKey, {
-          limit: Number(options.limit),
+          limit,
           ...(options.cursor ? { cursor: options.cursor } : {}),
         });
       });
@@ -244,11 +354,16 @@ async function readHeader(file: string): Promise<string[]> {
   throw new CliError(`${file} is empty: the first line must be a header (${IMPORT_COLUMNS.join(",")}).`);
 }
 
-/** Lines after the header that hold something: the progress bar's total, known before the first row. */
-async function countDataLines(file: string): Promise<number> {
+/**
+ * One pass over the file: its SHA-256 (a checkpoint belongs to these exact bytes) and the lines
+ * after the header that hold something (the progress bar's total, known before the first row).
+ */
+async function scanFile(file: string): Promise<{ sha256: string; dataLines: number }> {
+  const hash = createHash("sha256");
   let lines = 0;
   let blank = true;
   for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
     for (const byte of chunk) {
       if (byte === 0x0a) {
         if (!blank) lines++;
@@ -257,7 +372,64 @@ async function countDataLines(file: string): Promise<number> {
     }
   }
   if (!blank) lines++;
-  return Math.max(0, lines - 1);
+  return { sha256: hash.digest("hex"), dataLines: Math.max(0, lines - 1) };
+}
+
+const checkpointSchema = z.object({
+  version: z.literal(1),
+  sha256: z.string(),
+  productKey: z.string().optional(),
+  line: z.number().int().nonnegative(),
+  outcome: z.object({
+    written: z.number().int().nonnegative(),
+    skippedExisting: z.number().int().nonnegative(),
+    unprocessedRetries: z.number().int().nonnegative(),
+    throttledRetries: z.number().int().nonnegative(),
+  }),
+});
+type Checkpoint = z.infer<typeof checkpointSchema>;
+
+function readCheckpointFile(path: string): Checkpoint | undefined {
+  try {
+    const parsed = checkpointSchema.safeParse(JSON.parse(readFileSync(path, "utf8")));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The checkpoint to resume from, if one exists for this very file and product; else none. */
+function readCheckpoint(
+  path: string,
+  sha256: string,
+  productKey: string | undefined,
+  quiet: boolean | undefined,
+): Checkpoint | undefined {
+  if (!existsSync(path)) return undefined;
+  const checkpoint = readCheckpointFile(path);
+  const usable = checkpoint && checkpoint.sha256 === sha256 && checkpoint.productKey === productKey;
+  if (!usable && !quiet) {
+    process.stderr.write(
+      `${path} is for another file, product or version: starting from the first row (existing serials are skipped).\n`,
+    );
+  }
+  return usable ? checkpoint : undefined;
+}
+
+/** Written to a temporary file and renamed over the old one: a kill leaves one or the other whole. */
+function writeCheckpoint(path: string, checkpoint: Checkpoint): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(checkpoint)}\n`);
+  renameSync(temporary, path);
+}
+
+function sumOutcomes(a: ImportOutcome | undefined, b: ImportOutcome): ImportOutcome {
+  return {
+    written: (a?.written ?? 0) + b.written,
+    skippedExisting: (a?.skippedExisting ?? 0) + b.skippedExisting,
+    unprocessedRetries: (a?.unprocessedRetries ?? 0) + b.unprocessedRetries,
+    throttledRetries: (a?.throttledRetries ?? 0) + b.throttledRetries,
+  };
 }
 
 /**

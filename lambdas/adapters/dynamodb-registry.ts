@@ -7,19 +7,25 @@ import {
   QueryCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
-import { ConflictError, NotFoundError } from "#core/errors.ts";
+import { ConflictError, DependencyThrottledError, NotFoundError, ValidationError } from "#core/errors.ts";
 import type { Device, DeviceClaim, DeviceStatus, PendingRotation, Product } from "#core/registry/model.ts";
 import type { ImportOutcome, NewDevice, NonceStore, Registry } from "#core/registry/ports.ts";
 import { aws, isConditionFailed, translateAwsError } from "./aws-errors.ts";
-import { keys, registryTable } from "./registry-table.ts";
+import { DEVICE_SHARDS, keys, productDevices, registryTable } from "./registry-table.ts";
 
 const BATCH_GET_LIMIT = 100;
 const BATCH_WRITE_LIMIT = 25;
 const MAX_BATCH_ATTEMPTS = 8;
+/** A listing or migration query throttled this many times in a row is reported (an operator waits). */
+const MAX_THROTTLED_READS = 8;
+/** Import backoff: 50 ms doubling per failure in a row, capped at 5 s, full jitter. */
+const IMPORT_BACKOFF_BASE_MS = 50;
+const IMPORT_BACKOFF_CAP_MS = 5_000;
 /** How long a product read stays fresh; products change rarely (a change applies within this). */
 const PRODUCT_CACHE_MS = 30_000;
 
 type Item = Record<string, unknown>;
+type ListSource = { partition: string; items: Item[]; state: "fresh" | "more" | "done"; next?: Item };
 
 /** The serial-number registry on one DynamoDB table (see registry-table.ts for the design). */
 export class DynamoDbRegistry implements Registry, NonceStore {
@@ -29,7 +35,7 @@ export class DynamoDbRegistry implements Registry, NonceStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly options: { productCacheMs?: number; clock?: () => number } = {},
+    private readonly options: { productCacheMs?: number; clock?: () => number; random?: () => number } = {},
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {}
 
@@ -98,90 +104,238 @@ export class DynamoDbRegistry implements Registry, NonceStore {
     return Item ? toDevice(Item) : undefined;
   }
 
+  /**
+   * One page of a product's devices in serial order, merged from the product's gsi1 shard keys
+   * and the pre-sharding key (rows not migrated yet). Every key sorts by serial, so the page ends
+   * at a serial S and every key's position is "after S": the opaque cursor carries S, and each
+   * key's next query starts with `gsi1sk > S`. A cursor from before sharding (a LastEvaluatedKey)
+   * is read the same way.
+   */
   async listDevices(
     productKey: string,
     options: { limit?: number; cursor?: string } = {},
   ): Promise<{ devices: Device[]; cursor?: string }> {
-    const page = await aws("ListDevices", () =>
-      this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: registryTable.gsi1.name,
-          KeyConditionExpression: "gsi1pk = :p",
-          ExpressionAttributeValues: { ":p": `PRODUCT#${productKey}` },
-          Limit: options.limit ?? 100,
-          ExclusiveStartKey: options.cursor
-            ? JSON.parse(Buffer.from(options.cursor, "base64url").toString())
-            : undefined,
-        }),
-      ),
-    );
-    const devices = (page.Items ?? []).map(toDevice);
-    return page.LastEvaluatedKey
-      ? { devices, cursor: Buffer.from(JSON.stringify(page.LastEvaluatedKey)).toString("base64url") }
-      : { devices };
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      throw new ValidationError("limit must be a whole number from 1 to 1000.");
+    }
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    // Each key gets about twice its share of a page per query; a key that runs dry is asked again.
+    const perQuery = Math.min(limit, Math.max(10, Math.ceil((2 * limit) / DEVICE_SHARDS)));
+    const sources: ListSource[] = [
+      ...Array.from({ length: DEVICE_SHARDS }, (_, shard) => productDevices.shardKey(productKey, shard)),
+      productDevices.legacyKey(productKey),
+    ].map((partition) => ({ partition, items: [], state: "fresh" }));
+    const fill = async (source: ListSource) => {
+      const page = await this.withThrottleRetry("ListDevices", () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: registryTable.gsi1.name,
+            KeyConditionExpression: after === undefined ? "gsi1pk = :p" : "gsi1pk = :p AND gsi1sk > :after",
+            ExpressionAttributeValues: {
+              ":p": source.partition,
+              ...(after === undefined ? {} : { ":after": after }),
+            },
+            Limit: perQuery,
+            ...(source.state === "more" ? { ExclusiveStartKey: source.next } : {}),
+          }),
+        ),
+      );
+      source.items.push(...(page.Items ?? []));
+      source.next = page.LastEvaluatedKey;
+      source.state = page.LastEvaluatedKey ? "more" : "done";
+    };
+    const items: Item[] = [];
+    while (items.length < limit) {
+      const empty = sources.filter((s) => s.items.length === 0 && s.state !== "done");
+      if (empty.length > 0) {
+        await Promise.all(empty.map(fill));
+        continue;
+      }
+      let next: ListSource | undefined;
+      for (const source of sources) {
+        const head = source.items[0];
+        if (head && (!next || String(head.gsi1sk) < String(next.items[0]!.gsi1sk))) next = source;
+      }
+      if (!next) break;
+      const item = next.items.shift()!;
+      // A row being migrated can show under both keys for a moment (the index is eventually consistent).
+      if (items.at(-1)?.gsi1sk !== item.gsi1sk) items.push(item);
+    }
+    const devices = items.map(toDevice);
+    const more = sources.some((s) => s.items.length > 0 || s.state === "more");
+    const last = items.at(-1);
+    return more && last ? { devices, cursor: encodeCursor(String(last.gsi1sk)) } : { devices };
   }
 
   /**
-   * Imports devices with BatchWriteItem, retrying unprocessed items with backoff. BatchWriteItem
-   * cannot be conditional, so existing serials are first filtered out with BatchGetItem: a re-run
-   * never resets a provisioned device. The remaining window (another import creating and a device
-   * provisioning the same serial between the two calls) is documented in ARCHITECTURE.md.
+   * Moves a product's rows written before sharding (gsi1pk `PRODUCT#{productKey}`) to their shard
+   * key, each with an UpdateItem conditional on the old key (a concurrent migrate or write wins).
+   * Idempotent; readers see every row before, during and after it.
+   */
+  async migrateDeviceKeys(
+    productKey: string,
+    onProgress?: (moved: number) => void,
+  ): Promise<{ moved: number; skipped: number }> {
+    const legacy = productDevices.legacyKey(productKey);
+    let moved = 0;
+    let skipped = 0;
+    let cursor: Item | undefined;
+    do {
+      const page = await this.withThrottleRetry("MigrateDeviceKeys", () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: registryTable.gsi1.name,
+            KeyConditionExpression: "gsi1pk = :p",
+            ExpressionAttributeValues: { ":p": legacy },
+            ProjectionExpression: "pk, sk, gsi1pk, gsi1sk, serialNumber",
+            Limit: 100,
+            ExclusiveStartKey: cursor,
+          }),
+        ),
+      );
+      const results = await Promise.all(
+        (page.Items ?? []).map((item) =>
+          this.withThrottleRetry("MigrateDeviceKeys", () =>
+            this.conditionalUpdate("MigrateDeviceKeys", {
+              Key: keys.device(String(item.serialNumber)),
+              UpdateExpression: "SET gsi1pk = :shard",
+              ConditionExpression: "gsi1pk = :legacy",
+              ExpressionAttributeValues: {
+                ":shard": productDevices.forSerial(productKey, String(item.serialNumber)),
+                ":legacy": legacy,
+              },
+            }),
+          ),
+        ),
+      );
+      for (const done of results) done ? moved++ : skipped++;
+      onProgress?.(moved);
+      cursor = page.LastEvaluatedKey;
+    } while (cursor);
+    return { moved, skipped };
+  }
+
+  /**
+   * Imports devices with BatchWriteItem. BatchWriteItem cannot be conditional, so existing
+   * serials are first filtered out with BatchGetItem: a re-run never resets a provisioned device.
+   * The remaining window (another import creating and a device provisioning the same serial
+   * between the two calls) is documented in ARCHITECTURE.md. Unprocessed items and throttling are
+   * retried with exponential backoff and full jitter for as long as it takes (never an abort:
+   * DynamoDB answers them when a partition or an index is over its throughput, which passes);
+   * any other failure is thrown after the SDK's own retries.
    */
   async importDevices(devices: NewDevice[]): Promise<ImportOutcome> {
-    let written = 0;
-    let skippedExisting = 0;
+    const outcome: ImportOutcome = {
+      written: 0,
+      skippedExisting: 0,
+      unprocessedRetries: 0,
+      throttledRetries: 0,
+    };
     for (let start = 0; start < devices.length; start += BATCH_GET_LIMIT) {
       const chunk = devices.slice(start, start + BATCH_GET_LIMIT);
-      const existing = await this.existingSerials(chunk.map((d) => d.serialNumber));
+      const existing = await this.existingSerials(
+        chunk.map((d) => d.serialNumber),
+        outcome,
+      );
       const fresh = chunk.filter((d) => !existing.has(d.serialNumber));
-      skippedExisting += chunk.length - fresh.length;
+      outcome.skippedExisting += chunk.length - fresh.length;
       const now = new Date().toISOString();
       for (let i = 0; i < fresh.length; i += BATCH_WRITE_LIMIT) {
         const requests = fresh.slice(i, i + BATCH_WRITE_LIMIT).map((d) => ({
           PutRequest: { Item: deviceItem(d, now) },
         }));
-        await this.batchWrite(requests);
-        written += requests.length;
+        await this.batchWrite(requests, outcome);
+        outcome.written += requests.length;
       }
     }
-    return { written, skippedExisting };
+    return outcome;
   }
 
-  private async existingSerials(serials: string[]): Promise<Set<string>> {
+  private async existingSerials(serials: string[], stats: ImportOutcome): Promise<Set<string>> {
     const found = new Set<string>();
-    let pending: Item[] = serials.map((s) => keys.device(s));
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt >= MAX_BATCH_ATTEMPTS)
-        throw translateAwsError(new Error("unprocessed keys"), "BatchGetItem");
-      if (attempt > 0) await this.sleep(backoff(attempt));
-      const result = await aws("BatchGetItem", () =>
-        this.client.send(
+    await this.untilProcessed(
+      "BatchGetItem",
+      serials.map((s): Item => keys.device(s)),
+      async (pending) => {
+        const result = await this.client.send(
           new BatchGetCommand({
             RequestItems: { [this.tableName]: { Keys: pending, ProjectionExpression: "serialNumber" } },
           }),
-        ),
-      );
-      for (const item of result.Responses?.[this.tableName] ?? []) found.add(String(item.serialNumber));
-      pending = (result.UnprocessedKeys?.[this.tableName]?.Keys as Item[] | undefined) ?? [];
-    }
+        );
+        for (const item of result.Responses?.[this.tableName] ?? []) found.add(String(item.serialNumber));
+        return (result.UnprocessedKeys?.[this.tableName]?.Keys as Item[] | undefined) ?? [];
+      },
+      stats,
+    );
     return found;
   }
 
-  private async batchWrite(requests: { PutRequest: { Item: Item } }[]): Promise<void> {
-    let pending: unknown[] = requests;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt >= MAX_BATCH_ATTEMPTS)
-        throw translateAwsError(new Error("unprocessed items"), "BatchWriteItem");
-      if (attempt > 0) await this.sleep(backoff(attempt));
-      const result = await aws("BatchWriteItem", () =>
-        this.client.send(
-          new BatchWriteCommand({
-            RequestItems: { [this.tableName]: pending as { PutRequest: { Item: Item } }[] },
-          }),
-        ),
-      );
-      pending = result.UnprocessedItems?.[this.tableName] ?? [];
+  private async batchWrite(requests: { PutRequest: { Item: Item } }[], stats: ImportOutcome): Promise<void> {
+    await this.untilProcessed(
+      "BatchWriteItem",
+      requests,
+      async (pending) => {
+        const result = await this.client.send(
+          new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
+        );
+        return (result.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+      },
+      stats,
+    );
+  }
+
+  /**
+   * Sends `pending` until nothing comes back unprocessed. Unprocessed items and throttling errors
+   * sleep {@link importBackoff} (exponential, full jitter, capped) and retry, without limit: the
+   * BatchWriteItem reference asks for exactly this
+   * (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html:
+   * unprocessed items "should" be retried "using exponential backoff"; when none can be processed
+   * the call fails with ProvisionedThroughputExceededException). Other errors are thrown.
+   */
+  private async untilProcessed<T>(
+    operation: string,
+    first: T[],
+    send: (pending: T[]) => Promise<T[]>,
+    stats: { unprocessedRetries: number; throttledRetries: number },
+  ): Promise<void> {
+    let pending = first;
+    let failures = 0;
+    while (pending.length > 0) {
+      let rest: T[];
+      try {
+        rest = await send(pending);
+      } catch (error) {
+        const translated = translateAwsError(error, operation);
+        if (!(translated instanceof DependencyThrottledError)) throw translated;
+        stats.throttledRetries++;
+        await this.sleep(importBackoff(failures++, this.options.random));
+        continue;
+      }
+      if (rest.length > 0) {
+        stats.unprocessedRetries++;
+        // Progress (some items went through) keeps the delay; none at all doubles it.
+        if (rest.length >= pending.length) failures++;
+        await this.sleep(importBackoff(failures, this.options.random));
+      }
+      pending = rest;
+    }
+  }
+
+  /** One call, retried on throttling as {@link untilProcessed} does; other errors translated. */
+  private async withThrottleRetry<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    for (let failures = 0; ; failures++) {
+      try {
+        return await call();
+      } catch (error) {
+        const translated =
+          error instanceof DependencyThrottledError ? error : translateAwsError(error, operation);
+        if (!(translated instanceof DependencyThrottledError) || failures >= MAX_THROTTLED_READS)
+          throw translated;
+        await this.sleep(importBackoff(failures, this.options.random));
+      }
     }
   }
 
@@ -550,10 +704,39 @@ function backoff(attempt: number): number {
   return Math.random() * Math.min(2000, 50 * 2 ** attempt);
 }
 
+/**
+ * "Full jitter" exponential backoff: uniform in [0, min(cap, base * 2^failures)). Jitter keeps
+ * concurrent batches (and concurrent imports) from retrying in lock-step.
+ */
+export function importBackoff(failures: number, random: () => number = Math.random): number {
+  return random() * Math.min(IMPORT_BACKOFF_CAP_MS, IMPORT_BACKOFF_BASE_MS * 2 ** Math.min(failures, 20));
+}
+
+/** The list cursor: the last serial of a page, opaque to callers. */
+function encodeCursor(afterSerial: string): string {
+  return Buffer.from(JSON.stringify({ after: afterSerial })).toString("base64url");
+}
+
+function decodeCursor(cursor: string): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, "base64url").toString());
+  } catch {
+    throw new ValidationError("cursor is not one this command printed.");
+  }
+  const fields = (value ?? {}) as { after?: unknown; gsi1sk?: unknown };
+  // `after`: ours; `gsi1sk`: a cursor printed before sharding (DynamoDB's LastEvaluatedKey).
+  const after = fields.after ?? fields.gsi1sk;
+  if (typeof after !== "string" || after.length === 0) {
+    throw new ValidationError("cursor is not one this command printed.");
+  }
+  return after;
+}
+
 function deviceItem(device: NewDevice, now: string): Item {
   return {
     ...keys.device(device.serialNumber),
-    gsi1pk: `PRODUCT#${device.productKey}`,
+    gsi1pk: productDevices.forSerial(device.productKey, device.serialNumber),
     gsi1sk: device.serialNumber,
     serialNumber: device.serialNumber,
     productKey: device.productKey,

@@ -3,7 +3,16 @@ import type { Device, DeviceClaim, DeviceStatus, PendingRotation, Product } from
 /** A new device row for the registry (import, demo seed). */
 export type NewDevice = { serialNumber: string; productKey: string; sealedSecret?: string };
 
-export type ImportOutcome = { written: number; skippedExisting: number };
+/**
+ * What one import call did: rows written, rows left alone because the serial exists, and how
+ * often the database pushed back (unprocessed items / throttling answered with backoff, not failure).
+ */
+export type ImportOutcome = {
+  written: number;
+  skippedExisting: number;
+  unprocessedRetries: number;
+  throttledRetries: number;
+};
 
 /**
  * The serial-number registry. Every write is conditional; implementations translate failed
@@ -23,8 +32,19 @@ export interface Registry {
     devices: Device[];
     cursor?: string;
   }>;
-  /** Writes devices that do not exist yet; existing serials are left untouched (safe to re-run). */
+  /**
+   * Writes devices that do not exist yet; existing serials are left untouched (safe to re-run).
+   * Throughput push-back is waited out (never an abort); other failures throw.
+   */
   importDevices(devices: NewDevice[]): Promise<ImportOutcome>;
+  /**
+   * Moves a product's device rows written before the listing index was sharded to their shard
+   * keys (idempotent; listing reads both meanwhile). `skipped`: rows another writer moved first.
+   */
+  migrateDeviceKeys(
+    productKey: string,
+    onProgress?: (moved: number) => void,
+  ): Promise<{ moved: number; skipped: number }>;
 
   /**
    * Takes the provisioning claim on a device if `device.version` is still current, the device is

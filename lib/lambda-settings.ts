@@ -11,6 +11,8 @@ export const LAMBDA_SETTINGS = {
   productSecretPrefix: "PRODUCT_SECRET_PREFIX",
   /** Name of the registry key secret (`onramp/registry-key`). */
   registryKeySecretName: "REGISTRY_KEY_SECRET_NAME",
+  /** Name of the binding table (DynamoDB; the binding Lambdas only). */
+  bindingTableName: "BINDING_TABLE_NAME",
 } as const;
 
 /** Every setting name in {@link LAMBDA_SETTINGS}. */

@@ -184,7 +184,7 @@ export class VendingApi extends Construct {
 }
 
 /** One JSON line per request; nothing from the body, headers or query string. */
-function accessLogFormat(): AccessLogFormat {
+export function accessLogFormat(): AccessLogFormat {
   return AccessLogFormat.custom(
     JSON.stringify({
       requestId: AccessLogField.contextRequestId(),
@@ -205,7 +205,7 @@ function accessLogFormat(): AccessLogFormat {
 }
 
 /** Gateway-generated errors in the API's error shape (openapi.yaml `Error`). */
-function addErrorResponses(api: RestApi): void {
+export function addErrorResponses(api: RestApi): void {
   const body = (code: string, message: string) => JSON.stringify({ error: { code, message } });
   api.addGatewayResponse("BadRequestBody", {
     type: ResponseType.BAD_REQUEST_BODY,

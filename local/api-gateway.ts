@@ -7,7 +7,16 @@ export type LambdaHttpHandler = (
   event: APIGatewayProxyEvent,
   context: Context,
 ) => Promise<APIGatewayProxyResult>;
-export type Route = { method: string; path: string; handler: LambdaHttpHandler };
+/**
+ * A route: `path` may hold `{name}` segments, matched as API Gateway matches a resource's path
+ * parameters (one whole segment each) and passed in `event.pathParameters`; `event.resource` is
+ * the template. `auth: "jwt"` puts the route behind the listener's JWT authorizer (API Gateway's
+ * Cognito user-pool authorizer).
+ */
+export type Route = { method: string; path: string; handler: LambdaHttpHandler; auth?: "jwt" };
+
+/** Verifies a bearer JWT; the claims, or undefined when it is not valid. */
+export type JwtVerifier = (token: string) => Promise<Record<string, unknown> | undefined>;
 
 /** API Gateway's own payload limit; the handlers enforce their tighter limits themselves. */
 const GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -16,12 +25,19 @@ const GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
  * Serves Lambda proxy handlers over plain HTTP the way API Gateway (REST, proxy integration)
  * would: the request becomes an APIGatewayProxyEvent, the handler's result becomes the response.
  */
-export function apiGatewayListener(routes: Route[]): (req: IncomingMessage, res: ServerResponse) => void {
+export function apiGatewayListener(
+  routes: Route[],
+  options: { verifyJwt?: JwtVerifier } = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
-    const route = routes.find((r) => r.path === url.pathname && r.method === req.method);
-    if (!route) {
-      const known = routes.some((r) => r.path === url.pathname);
+    const matches = routes.flatMap((r) => {
+      const parameters = matchPath(r.path, url.pathname);
+      return parameters ? [{ route: r, parameters }] : [];
+    });
+    const found = matches.find((m) => m.route.method === req.method);
+    if (!found) {
+      const known = matches.length > 0;
       send(res, {
         statusCode: known ? 405 : 404,
         body: JSON.stringify({
@@ -37,7 +53,21 @@ export function apiGatewayListener(routes: Route[]): (req: IncomingMessage, res:
           send(res, { statusCode: 413, body: JSON.stringify({ message: "Request Too Long" }) });
           return;
         }
-        const event = toEvent(req, url, body);
+        const { route, parameters } = found;
+        const event = toEvent(req, url, body, route.path, parameters);
+        if (route.auth === "jwt") {
+          const claims = await authorize(req, options.verifyJwt);
+          if (!claims) {
+            // What API Gateway's Cognito authorizer answers for a missing, forged or expired token.
+            send(res, {
+              statusCode: 401,
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ message: "Unauthorized" }),
+            });
+            return;
+          }
+          (event.requestContext as { authorizer?: unknown }).authorizer = { claims };
+        }
         const result = await route.handler(event, localContext(event)).catch(() => ({
           statusCode: 502,
           body: JSON.stringify({ message: "Internal server error" }),
@@ -69,18 +99,74 @@ function eventHeaders(req: IncomingMessage): {
   return { headers, multiValueHeaders };
 }
 
-function toEvent(req: IncomingMessage, url: URL, body: Buffer): APIGatewayProxyEvent {
+/**
+ * Matches a path against a route template: the path parameters (`{}` for a literal route), or
+ * undefined. A `{name}` matches one non-empty segment, URL-decoded.
+ */
+export function matchPath(template: string, path: string): Record<string, string> | undefined {
+  const want = template.split("/");
+  const got = path.split("/");
+  if (want.length !== got.length) return undefined;
+  const parameters: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const segment = want[i]!;
+    const value = got[i]!;
+    const name = /^\{([A-Za-z0-9_]+)\}$/.exec(segment)?.[1];
+    if (name === undefined) {
+      if (segment !== value) return undefined;
+      continue;
+    }
+    if (value.length === 0) return undefined;
+    try {
+      parameters[name] = decodeURIComponent(value);
+    } catch {
+      return undefined;
+    }
+  }
+  return parameters;
+}
+
+/**
+ * The Cognito authorizer's part: `Authorization: Bearer <JWT>` (API Gateway also takes the bare
+ * token), verified; the claims as API Gateway passes them to a REST proxy integration, every value
+ * a string (a list joined with ','). Undefined means 401.
+ */
+async function authorize(
+  req: IncomingMessage,
+  verify: JwtVerifier | undefined,
+): Promise<Record<string, string> | undefined> {
+  const header = req.headers.authorization;
+  if (!verify || typeof header !== "string") return undefined;
+  const token = header.replace(/^Bearer\s+/i, "").trim();
+  if (token.length === 0 || token.length > 8192) return undefined;
+  const claims = await verify(token);
+  if (!claims) return undefined;
+  return Object.fromEntries(
+    Object.entries(claims).map(([name, value]) => [
+      name,
+      Array.isArray(value) ? value.join(",") : String(value),
+    ]),
+  );
+}
+
+function toEvent(
+  req: IncomingMessage,
+  url: URL,
+  body: Buffer,
+  resource: string,
+  parameters: Record<string, string>,
+): APIGatewayProxyEvent {
   const { headers, multiValueHeaders } = eventHeaders(req);
   const query = Object.fromEntries(url.searchParams.entries());
   return {
-    resource: url.pathname,
+    resource,
     path: url.pathname,
     httpMethod: req.method ?? "GET",
     headers,
     multiValueHeaders,
     queryStringParameters: Object.keys(query).length ? query : null,
     multiValueQueryStringParameters: null,
-    pathParameters: null,
+    pathParameters: Object.keys(parameters).length ? parameters : null,
     stageVariables: null,
     body: body.length ? body.toString("utf8") : null,
     isBase64Encoded: false,
@@ -100,7 +186,7 @@ const LOCAL_TIMEOUT_MS = 29_000;
 /** A minimal Lambda context for a local invocation: ids, names and the remaining time. */
 function localContext(event: APIGatewayProxyEvent): Context {
   const deadline = Date.now() + LOCAL_TIMEOUT_MS;
-  const functionName = `local${event.path.replaceAll("/", "-")}`;
+  const functionName = `local${event.resource.replace(/[{}]/g, "").replaceAll("/", "-")}`;
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName,

@@ -35,13 +35,16 @@ import {
   loadTopicRule,
   RULE_TARGETS,
 } from "#templates/catalog.ts";
+import type { BindingConfig } from "#core/binding/model.ts";
 import { apiGatewayListener } from "./api-gateway.ts";
+import { DEFAULT_BINDING_TABLE, ensureBindingTable, localBinding } from "./binding-wiring.ts";
 import {
   awsCliEnvironment,
   type LocalAwsCredentials,
   loadOrCreateLocalAwsCredentials,
 } from "./aws-auth/local-aws-credentials.ts";
 import { startLocalAwsEndpoint } from "./aws-endpoint.ts";
+import type { LocalJwtIssuer } from "./jwt-issuer.ts";
 import { startLocalDynamo } from "./dynamodb.ts";
 import type { DynamoFaultProxy } from "./dynamodb-faults.ts";
 import { startExpiredItemSweeper } from "./expired-item-sweeper.ts";
@@ -75,6 +78,8 @@ export type LocalStackOptions = {
   claimTtlMs?: number;
   /** `default`: AWS IoT's default TPS per operation and 1 CONNECT/s per client id (quotas.ts); default `off`. */
   awsQuotas?: AwsQuotaProfile;
+  /** Device–user binding: its clock (token expiry, failed-bind windows, JWT expiry) and limits. */
+  binding?: { clock?: () => number; config?: Partial<BindingConfig> };
 };
 
 /**
@@ -93,6 +98,10 @@ export type LocalEndpoints = {
   region: string;
   accountId: string;
   tableName: string;
+  /** The device–user binding table (env BINDING_TABLE_NAME on Lambda). */
+  bindingTableName: string;
+  /** The local JWT issuer (`iss` of the phone API's ID tokens); JWKS at `{jwtIssuer}/.well-known/jwks.json`. */
+  jwtIssuer: string;
   productSecretPrefix: string;
   registryKeyName: string;
 };
@@ -111,6 +120,8 @@ export type LocalStack = {
   credentials: LocalAwsCredentials;
   /** The functions' counters (the Lambda functions' CloudWatch metrics), also at GET /_onramp/metrics. */
   metrics: LocalMetrics;
+  /** Device–user binding: the store and the local JWT issuer of the phone API's users. */
+  binding: { store: ReturnType<typeof localBinding>["store"]; issuer: LocalJwtIssuer };
   close(): Promise<void>;
 };
 
@@ -195,6 +206,23 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     );
 
     const metrics = new LocalMetrics();
+    // Rule targets that answer devices publish through the MQTT endpoint, which starts after them.
+    let endpoint: { publish(topic: string, payload: unknown): Promise<void> } | undefined;
+    const mqttPublish = (topic: string, payload: unknown) =>
+      endpoint ? endpoint.publish(topic, payload) : Promise.reject(new Error("the MQTT endpoint is not up"));
+    await ensureBindingTable(dynamo.client, DEFAULT_BINDING_TABLE);
+    const binding = localBinding({
+      documentClient: dynamo.documentClient,
+      tableName: DEFAULT_BINDING_TABLE,
+      registry: services.registry,
+      logger: options.logger,
+      apiMetrics: metrics.forService(METRIC_SERVICES.bindingApi),
+      reportMetrics: metrics.forService(METRIC_SERVICES.bindingReport),
+      // The data plane's Publish is the local MQTT endpoint's (started below; used only later).
+      publisher: { publish: (topic, payload) => mqttPublish(topic, payload) },
+      ...(options.binding?.clock ? { clock: options.binding.clock } : {}),
+      ...(options.binding?.config ? { config: options.binding.config } : {}),
+    });
     const vend = makeVendCertificateHandler({
       ...services,
       metrics: metrics.forService(METRIC_SERVICES.vend),
@@ -206,41 +234,42 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       logger: options.logger,
     });
     const apiServer = createServer(
-      apiGatewayListener([
-        { method: "POST", path: "/v1/certificates", handler: vend },
-        {
-          method: "POST",
-          path: ALIYUN_REGISTER_PATH,
-          handler: makeRegisterDeviceHandler({
-            ...services,
-            logger: options.logger,
-            metrics: metrics.forService(METRIC_SERVICES.registerDevice),
-          }),
-        },
-        {
-          method: "GET",
-          path: LOCAL_METRICS_PATH,
-          handler: async () => ({
-            statusCode: 200,
-            headers: { "content-type": "application/json", "cache-control": "no-store" },
-            body: JSON.stringify(metrics.snapshot()),
-          }),
-        },
-        { method: "GET", path: "/openapi.yaml", handler: serveOpenApi },
-        {
-          method: "GET",
-          path: "/health",
-          handler: async () => ({ statusCode: 200, body: '{"status":"ok"}' }),
-        },
-      ]),
+      apiGatewayListener(
+        [
+          { method: "POST", path: "/v1/certificates", handler: vend },
+          {
+            method: "POST",
+            path: ALIYUN_REGISTER_PATH,
+            handler: makeRegisterDeviceHandler({
+              ...services,
+              logger: options.logger,
+              metrics: metrics.forService(METRIC_SERVICES.registerDevice),
+            }),
+          },
+          {
+            method: "GET",
+            path: LOCAL_METRICS_PATH,
+            handler: async () => ({
+              statusCode: 200,
+              headers: { "content-type": "application/json", "cache-control": "no-store" },
+              body: JSON.stringify(metrics.snapshot()),
+            }),
+          },
+          { method: "GET", path: "/openapi.yaml", handler: serveOpenApi },
+          ...binding.routes,
+          {
+            method: "GET",
+            path: "/health",
+            handler: async () => ({ statusCode: 200, body: '{"status":"ok"}' }),
+          },
+        ],
+        { verifyJwt: binding.verifyJwt },
+      ),
     );
     const apiUrl = await listen(apiServer, ports.api ?? 0, host);
     closers.push(() => close(apiServer));
+    const jwtIssuer = await binding.startIssuer(apiUrl, dataDir);
 
-    // Rule targets that answer devices publish through the MQTT endpoint, which starts after them.
-    let endpoint: { publish(topic: string, payload: unknown): Promise<void> } | undefined;
-    const mqttPublish = (topic: string, payload: unknown) =>
-      endpoint ? endpoint.publish(topic, payload) : Promise.reject(new Error("the MQTT endpoint is not up"));
     // The topic rules' targets: the same handlers the CDK stack deploys as Lambda functions.
     const targets = new Map<string, RuleTarget>([
       [
@@ -273,6 +302,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           metrics: metrics.forService(METRIC_SERVICES.rotation),
         }),
       ],
+      [RULE_TARGETS.bindingReport, binding.report],
     ]);
     const rules = new RuleEngine({
       rules: listTopicRules().map(loadTopicRule),
@@ -352,6 +382,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       region: localRegion,
       accountId: localAccountId,
       tableName,
+      bindingTableName: DEFAULT_BINDING_TABLE,
+      jwtIssuer: jwtIssuer.issuer,
       ...defaultSecretNames,
     };
     if (dataDir) {
@@ -368,6 +400,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       rootCaPem: iot.rootCaPem,
       credentials,
       metrics,
+      binding: { store: binding.store, issuer: jwtIssuer },
       close: () => closeAll(closers),
     };
   } catch (error) {

@@ -47,6 +47,10 @@ export const METRIC = {
   authorizerDecisions: "AuthorizerDecisions",
   /** Certificate rotation answers, dimension `outcome`: ACCEPTED or the refusal code. */
   rotations: "Rotations",
+  /** Binding token reports and device resets over MQTT, dimensions `kind` (match, reset) and `outcome` (200 or the refusal code). */
+  bindingReports: "BindingReports",
+  /** Phone binding API answers, dimension `outcome`: the status class and code (e.g. 201, BINDING_REFUSED). */
+  bindingRequests: "BindingRequests",
   /** Handler latency in milliseconds (every function). */
   latency: "Latency",
 } as const;
@@ -62,6 +66,8 @@ export const METRIC_SERVICES = {
   fleetCommit: "fleet-commit",
   authorizer: "custom-authorizer",
   rotation: "certificate-rotation",
+  bindingReport: "binding-report",
+  bindingApi: "binding-api",
 } as const;
 
 /** Measures `run` and records its duration as `METRIC.latency`, whether it resolves or throws. */

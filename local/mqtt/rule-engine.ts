@@ -8,11 +8,13 @@ export type RuleTarget = (payload: unknown, topic: string) => Promise<unknown>;
 /**
  * A value a rule's SELECT adds to the message: AWS IoT SQL functions the local engine runs
  * (https://docs.aws.amazon.com/iot/latest/developerguide/iot-sql-functions.html): `topic(n)`
- * (the n-th topic level, from 1), `principal()` (the certificate id of an X.509 client),
+ * (the n-th topic level, from 1), `topic()` (the whole topic: "If no parameter is specified, the
+ * entire topic is returned"; the binding rules use it because Alibaba topics start with '/', where
+ * level numbering is easy to get wrong), `principal()` (the certificate id of an X.509 client),
  * `clientid()`.
  */
 export type SelectedValue = { as: string } & (
-  | { fn: "topic"; level: number }
+  | { fn: "topic"; level?: number }
   | { fn: "principal" }
   | { fn: "clientid" }
 );
@@ -110,6 +112,7 @@ export function parseRuleStatement(sql: string): { topicFilter: string; select: 
   const select = [...(match[1] ?? "").matchAll(SELECTED)].map(([, fn, arg, as]): SelectedValue => {
     const name = (fn ?? "").toLowerCase();
     if (name === "topic" && arg) return { fn: "topic", level: Number(arg), as: as as string };
+    if (name === "topic") return { fn: "topic", as: as as string };
     if ((name === "principal" || name === "clientid") && !arg) return { fn: name, as: as as string };
     throw new RuleDefinitionError(`The local rule engine does not run the SQL function ${fn}(${arg}).`);
   });
@@ -124,7 +127,9 @@ function selected(rule: LoadedRule, message: unknown, topic: string, context: Pu
   for (const value of rule.select) {
     const found =
       value.fn === "topic"
-        ? topic.split("/")[value.level - 1]
+        ? value.level === undefined
+          ? topic
+          : topic.split("/")[value.level - 1]
         : value.fn === "principal"
           ? context.principal
           : context.clientId;

@@ -6,6 +6,7 @@ import {
   type MqttAuth,
   type Product,
   type ProductAuthMode,
+  type ProductBinding,
   productSchema,
   type ReprovisionPolicy,
 } from "./model.ts";
@@ -17,6 +18,8 @@ export type NewProduct = {
   /** How its devices log in with a secret over MQTT (custom authorizer); absent: certificates. */
   mqttAuth?: MqttAuth;
   rotationGraceSeconds?: number;
+  /** Device–user binding (DEFAULT_PRODUCT_BINDING when absent). */
+  binding?: ProductBinding;
   authMode?: ProductAuthMode;
   allowServerKeys?: boolean;
   templateName?: string;
@@ -68,6 +71,7 @@ export async function createProduct(
     trustedCaIds: input.trustedCaIds ?? [],
     ...(input.mqttAuth ? { mqttAuth: input.mqttAuth } : {}),
     ...(input.rotationGraceSeconds ? { rotationGraceSeconds: input.rotationGraceSeconds } : {}),
+    ...(input.binding ? { binding: input.binding } : {}),
     createdAt: new Date().toISOString(),
   });
   if (!parsed.success) {

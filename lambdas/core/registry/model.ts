@@ -41,6 +41,24 @@ export const mqttAuthSchema = z.discriminatedUnion("scheme", [
 ]);
 export type MqttAuth = z.infer<typeof mqttAuthSchema>;
 
+/** Who may own a device of a product (issue 11): one user at a time, or any number. */
+export const bindingOwnerships = ["single-owner", "shared"] as const;
+export type BindingOwnership = (typeof bindingOwnerships)[number];
+
+/**
+ * A product's device–user binding setting. `tokenTtlSeconds`: how long a reported token binds.
+ * Seeds 001/003 show a device's token living about 45 s on the device (`remainTime` 40,738–43,603
+ * ms in the logs) and a report retried once after 30 s without an answer; the cloud keeps every
+ * reported token until used or expired, so the default, 180 s, covers the device's window, its
+ * retry, and the phone's discovery and bind (or a phone-made token's Wi-Fi provisioning).
+ */
+export const productBindingSchema = z.object({
+  ownership: z.enum(bindingOwnerships),
+  tokenTtlSeconds: z.number().check(z.int(), z.minimum(10), z.maximum(86_400)),
+});
+export type ProductBinding = z.infer<typeof productBindingSchema>;
+export const DEFAULT_PRODUCT_BINDING: ProductBinding = { ownership: "single-owner", tokenTtlSeconds: 180 };
+
 export const productSchema = z.object({
   productKey: productKeySchema,
   name: z.string().check(z.minLength(1), z.maxLength(256)),
@@ -57,6 +75,8 @@ export const productSchema = z.object({
    */
   mqttAuth: z.optional(mqttAuthSchema),
   rotationGraceSeconds: z.optional(z.number().check(z.int(), z.minimum(60), z.maximum(365 * 86_400))),
+  /** Device–user binding; DEFAULT_PRODUCT_BINDING when absent. */
+  binding: z.optional(productBindingSchema),
   createdAt: z.string(),
 });
 

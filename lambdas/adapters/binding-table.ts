@@ -1,0 +1,72 @@
+/**
+ * The binding table's design (issue 11), shared by the CDK construct and the local stack so both
+ * create the same table. Env `BINDING_TABLE_NAME`.
+ *
+ * | item                 | pk                                 | sk                    | gsi1pk                              | gsi1sk                |
+ * |----------------------|------------------------------------|-----------------------|-------------------------------------|-----------------------|
+ * | token                | TOKEN#{sha256(token)}              | TOKEN                 | DEVICE_TOKENS#{pk}/{dn} (reported)  | {sha256}              |
+ * | owner (single-owner) | DEVICE#{productKey}/{deviceName}   | OWNER                 | USER#{userId}                       | {productKey}/{dn}     |
+ * | owner (shared)       | DEVICE#{productKey}/{deviceName}   | OWNER#{userId}        | USER#{userId}                       | {productKey}/{dn}     |
+ * | failed-bind window   | FAILED_BINDS#{userId}              | WINDOW#{windowStartMs}| -                                   | -                     |
+ * | audit record         | AUDIT#{productKey}/{deviceName}    | {at}#{action}#{id}    | -                                   | -                     |
+ *
+ * `expiresAt` (epoch seconds) is the TTL attribute (tokens, windows); readers compare
+ * `expiresAtMs`, since DynamoDB's TTL deletes late and dynalite never does. Audit records and
+ * bindings do not expire.
+ */
+export const bindingTable = {
+  partitionKey: "pk",
+  sortKey: "sk",
+  gsi1: { name: "gsi1", partitionKey: "gsi1pk", sortKey: "gsi1sk" },
+  ttlAttribute: "expiresAt",
+} as const;
+
+const device = (productKey: string, deviceName: string) => `${productKey}/${deviceName}`;
+
+export const bindingKeys = {
+  token: (tokenHash: string) => ({ pk: `TOKEN#${tokenHash}`, sk: "TOKEN" }),
+  deviceTokens: (productKey: string, deviceName: string) => `DEVICE_TOKENS#${device(productKey, deviceName)}`,
+  devicePartition: (productKey: string, deviceName: string) => `DEVICE#${device(productKey, deviceName)}`,
+  ownerSlot: (productKey: string, deviceName: string) => ({
+    pk: bindingKeys.devicePartition(productKey, deviceName),
+    sk: "OWNER",
+  }),
+  sharedOwner: (productKey: string, deviceName: string, userId: string) => ({
+    pk: bindingKeys.devicePartition(productKey, deviceName),
+    sk: `OWNER#${userId}`,
+  }),
+  userDevices: (userId: string) => `USER#${userId}`,
+  deviceSortKey: device,
+  failedBinds: (userId: string, windowStartMs: number) => ({
+    pk: `FAILED_BINDS#${userId}`,
+    sk: `WINDOW#${windowStartMs}`,
+  }),
+  audit: (productKey: string, deviceName: string) => `AUDIT#${device(productKey, deviceName)}`,
+} as const;
+
+/** CreateTable input for the binding table (the local stack and tests; CDK mirrors it). */
+export function bindingTableDefinition(tableName: string) {
+  const { partitionKey, sortKey, gsi1 } = bindingTable;
+  return {
+    TableName: tableName,
+    BillingMode: "PAY_PER_REQUEST" as const,
+    AttributeDefinitions: [partitionKey, sortKey, gsi1.partitionKey, gsi1.sortKey].map((name) => ({
+      AttributeName: name,
+      AttributeType: "S" as const,
+    })),
+    KeySchema: [
+      { AttributeName: partitionKey, KeyType: "HASH" as const },
+      { AttributeName: sortKey, KeyType: "RANGE" as const },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: gsi1.name,
+        KeySchema: [
+          { AttributeName: gsi1.partitionKey, KeyType: "HASH" as const },
+          { AttributeName: gsi1.sortKey, KeyType: "RANGE" as const },
+        ],
+        Projection: { ProjectionType: "ALL" as const },
+      },
+    ],
+  };
+}

@@ -1,0 +1,463 @@
+import { randomUUID } from "node:crypto";
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import {
+  type AuditRecord,
+  type Binding,
+  DeviceAlreadyBoundError,
+  type DeviceRef,
+  type TokenRecord,
+} from "#core/binding/model.ts";
+import type { BindingStore } from "#core/binding/ports.ts";
+import { ValidationError } from "#core/errors.ts";
+import type { BindingOwnership } from "#core/registry/model.ts";
+import { aws, isConditionFailed, translateAwsError } from "./aws-errors.ts";
+import { bindingKeys, bindingTable } from "./binding-table.ts";
+
+type Item = Record<string, unknown>;
+
+/**
+ * The binding store on DynamoDB (the binding table, `binding-table.ts`). Each method is one
+ * conditional write or one read; ConditionalCheckFailedException becomes the port's documented
+ * result (false / undefined / DeviceAlreadyBoundError), other SDK errors domain errors.
+ */
+export class DynamoDbBindingStore implements BindingStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  createReportedToken(
+    token: TokenRecord & DeviceRef & { reportedAt: string },
+    nowMs: number,
+  ): Promise<boolean> {
+    return this.putIfAbsentOrExpired(
+      {
+        ...bindingKeys.token(token.tokenHash),
+        ...this.tokenIndex(token, token.tokenHash),
+        tokenHash: token.tokenHash,
+        productKey: token.productKey,
+        deviceName: token.deviceName,
+        reportedAt: token.reportedAt,
+        ...expiry(token.expiresAtMs),
+      },
+      nowMs,
+      "ReportToken",
+    );
+  }
+
+  createRegisteredToken(
+    token: TokenRecord & { phoneUserId: string; registeredAt: string },
+    nowMs: number,
+  ): Promise<boolean> {
+    return this.putIfAbsentOrExpired(
+      {
+        ...bindingKeys.token(token.tokenHash),
+        tokenHash: token.tokenHash,
+        phoneUserId: token.phoneUserId,
+        registeredAt: token.registeredAt,
+        ...expiry(token.expiresAtMs),
+      },
+      nowMs,
+      "RegisterToken",
+    );
+  }
+
+  async attachDevice(
+    tokenHash: string,
+    device: DeviceRef,
+    reportedAt: string,
+    nowMs: number,
+  ): Promise<TokenRecord | undefined> {
+    const item = await this.conditionalUpdate("AttachDevice", {
+      Key: bindingKeys.token(tokenHash),
+      UpdateExpression: "SET productKey = :pk, deviceName = :dn, reportedAt = :at, gsi1pk = :g, gsi1sk = :h",
+      ConditionExpression:
+        "attribute_exists(pk) AND attribute_exists(phoneUserId) AND attribute_not_exists(productKey) AND expiresAtMs > :now",
+      ExpressionAttributeValues: {
+        ":pk": device.productKey,
+        ":dn": device.deviceName,
+        ":at": reportedAt,
+        ":g": bindingKeys.deviceTokens(device.productKey, device.deviceName),
+        ":h": tokenHash,
+        ":now": nowMs,
+      },
+      ReturnValues: "ALL_NEW",
+    });
+    return item ? toToken(item) : undefined;
+  }
+
+  async attachUser(
+    tokenHash: string,
+    userId: string,
+    registeredAt: string,
+    nowMs: number,
+  ): Promise<TokenRecord | undefined> {
+    const item = await this.conditionalUpdate("AttachUser", {
+      Key: bindingKeys.token(tokenHash),
+      UpdateExpression: "SET phoneUserId = :u, registeredAt = :at",
+      ConditionExpression:
+        "attribute_exists(productKey) AND attribute_not_exists(phoneUserId) AND attribute_not_exists(usedBy) AND expiresAtMs > :now",
+      ExpressionAttributeValues: { ":u": userId, ":at": registeredAt, ":now": nowMs },
+      ReturnValues: "ALL_NEW",
+    });
+    return item ? toToken(item) : undefined;
+  }
+
+  async getToken(tokenHash: string): Promise<TokenRecord | undefined> {
+    const { Item } = await aws("GetToken", () =>
+      this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: bindingKeys.token(tokenHash),
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return Item ? toToken(Item) : undefined;
+  }
+
+  async useToken(
+    tokenHash: string,
+    device: DeviceRef,
+    userId: string,
+    at: string,
+    nowMs: number,
+  ): Promise<boolean> {
+    const item = await this.conditionalUpdate("UseToken", {
+      Key: bindingKeys.token(tokenHash),
+      UpdateExpression: "SET usedBy = :u, usedAt = if_not_exists(usedAt, :at)",
+      ConditionExpression:
+        "attribute_exists(pk) AND productKey = :pk AND deviceName = :dn AND expiresAtMs > :now" +
+        " AND (attribute_not_exists(usedBy) OR usedBy = :u)" +
+        " AND (attribute_not_exists(phoneUserId) OR phoneUserId = :u)",
+      ExpressionAttributeValues: {
+        ":u": userId,
+        ":at": at,
+        ":pk": device.productKey,
+        ":dn": device.deviceName,
+        ":now": nowMs,
+      },
+      ReturnValues: "NONE",
+    });
+    return item !== undefined;
+  }
+
+  async releaseToken(tokenHash: string, userId: string): Promise<void> {
+    await this.conditionalUpdate("ReleaseToken", {
+      Key: bindingKeys.token(tokenHash),
+      UpdateExpression: "REMOVE usedBy, usedAt",
+      ConditionExpression: "usedBy = :u",
+      ExpressionAttributeValues: { ":u": userId },
+      ReturnValues: "NONE",
+    });
+  }
+
+  async listDeviceTokens(device: DeviceRef): Promise<string[]> {
+    const hashes: string[] = [];
+    let cursor: Item | undefined;
+    do {
+      const page = await aws("ListDeviceTokens", () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: bindingTable.gsi1.name,
+            KeyConditionExpression: "gsi1pk = :g",
+            ExpressionAttributeValues: {
+              ":g": bindingKeys.deviceTokens(device.productKey, device.deviceName),
+            },
+            ...(cursor ? { ExclusiveStartKey: cursor } : {}),
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) hashes.push(String(item.tokenHash));
+      cursor = page.LastEvaluatedKey;
+    } while (cursor);
+    return hashes;
+  }
+
+  async deleteToken(tokenHash: string): Promise<void> {
+    await aws("DeleteToken", () =>
+      this.client.send(new DeleteCommand({ TableName: this.tableName, Key: bindingKeys.token(tokenHash) })),
+    );
+  }
+
+  async putBinding(
+    binding: Binding,
+    ownership: BindingOwnership,
+  ): Promise<{ binding: Binding; created: boolean }> {
+    const single = ownership === "single-owner";
+    const key = single
+      ? bindingKeys.ownerSlot(binding.productKey, binding.deviceName)
+      : bindingKeys.sharedOwner(binding.productKey, binding.deviceName, binding.userId);
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression:
+            "SET productKey = :pk, deviceName = :dn, userId = :u, boundAt = if_not_exists(boundAt, :at), gsi1pk = :g, gsi1sk = :gs",
+          ...(single ? { ConditionExpression: "attribute_not_exists(pk) OR userId = :u" } : {}),
+          ExpressionAttributeValues: {
+            ":pk": binding.productKey,
+            ":dn": binding.deviceName,
+            ":u": binding.userId,
+            ":at": binding.boundAt,
+            ":g": bindingKeys.userDevices(binding.userId),
+            ":gs": bindingKeys.deviceSortKey(binding.productKey, binding.deviceName),
+          },
+          ReturnValues: "ALL_OLD",
+        }),
+      );
+      // The old item tells a new binding from one that existed (a retry keeps its boundAt).
+      if (typeof Attributes?.boundAt === "string") return { binding: toBinding(Attributes), created: false };
+      return { binding, created: true };
+    } catch (error) {
+      if (isConditionFailed(error)) throw new DeviceAlreadyBoundError();
+      throw translateAwsError(error, "PutBinding");
+    }
+  }
+
+  async getBinding(device: DeviceRef, userId: string): Promise<Binding | undefined> {
+    for (const key of [
+      bindingKeys.ownerSlot(device.productKey, device.deviceName),
+      bindingKeys.sharedOwner(device.productKey, device.deviceName, userId),
+    ]) {
+      const { Item } = await aws("GetBinding", () =>
+        this.client.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })),
+      );
+      if (Item && Item.userId === userId) return toBinding(Item);
+    }
+    return undefined;
+  }
+
+  async deleteUserBinding(device: DeviceRef, userId: string): Promise<Binding[]> {
+    const removed: Binding[] = [];
+    for (const [key, condition] of [
+      [bindingKeys.ownerSlot(device.productKey, device.deviceName), true],
+      [bindingKeys.sharedOwner(device.productKey, device.deviceName, userId), false],
+    ] as const) {
+      try {
+        const { Attributes } = await this.client.send(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: key,
+            ...(condition
+              ? { ConditionExpression: "userId = :u", ExpressionAttributeValues: { ":u": userId } }
+              : {}),
+            ReturnValues: "ALL_OLD",
+          }),
+        );
+        if (Attributes) removed.push(toBinding(Attributes));
+      } catch (error) {
+        if (!isConditionFailed(error)) throw translateAwsError(error, "DeleteBinding");
+      }
+    }
+    return removed;
+  }
+
+  async listOwners(device: DeviceRef): Promise<Binding[]> {
+    const owners: Binding[] = [];
+    let cursor: Item | undefined;
+    do {
+      const page = await aws("ListOwners", () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: "pk = :p AND begins_with(sk, :o)",
+            ExpressionAttributeValues: {
+              ":p": bindingKeys.devicePartition(device.productKey, device.deviceName),
+              ":o": "OWNER",
+            },
+            ConsistentRead: true,
+            ...(cursor ? { ExclusiveStartKey: cursor } : {}),
+          }),
+        ),
+      );
+      owners.push(...(page.Items ?? []).map(toBinding));
+      cursor = page.LastEvaluatedKey;
+    } while (cursor);
+    return owners;
+  }
+
+  async listUserBindings(
+    userId: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<{ bindings: Binding[]; cursor?: string }> {
+    const start = options.cursor === undefined ? undefined : decodeCursor(options.cursor, userId);
+    const page = await aws("ListUserBindings", () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: bindingTable.gsi1.name,
+          KeyConditionExpression: "gsi1pk = :g",
+          ExpressionAttributeValues: { ":g": bindingKeys.userDevices(userId) },
+          Limit: options.limit,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      ),
+    );
+    return {
+      bindings: (page.Items ?? []).map(toBinding),
+      ...(page.LastEvaluatedKey
+        ? { cursor: Buffer.from(JSON.stringify(page.LastEvaluatedKey)).toString("base64url") }
+        : {}),
+    };
+  }
+
+  async chargeFailedBind(
+    userId: string,
+    windowStartMs: number,
+    limit: number,
+    expiresAtMs: number,
+  ): Promise<boolean> {
+    const item = await this.conditionalUpdate("ChargeFailedBind", {
+      Key: bindingKeys.failedBinds(userId, windowStartMs),
+      UpdateExpression: "SET expiresAt = :exp, expiresAtMs = :expMs ADD attempts :one",
+      ConditionExpression: "attribute_not_exists(attempts) OR attempts < :limit",
+      ExpressionAttributeValues: {
+        ":exp": Math.ceil(expiresAtMs / 1000),
+        ":expMs": expiresAtMs,
+        ":one": 1,
+        ":limit": limit,
+      },
+      ReturnValues: "NONE",
+    });
+    return item !== undefined;
+  }
+
+  async refundFailedBind(userId: string, windowStartMs: number): Promise<void> {
+    await this.conditionalUpdate("RefundFailedBind", {
+      Key: bindingKeys.failedBinds(userId, windowStartMs),
+      UpdateExpression: "ADD attempts :minus",
+      ConditionExpression: "attempts > :zero",
+      ExpressionAttributeValues: { ":minus": -1, ":zero": 0 },
+      ReturnValues: "NONE",
+    });
+  }
+
+  async putAudit(record: AuditRecord): Promise<void> {
+    await aws("PutAudit", () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: bindingKeys.audit(record.productKey, record.deviceName),
+            sk: `${record.at}#${record.action}#${record.dedupeKey ?? randomUUID()}`,
+            productKey: record.productKey,
+            deviceName: record.deviceName,
+            action: record.action,
+            via: record.via,
+            at: record.at,
+            ...(record.userId ? { userId: record.userId } : {}),
+          },
+        }),
+      ),
+    );
+  }
+
+  /** Audit records of a device, oldest first (tests, operators). */
+  async listAudit(device: DeviceRef): Promise<AuditRecord[]> {
+    const page = await aws("ListAudit", () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: "pk = :p",
+          ExpressionAttributeValues: { ":p": bindingKeys.audit(device.productKey, device.deviceName) },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return (page.Items ?? []).map((item) => ({
+      productKey: String(item.productKey),
+      deviceName: String(item.deviceName),
+      action: item.action as AuditRecord["action"],
+      via: item.via as AuditRecord["via"],
+      at: String(item.at),
+      ...(item.userId ? { userId: String(item.userId) } : {}),
+    }));
+  }
+
+  private tokenIndex(device: DeviceRef, tokenHash: string) {
+    return { gsi1pk: bindingKeys.deviceTokens(device.productKey, device.deviceName), gsi1sk: tokenHash };
+  }
+
+  private async putIfAbsentOrExpired(item: Item, nowMs: number, operation: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: "attribute_not_exists(pk) OR expiresAtMs <= :now",
+          ExpressionAttributeValues: { ":now": nowMs },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw translateAwsError(error, operation);
+    }
+  }
+
+  /** One conditional UpdateItem: its attributes (or `{}`), or undefined when the condition failed. */
+  private async conditionalUpdate(
+    operation: string,
+    input: Omit<ConstructorParameters<typeof UpdateCommand>[0], "TableName">,
+  ): Promise<Item | undefined> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({ TableName: this.tableName, ...input }),
+      );
+      return Attributes ?? {};
+    } catch (error) {
+      if (isConditionFailed(error)) return undefined;
+      throw translateAwsError(error, operation);
+    }
+  }
+}
+
+function expiry(expiresAtMs: number) {
+  return { expiresAtMs, expiresAt: Math.ceil(expiresAtMs / 1000) };
+}
+
+function toToken(item: Item): TokenRecord {
+  const text = (name: string) => (typeof item[name] === "string" ? { [name]: item[name] as string } : {});
+  return {
+    tokenHash: String(item.tokenHash),
+    expiresAtMs: Number(item.expiresAtMs),
+    ...text("productKey"),
+    ...text("deviceName"),
+    ...text("reportedAt"),
+    ...text("phoneUserId"),
+    ...text("registeredAt"),
+    ...text("usedBy"),
+    ...text("usedAt"),
+  };
+}
+
+function toBinding(item: Item): Binding {
+  return {
+    productKey: String(item.productKey),
+    deviceName: String(item.deviceName),
+    userId: String(item.userId),
+    boundAt: String(item.boundAt),
+  };
+}
+
+/** A page cursor as given back: the last key of this user's index query, nothing else. */
+function decodeCursor(cursor: string, userId: string): Item {
+  try {
+    const key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Item;
+    const names = Object.keys(key).sort().join(",");
+    if (names === "gsi1pk,gsi1sk,pk,sk" && key.gsi1pk === bindingKeys.userDevices(userId)) return key;
+  } catch {
+    // fall through
+  }
+  throw new ValidationError("Invalid request: nextToken: not a token this API returned.");
+}

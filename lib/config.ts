@@ -23,10 +23,20 @@
  * | `alarmEmail`           | -             | email address the CloudWatch alarms notify (an SNS topic); unset: alarms without notification |
  * | `coapGateway`          | `false`       | `true`: the CoAP-over-DTLS gateway (ECS Fargate behind a UDP NLB; costs money while deployed) |
  * | `coapGatewayVpcId`     | -             | put the gateway in this existing VPC (needs `account`/`region`; public subnets) instead of a new one |
+ * | `phoneUserPoolId`      | -             | the phone API's users: this existing Cognito user pool instead of one the stack creates |
+ * | `phoneApiRateLimit`    | `20`          | phone API stage throttling, requests per second          |
+ * | `phoneApiBurstLimit`   | `40`          | phone API stage throttling, burst                        |
  */
 
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Node } from "constructs";
+
+/** The phone API: stage throttling and, optionally, an existing Cognito user pool. */
+export type PhoneApiConfig = {
+  rateLimit: number;
+  burstLimit: number;
+  existingUserPoolId?: string;
+};
 
 /** Everything the stacks need to know about one deployment. */
 export type OnrampConfig = {
@@ -58,6 +68,8 @@ export type OnrampConfig = {
    * tasks and a Network Load Balancer are billed by the hour. `vpcId`: an existing VPC.
    */
   coapGateway?: { vpcId?: string };
+  /** The phone API of device-user binding (lib/constructs/phone-api.ts). */
+  phone: PhoneApiConfig;
 };
 
 /**
@@ -118,6 +130,7 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
   const cliEnv = environment.CDK_DEFAULT_ACCOUNT && environment.CDK_DEFAULT_REGION;
   const authorizerConcurrency = read("authorizerReservedConcurrency");
   const alarmEmail = read("alarmEmail");
+  const phoneUserPoolId = read("phoneUserPoolId");
   const coapGatewayVpcId = read("coapGatewayVpcId");
   const coapGateway = bool("coapGateway", read("coapGateway") ?? "false");
   if (coapGatewayVpcId !== undefined) {
@@ -148,6 +161,13 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
       : {
           authorizerReservedConcurrency: wholeNumber("authorizerReservedConcurrency", authorizerConcurrency),
         }),
+    phone: {
+      rateLimit: positive("phoneApiRateLimit", read("phoneApiRateLimit") ?? "20"),
+      burstLimit: positive("phoneApiBurstLimit", read("phoneApiBurstLimit") ?? "40"),
+      ...(phoneUserPoolId === undefined
+        ? {}
+        : { existingUserPoolId: pattern("phoneUserPoolId", phoneUserPoolId, /^[\w-]+_[0-9a-zA-Z]+$/) }),
+    },
     api: {
       rateLimit: positive("apiRateLimit", read("apiRateLimit") ?? "10"),
       burstLimit: positive("apiBurstLimit", read("apiBurstLimit") ?? "20"),

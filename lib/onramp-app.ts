@@ -46,6 +46,8 @@ export function createOnrampApp(
     ...env,
     exportPrefix: config.prefix,
     table: registry.table,
+    bindingTable: registry.bindingTable,
+    phone: config.phone,
     ...(registry.tableEncryptionKey ? { tableEncryptionKey: registry.tableEncryptionKey } : {}),
     registryKeySecret: registry.secrets.registryKey,
     registryKeySecretName: registry.secrets.registryKeyName,

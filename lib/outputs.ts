@@ -39,6 +39,8 @@ export const REGISTRY_OUTPUTS = {
   registryKeySecretName: "RegistryKeySecretName",
   /** ARN of the registry key secret. */
   registryKeySecretArn: "RegistryKeySecretArn",
+  /** DynamoDB table of device-user bindings (tokens, owners, audit records). */
+  bindingTableName: "BindingTableName",
 } as const;
 
 /** Output keys of the provisioning stack (`{prefix}-Provisioning`). */
@@ -94,6 +96,14 @@ export const PROVISIONING_OUTPUTS = {
    * AWS-managed domain name has no CloudFormation attribute).
    */
   secretDeviceEndpointHint: "SecretDeviceEndpointHint",
+  /** Base URL of the phone API (stage): device-user binding for signed-in users. */
+  phoneApiUrl: "PhoneApiUrl",
+  /** Cognito user pool of the phone API's users. */
+  phoneUserPoolId: "PhoneUserPoolId",
+  /** The phone app's Cognito client id (only when the stack created the pool). */
+  phoneUserPoolClientId: "PhoneUserPoolClientId",
+  /** URL of the SQS queue holding token reports / resets the binding rules or Lambda could not process. */
+  bindingReportDeadLetterQueueUrl: "BindingReportDeadLetterQueueUrl",
   /** S3 bucket of bulk provisioning's parameter files and run reports (`onramp bulk provision --aws`). */
   bulkProvisioningBucketName: "BulkProvisioningBucketName",
   /** ARN of the role AWS IoT assumes to run bulk registration tasks (StartThingRegistrationTask). */

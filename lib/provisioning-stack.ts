@@ -6,7 +6,8 @@ import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, IConstruct } from "constructs";
 import { METRIC_SERVICES } from "#core/metrics.ts";
-import type { VendingApiConfig } from "./config.ts";
+import type { PhoneApiConfig, VendingApiConfig } from "./config.ts";
+import { BindingReport, bindingAnswerTopics } from "./constructs/binding-report.ts";
 import { BulkProvisioning } from "./constructs/bulk-provisioning.ts";
 import {
   CertificateRotation,
@@ -22,6 +23,7 @@ import { IotProvisioningRole } from "./constructs/iot-provisioning-role.ts";
 import { JitpProvisioning } from "./constructs/jitp.ts";
 import { JitrRegistration } from "./constructs/jitr.ts";
 import { Observability } from "./constructs/observability.ts";
+import { PhoneApi } from "./constructs/phone-api.ts";
 import { RegisterDeviceFunction } from "./constructs/register-device-function.ts";
 import { VendFunction } from "./constructs/vend-function.ts";
 import { REGISTER_DEVICE_PATH, VEND_PATH, VendingApi } from "./constructs/vending-api.ts";
@@ -34,6 +36,10 @@ export type ProvisioningStackProps = StackProps & {
   exportPrefix: string;
   table: ITable;
   tableEncryptionKey?: IKey;
+  /** Device-user bindings (the registry stack's; same key as the registry table). */
+  bindingTable: ITable;
+  /** The phone API's throttling and user pool. */
+  phone: PhoneApiConfig;
   registryKeySecret: ISecret;
   registryKeySecretName: string;
   productSecretPrefix: string;
@@ -88,6 +94,10 @@ export class ProvisioningStack extends Stack {
   readonly registerDevice: RegisterDeviceFunction;
   /** The custom authorizer for devices born with a secret: Lambda, authorizer, domain configuration. */
   readonly secretDeviceAuthorizer: SecretDeviceAuthorizer;
+  /** Device-user binding, device side: token reports and resets (topic rules, Lambda, dead-letter queue). */
+  readonly bindingReport: BindingReport;
+  /** Device-user binding, phone side: users, the phone API and its Lambda. */
+  readonly phoneApi: PhoneApi;
   /** CloudWatch alarms (dead letters, 5xx rate, errors, throttles, undo failures) and the dashboard. */
   readonly observability: Observability;
   /** The CoAP-over-DTLS gateway (ECS Fargate behind a UDP NLB), when context `coapGateway=true`. */
@@ -98,6 +108,8 @@ export class ProvisioningStack extends Stack {
       exportPrefix,
       table,
       tableEncryptionKey,
+      bindingTable,
+      phone,
       registryKeySecret,
       registryKeySecretName,
       productSecretPrefix,
@@ -192,6 +204,21 @@ export class ProvisioningStack extends Stack {
         : {}),
     });
 
+    this.bindingReport = new BindingReport(this, "BindingReport", {
+      ...registry,
+      bindingTable,
+      thingNamePrefix,
+    });
+    this.phoneApi = new PhoneApi(this, "PhoneApi", {
+      ...registry,
+      bindingTable,
+      rateLimit: phone.rateLimit,
+      burstLimit: phone.burstLimit,
+      executionLogLevel: api.executionLogLevel,
+      ...(phone.existingUserPoolId ? { existingUserPoolId: phone.existingUserPoolId } : {}),
+      ...(this.vendingApi.webAclArn ? { webAclArn: this.vendingApi.webAclArn } : {}),
+    });
+
     this.observability = new Observability(this, "Observability", {
       functions: [
         { label: "Vend", function: this.vendFunction.function, service: METRIC_SERVICES.vend },
@@ -209,11 +236,22 @@ export class ProvisioningStack extends Stack {
           service: METRIC_SERVICES.authorizer,
         },
         { label: "Rotation", function: this.certificateRotation.function, service: METRIC_SERVICES.rotation },
+        {
+          label: "BindingReport",
+          function: this.bindingReport.function,
+          service: METRIC_SERVICES.bindingReport,
+        },
+        {
+          label: "BindingApi",
+          function: this.phoneApi.handler.function,
+          service: METRIC_SERVICES.bindingApi,
+        },
       ],
       deadLetterQueues: {
         Jitr: this.jitr.deadLetterQueue,
         FleetCommit: this.fleetCommit.deadLetterQueue,
         Rotation: this.certificateRotation.deadLetterQueue,
+        BindingReport: this.bindingReport.deadLetterQueue,
       },
       api: this.vendingApi.api,
       dashboardName: `${exportPrefix}-provisioning`,
@@ -322,6 +360,28 @@ export class ProvisioningStack extends Stack {
       PROVISIONING_OUTPUTS.fleetCommitDeadLetterQueueUrl,
       this.fleetCommit.deadLetterQueue.queueUrl,
       "SQS queue of connection events the commit rule could not deliver or the Lambda failed after retries",
+    );
+    output(
+      PROVISIONING_OUTPUTS.phoneApiUrl,
+      this.phoneApi.api.url,
+      "Base URL of the phone API (device-user binding)",
+    );
+    output(
+      PROVISIONING_OUTPUTS.phoneUserPoolId,
+      this.phoneApi.userPool.userPoolId,
+      "Cognito user pool of the phone API's users (ID tokens in Authorization)",
+    );
+    if (this.phoneApi.userPoolClient) {
+      output(
+        PROVISIONING_OUTPUTS.phoneUserPoolClientId,
+        this.phoneApi.userPoolClient.userPoolClientId,
+        "Cognito app client id of the phone app (public client, SRP sign-in)",
+      );
+    }
+    output(
+      PROVISIONING_OUTPUTS.bindingReportDeadLetterQueueUrl,
+      this.bindingReport.deadLetterQueue.queueUrl,
+      "SQS queue of token reports and resets the binding rules or Lambda could not process",
     );
     output(
       PROVISIONING_OUTPUTS.registerDeviceUrl,
@@ -436,6 +496,12 @@ export class ProvisioningStack extends Stack {
       registerFunction: this.registerDevice.function,
       authorizerRole: this.secretDeviceAuthorizer.role,
       authorizerFunction: this.secretDeviceAuthorizer.function,
+      bindingReportRole: this.bindingReport.role,
+      bindingReportFunction: this.bindingReport.function,
+      bindingReportQueue: this.bindingReport.deadLetterQueue,
+      phoneApiFunction: this.phoneApi.handler.function,
+      phoneApi: this.phoneApi.api,
+      phoneUsers: this.phoneApi.userPool,
     };
     for (const ack of nagAcknowledgements(this, api, productSecretPrefix, thingNamePrefix)) {
       Validations.of(targets[ack.on]).acknowledge({ id: ack.id, reason: ack.reason });
@@ -448,7 +514,8 @@ export class ProvisioningStack extends Stack {
  * the JITR role, function or dead-letter queue, the IoT provisioning role, the hook role or
  * function, the fleet commit role, function or dead-letter queue, the certificate rotation role,
  * function or dead-letter queue, the dynamic registration role or function, the custom authorizer
- * role or function.
+ * role or function, the binding report role, function or dead-letter queue, the phone API's
+ * function, REST API or user pool.
  */
 export type NagTarget =
   | "role"
@@ -469,7 +536,13 @@ export type NagTarget =
   | "registerRole"
   | "registerFunction"
   | "authorizerRole"
-  | "authorizerFunction";
+  | "authorizerFunction"
+  | "bindingReportRole"
+  | "bindingReportFunction"
+  | "bindingReportQueue"
+  | "phoneApiFunction"
+  | "phoneApi"
+  | "phoneUsers";
 
 /**
  * The custom authorizer's name: `{prefix}-SecretDevices` (the stack prefix keeps deployments with
@@ -644,6 +717,7 @@ export function nagAcknowledgements(
         "No Cognito users: the callers are devices that authenticate by HMAC signature in the body (see APIG4).",
     },
   ];
+  acks.push(...bindingAcknowledgements(iotArn, runtime, api, thingNamePrefix));
   if (api.waf.mode === "off") {
     acks.push({
       on: "api",
@@ -666,6 +740,64 @@ export function nagAcknowledgements(
       id: "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
       reason:
         "The account-level API Gateway logging role uses AmazonAPIGatewayPushToCloudWatchLogs, the policy API Gateway documents for it; only created on request (apiCloudWatchRole=true).",
+    });
+  }
+  return acks;
+}
+
+/** The findings the device-user binding constructs accept (issue 11). */
+function bindingAcknowledgements(
+  iotArn: string,
+  runtime: string,
+  api: VendingApiConfig,
+  thingNamePrefix: string,
+): NagAcknowledgement[] {
+  const acks: NagAcknowledgement[] = [
+    { on: "bindingReportFunction", id: "AwsSolutions-L1", reason: runtime },
+    { on: "phoneApiFunction", id: "AwsSolutions-L1", reason: runtime },
+    {
+      on: "bindingReportRole",
+      id: IAM5("*"),
+      reason: `Only iot:DescribeEndpoint, which has no resource type in the Service Authorization Reference (lib/iam-allow-list.ts: ${allowListReasons(["iot:DescribeEndpoint"])}).`,
+    },
+    ...bindingAnswerTopics(thingNamePrefix).map((topic) => ({
+      on: "bindingReportRole" as const,
+      id: IAM5(`${iotArn}:topic/${topic}`),
+      reason: `iot:Publish only, on one answer topic of device-user binding (match_reply / reset_reply) under every device's own topic space: the device that reported is known only from the topic (the rule passes it), and the device policies let each device receive only its own topics (/sys/{productKey}/{deviceName}/* or things/{thingName}/*).`,
+    })),
+    {
+      on: "bindingReportQueue",
+      id: "AwsSolutions-SQS3",
+      reason:
+        "This queue is itself the dead-letter queue of the binding topic rules (error action) and of the report Lambda (on-failure destination); a dead-letter queue of a dead-letter queue would only move the same messages again.",
+    },
+    {
+      on: "phoneUsers",
+      id: "AwsSolutions-COG2",
+      reason:
+        "Phone-app users of a consumer device: MFA is offered (TOTP, optional) but not required, which would turn away ordinary households. A deployment that wants it required brings its own user pool (context phoneUserPoolId).",
+    },
+    {
+      on: "phoneUsers",
+      id: "AwsSolutions-COG8",
+      reason:
+        "The Plus feature plan (threat protection) is billed per monthly active user; a deployment that wants it brings its own user pool (context phoneUserPoolId). Binding itself is protected by one-time tokens, a per-user limit on failed binds and the stage throttle.",
+    },
+  ];
+  if (api.waf.mode === "off") {
+    acks.push({
+      on: "phoneApi",
+      id: "AwsSolutions-APIG3",
+      reason:
+        "WAF was turned off on purpose (context waf=false); every route still needs a Cognito ID token and the stage is throttled.",
+    });
+  }
+  if (api.executionLogLevel === "OFF") {
+    acks.push({
+      on: "phoneApi",
+      id: "AwsSolutions-APIG6",
+      reason:
+        "Access logs are on for every request. Execution logs follow the vending API's opt-in setting (context apiExecutionLogLevel), since they need the account-wide API Gateway CloudWatch role.",
     });
   }
   return acks;

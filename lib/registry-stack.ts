@@ -2,6 +2,7 @@ import { CfnOutput, RemovalPolicy, Stack, type StackProps, Validations } from "a
 import type { Table } from "aws-cdk-lib/aws-dynamodb";
 import type { Key } from "aws-cdk-lib/aws-kms";
 import type { Construct } from "constructs";
+import { BindingTable } from "./constructs/binding-table.ts";
 import { RegistryTable } from "./constructs/registry-table.ts";
 import { OnrampSecrets } from "./constructs/secrets.ts";
 import { REGISTRY_OUTPUTS } from "./outputs.ts";
@@ -27,11 +28,14 @@ export class RegistryStack extends Stack {
   readonly tableEncryptionKey?: Key;
   /** The registry key secret and the product secret prefix. */
   readonly secrets: OnrampSecrets;
+  /** Device-user bindings (issue 11); encrypted like the registry. */
+  readonly bindingTable: Table;
 
   constructor(scope: Construct, id: string, props: RegistryStackProps) {
     const { exportPrefix, destroyOnRemoval = false, tableEncryption, ...stackProps } = props;
     super(scope, id, {
-      description: "iot-onramp registry (stateful): device registry table, registry key secret",
+      description:
+        "iot-onramp registry (stateful): device registry table, device-user binding table, registry key secret",
       terminationProtection: !destroyOnRemoval,
       ...stackProps,
     });
@@ -43,6 +47,10 @@ export class RegistryStack extends Stack {
     this.table = registry.table;
     if (registry.encryptionKey) this.tableEncryptionKey = registry.encryptionKey;
     this.secrets = new OnrampSecrets(this, "Secrets", { removalPolicy });
+    this.bindingTable = new BindingTable(this, "Bindings", {
+      removalPolicy,
+      ...(registry.encryptionKey ? { encryptionKey: registry.encryptionKey } : {}),
+    }).table;
 
     Validations.of(this.secrets.registryKey).acknowledge({
       id: "AwsSolutions-SMG4",
@@ -63,6 +71,11 @@ export class RegistryStack extends Stack {
       REGISTRY_OUTPUTS.registryKeySecretName,
       this.secrets.registryKeyName,
       "Secrets Manager name of the registry key",
+    );
+    output(
+      REGISTRY_OUTPUTS.bindingTableName,
+      this.bindingTable.tableName,
+      "DynamoDB table of device-user bindings (tokens, owners, audit records)",
     );
     output(
       REGISTRY_OUTPUTS.registryKeySecretArn,

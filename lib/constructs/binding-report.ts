@@ -2,6 +2,7 @@ import { Duration } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import type { Construct } from "constructs";
+import { bindingTable } from "#adapters/binding-table.ts";
 import { RULE_TARGETS } from "#templates/catalog.ts";
 import { iotArn, tableKeyStatements } from "../iam-grants.ts";
 import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
@@ -71,6 +72,7 @@ export class BindingReport extends TopicRuleFunction {
  * lambdas/adapters/dynamodb-bindings.ts calls. No Scan, no batch writes.
  */
 export function bindingTableStatement(table: ITable): PolicyStatement {
+  // `bindingTable` (the adapter's constants) names the index; `table` is the construct's table.
   return new PolicyStatement({
     sid: "BindingTableItems",
     effect: Effect.ALLOW,
@@ -81,7 +83,7 @@ export function bindingTableStatement(table: ITable): PolicyStatement {
       "dynamodb:DeleteItem",
       "dynamodb:Query",
     ],
-    resources: [table.tableArn, `${table.tableArn}/index/*`],
+    resources: [table.tableArn, `${table.tableArn}/index/${bindingTable.gsi1.name}`],
   });
 }
 

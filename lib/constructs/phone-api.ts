@@ -58,6 +58,8 @@ export type PhoneApiProps = RegistryFunctionSettings & {
   /** Stage throttling: requests per second and burst. */
   rateLimit: number;
   burstLimit: number;
+  /** API Gateway execution logs (the vending API's setting; needs the account's CloudWatch role). */
+  executionLogLevel: keyof typeof MethodLoggingLevel;
   /** The web ACL to associate with the stage (the vending API's: one per-IP budget per address); absent: none. */
   webAclArn?: string;
 };
@@ -152,7 +154,7 @@ export class PhoneApi extends Construct {
         throttlingBurstLimit: props.burstLimit,
         accessLogDestination: new LogGroupLogDestination(this.accessLogs),
         accessLogFormat: accessLogFormat(),
-        loggingLevel: MethodLoggingLevel.OFF,
+        loggingLevel: MethodLoggingLevel[props.executionLogLevel],
         // Never log bodies: they carry binding tokens.
         dataTraceEnabled: false,
         metricsEnabled: true,
@@ -166,7 +168,9 @@ export class PhoneApi extends Construct {
     const validator = new RequestValidator(this, "Validator", {
       restApi: this.api,
       requestValidatorName: "phone-api-parameters",
-      validateRequestBody: false,
+      // The Lambda checks bodies with zod (one error shape); no models here, so this checks nothing
+      // for bodies today and keeps any model added later honest.
+      validateRequestBody: true,
       validateRequestParameters: true,
     });
     const integration = new LambdaIntegration(this.handler.function, { proxy: true });

@@ -82,6 +82,8 @@ export class VendingApi extends Construct {
   readonly waf?: VendingApiWaf;
   /** The stage's web ACL association, unless WAF is off. */
   readonly webAclAssociation?: CfnWebACLAssociation;
+  /** The stage's web ACL (the stack's own or an existing one), unless WAF is off. */
+  readonly webAclArn?: string;
 
   constructor(scope: Construct, id: string, props: VendingApiProps) {
     super(scope, id);
@@ -152,6 +154,7 @@ export class VendingApi extends Construct {
       webAclArn = props.waf.webAclArn;
     }
     if (webAclArn) {
+      this.webAclArn = webAclArn;
       this.webAclAssociation = new CfnWebACLAssociation(this, "WebAcl", {
         resourceArn: this.api.deploymentStage.stageArn,
         webAclArn,

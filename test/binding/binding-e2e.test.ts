@@ -42,6 +42,7 @@ describe("device-user binding on the local stack", () => {
     carol: { userId: randomUUID(), username: "carol" },
     dave: { userId: randomUUID(), username: "dave" },
     erin: { userId: randomUUID(), username: "erin" },
+    frank: { userId: randomUUID(), username: "frank" },
     mallory: { userId: randomUUID(), username: "mallory" },
     operator: { userId: randomUUID(), username: "ops", groups: ["onramp-operators"] },
   };
@@ -331,7 +332,7 @@ describe("device-user binding on the local stack", () => {
     assert.equal(registered.body.status, "pending");
     const pending = await api("POST", "/v1/binding-tokens/status", await jwt(users.carol), { token: later });
     assert.deepEqual(pending.body.status, "pending");
-    const notMine = await api("POST", "/v1/binding-tokens/status", await jwt(users.bob), { token: later });
+    const notMine = await api("POST", "/v1/binding-tokens/status", await jwt(users.frank), { token: later });
     assert.equal(notMine.status, 403);
     assert.equal((await report(device, later)).code, 200);
     const bound = await api("POST", "/v1/binding-tokens/status", await jwt(users.carol), { token: later });
@@ -345,7 +346,7 @@ describe("device-user binding on the local stack", () => {
     assert.equal(direct.status, 201);
     assert.equal(direct.body.status, "bound");
     assert.equal((direct.body.binding as { deviceName: string }).deviceName, "p-05");
-    const stolen = await bind("bob", "a1Shared", "p-05", later);
+    const stolen = await bind("frank", "a1Shared", "p-05", later);
     assert.equal(stolen.status, 403, "a phone-made token binds only its phone's user");
   });
 

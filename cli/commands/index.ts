@@ -4,6 +4,7 @@ import { registerCaCommands } from "./ca.ts";
 import { registerCredsCommands } from "./creds.ts";
 import { registerDeviceCommands } from "./device.ts";
 import { registerFleetCommands } from "./fleet.ts";
+import { registerPhoneCommands } from "./phone.ts";
 import { registerProductsCommands } from "./products.ts";
 import { registerRegistryCommands } from "./registry.ts";
 import { registerStatusCommand } from "./status.ts";
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerCredsCommands(program);
   registerDeviceCommands(program);
   registerFleetCommands(program);
+  registerPhoneCommands(program);
   registerProductsCommands(program);
   registerRegistryCommands(program);
   registerStatusCommand(program);

@@ -45,6 +45,7 @@ import {
   resetRequest,
   TOKEN_LIFETIME_MS,
 } from "./bind-protocol.ts";
+import { closeAgent } from "./phone-lan.ts";
 
 /** One printed step: a name, the text line, and details for --json. */
 export type DeviceEvent = { event: string; text: string; details?: Record<string, unknown> };
@@ -113,6 +114,7 @@ export class BindDevice {
   private socket: Socket | undefined;
   private server: Server | undefined;
   private agent: Agent | undefined;
+  private agentSocket: Socket | undefined;
   private readonly sendErrors = new Set<string>();
   private stopped = false;
   private readonly onMessage = (topic: string, payload: Buffer) => this.handleMessage(topic, payload);
@@ -211,11 +213,11 @@ export class BindDevice {
     clearTimeout(this.report?.timer);
     clearTimeout(this.notifyTimer);
     this.resetWait?.done(false);
-    const agent = this.agent;
-    if (agent) await new Promise<void>((resolve) => agent.close(() => resolve()));
+    if (this.agent && this.agentSocket) closeAgent(this.agent, this.agentSocket);
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-    else if (this.socket) this.socket.close();
+    // The server does not close a socket it was given.
+    this.socket?.close();
   }
 
   private show(token: string): string {
@@ -393,7 +395,8 @@ export class BindDevice {
     this.emit("lan-listening", `CoAP server on udp ${this.o.lan.host ?? "0.0.0.0"}:${this.lanPort}`, {
       port: this.lanPort,
     });
-    const agent = new Agent({ type: "udp4" });
+    this.agentSocket = createSocket("udp4");
+    const agent = new Agent({ type: "udp4", socket: this.agentSocket });
     agent.on("error", (error: Error) => this.sendFailed("agent", error));
     this.agent = agent;
   }

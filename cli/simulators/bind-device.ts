@@ -37,6 +37,7 @@ import {
   NOTIFY_PATH,
   NOTIFY_STEP_MS,
   newBindingToken,
+  notifyDelayMs,
   notifyPayload,
   parseCloudReply,
   REPLY_TIMEOUT_MS,
@@ -486,7 +487,7 @@ export class BindDevice {
         this.emit("notify-done", `device.info.notify sent ${sent} times`, { sent });
         return;
       }
-      this.notifyTimer = setTimeout(step, sent * this.o.notifyStepMs);
+      this.notifyTimer = setTimeout(step, notifyDelayMs(sent, this.o.notifyStepMs));
     };
     step();
   }

@@ -9,6 +9,7 @@ import { registerProductsCommands } from "./products.ts";
 import { registerRegistryCommands } from "./registry.ts";
 import { registerStatusCommand } from "./status.ts";
 import { registerTemplateCommands } from "./template.ts";
+import { registerUsersCommands } from "./users.ts";
 
 /**
  * Every command group registers itself here: one line per group, each group in its own file.
@@ -25,4 +26,5 @@ export function registerCommands(program: Command): void {
   registerRegistryCommands(program);
   registerStatusCommand(program);
   registerTemplateCommands(program);
+  registerUsersCommands(program);
 }

@@ -13,7 +13,7 @@ import {
 import { type Binding, PhoneApi, PhoneApiError, type TokenStatus } from "../simulators/phone-api.ts";
 import { discoverDevices, type FoundDevice } from "../simulators/phone-lan.ts";
 import { DEFAULT_ENDPOINTS_FILE } from "../wiring.ts";
-import { localIdToken } from "./phone-user.ts";
+import { localIdToken } from "./users.ts";
 
 type AuthOptions = { idToken?: string; user?: string; api?: string; endpoints?: string; json?: boolean };
 

@@ -1,10 +1,22 @@
 import { createHash, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { IoTClient } from "@aws-sdk/client-iot";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Command } from "commander";
+import { DynamoDbProductBinding } from "#adapters/dynamodb-product-binding.ts";
 import { AwsCaRegistry } from "#adapters/iot-ca-registry.ts";
+import { updateProductBinding } from "#core/binding/product-binding.ts";
 import { createProduct } from "#core/registry/manage-products.ts";
-import { type MqttAuth, type Product, productAuthModes, reprovisionPolicies } from "#core/registry/model.ts";
+import {
+  bindingOwnerships,
+  DEFAULT_PRODUCT_BINDING,
+  type MqttAuth,
+  type Product,
+  type ProductBinding,
+  productAuthModes,
+  reprovisionPolicies,
+} from "#core/registry/model.ts";
 import { CliError } from "../cli-error.ts";
 import { printResult } from "../output.ts";
 import { cliIotClient, type Target, withServices, withTargetOptions } from "../wiring.ts";
@@ -21,6 +33,8 @@ type CreateOptions = {
   allowRegnwl?: boolean;
   dynamicActivation?: boolean;
   timestampWindow?: string;
+  bindingOwnership?: string;
+  bindingTokenTtl?: string;
   json?: boolean;
   endpoints?: string;
 };
@@ -66,6 +80,14 @@ export function registerProductsCommands(program: Command): void {
         "--timestamp-window <seconds>",
         "with --mqtt-auth: accepted |now - timestamp| of a login (1-86400; default 900)",
       )
+      .option(
+        "--binding-ownership <mode>",
+        `device-user binding: ${bindingOwnerships.join(" | ")} (default ${DEFAULT_PRODUCT_BINDING.ownership})`,
+      )
+      .option(
+        "--binding-token-ttl <seconds>",
+        `how long a reported binding token binds, 10-86400 (default ${DEFAULT_PRODUCT_BINDING.tokenTtlSeconds})`,
+      )
       .option("--json", "print JSON")
       .addHelpText(
         "after",
@@ -74,7 +96,8 @@ Examples:
   onramp products create --product-key thermo-v2 --name 'Thermostat v2' --auth-mode device-secret
   onramp products create --product-key a1Lamp --name Lamp --mqtt-auth aliyun
   onramp products create --product-key a1Plug --name Plug --auth-mode product-secret --mqtt-auth aliyun-dynamic --allow-regnwl
-  onramp products create --product-key enosMeter --name Meter --auth-mode product-secret --mqtt-auth enos --dynamic-activation`,
+  onramp products create --product-key enosMeter --name Meter --auth-mode product-secret --mqtt-auth enos --dynamic-activation
+  onramp products create --product-key a1Plug --name Plug --mqtt-auth aliyun --binding-ownership shared`,
       ),
   ).action(async (options: CreateOptions) => {
     if (!(productAuthModes as readonly string[]).includes(options.authMode)) {
@@ -84,6 +107,8 @@ Examples:
       throw new CliError(`--reprovision must be one of ${reprovisionPolicies.join(", ")}`);
     }
     const mqttAuth = mqttAuthOption(options);
+    const change = bindingOption(options);
+    const binding = Object.keys(change).length > 0 ? { ...DEFAULT_PRODUCT_BINDING, ...change } : undefined;
     const result = await withServices(options, (services, target) =>
       withIotClient(target, (client) =>
         createProduct(
@@ -97,6 +122,7 @@ Examples:
             ...(options.template ? { templateName: options.template } : {}),
             ...(options.trustCa ? { trustedCaIds: options.trustCa.map(caCertificateId) } : {}),
             ...(mqttAuth ? { mqttAuth } : {}),
+            ...(binding ? { binding } : {}),
           },
         ),
       ),
@@ -110,6 +136,45 @@ Examples:
   });
 
   withTargetOptions(
+    products
+      .command("update")
+      .description("Change a product's device-user binding setting (existing bindings stay)")
+      .requiredOption("--product-key <key>", "the product")
+      .option("--binding-ownership <mode>", `${bindingOwnerships.join(" | ")}`)
+      .option("--binding-token-ttl <seconds>", "how long a reported binding token binds, 10-86400")
+      .option("--json", "print JSON")
+      .addHelpText(
+        "after",
+        `
+Example:
+  onramp products update --product-key a1Plug --binding-ownership shared --binding-token-ttl 300`,
+      ),
+  ).action(async (options: CreateOptions) => {
+    const change = bindingOption(options);
+    if (Object.keys(change).length === 0) {
+      throw new CliError(
+        "Nothing to change: give --binding-ownership and/or --binding-token-ttl.",
+        2,
+        "NOTHING_TO_CHANGE",
+      );
+    }
+    const binding = await withServices(options, (services, target) => {
+      const client = new DynamoDBClient({
+        region: target.region,
+        ...(target.credentials ? { credentials: target.credentials } : {}),
+        ...(target.dynamodbEndpoint ? { endpoint: target.dynamodbEndpoint } : {}),
+      });
+      const products = new DynamoDbProductBinding(DynamoDBDocumentClient.from(client), target.tableName);
+      return updateProductBinding(
+        { registry: services.registry, products },
+        options.productKey,
+        change,
+      ).finally(() => client.destroy());
+    });
+    printResult({ productKey: options.productKey, binding }, options.json);
+  });
+
+  withTargetOptions(
     products.command("list").description("List products").option("--json", "print JSON"),
   ).action(async (options: { json?: boolean; endpoints?: string }) => {
     const list = await withServices(options, (services) => services.registry.listProducts());
@@ -119,7 +184,7 @@ Examples:
     }
     for (const p of list) {
       process.stdout.write(
-        `${p.productKey}\t${p.authMode}\t${p.templateName}\treprovision=${p.reprovision}\tmqtt=${mqttAuthLabel(p)}\t${p.name}\n`,
+        `${p.productKey}\t${p.authMode}\t${p.templateName}\treprovision=${p.reprovision}\tmqtt=${mqttAuthLabel(p)}\tbinding=${(p.binding ?? DEFAULT_PRODUCT_BINDING).ownership}\t${p.name}\n`,
       );
     }
   });
@@ -173,6 +238,25 @@ function mqttAuthOption(options: CreateOptions): MqttAuth | undefined {
   if (scheme === "aliyun-dynamic") return { scheme, allowRegnwl: options.allowRegnwl ?? false, ...window };
   if (scheme === "enos") return { scheme, dynamicActivation: options.dynamicActivation ?? false, ...window };
   return { scheme: "aliyun", ...window };
+}
+
+/** `--binding-ownership` / `--binding-token-ttl` as a change of the product's binding setting. */
+function bindingOption(options: CreateOptions): Partial<ProductBinding> {
+  const change: Partial<ProductBinding> = {};
+  if (options.bindingOwnership !== undefined) {
+    if (!(bindingOwnerships as readonly string[]).includes(options.bindingOwnership)) {
+      throw new CliError(`--binding-ownership must be one of ${bindingOwnerships.join(", ")}`);
+    }
+    change.ownership = options.bindingOwnership as ProductBinding["ownership"];
+  }
+  if (options.bindingTokenTtl !== undefined) {
+    const ttl = Number(options.bindingTokenTtl);
+    if (!Number.isInteger(ttl) || ttl < 10 || ttl > 86_400) {
+      throw new CliError("--binding-token-ttl must be a whole number of seconds from 10 to 86400.");
+    }
+    change.tokenTtlSeconds = ttl;
+  }
+  return change;
 }
 
 /** Runs `fn` with an AWS IoT client for an already resolved target. */

@@ -68,6 +68,38 @@ describe("onramp users", () => {
     assert.equal(owners.status, 200);
   });
 
+  it("onramp products create|update set the product's binding setting; bad values are named", async () => {
+    const run = (...args: string[]) => runBinAsync(["products", ...args, "--endpoints", endpoints, "--json"]);
+    const created = await run(
+      "create",
+      "--product-key",
+      "bindprod",
+      "--name",
+      "B",
+      "--binding-ownership",
+      "shared",
+    );
+    assert.equal(created.code, 0, created.stdout + created.stderr);
+    assert.deepEqual((JSON.parse(created.stdout) as { binding: unknown }).binding, {
+      ownership: "shared",
+      tokenTtlSeconds: 180,
+    });
+    const updated = await run("update", "--product-key", "bindprod", "--binding-token-ttl", "300");
+    assert.equal(updated.code, 0, updated.stdout + updated.stderr);
+    assert.deepEqual((await stack.services.registry.getProduct("bindprod"))?.binding, {
+      ownership: "shared",
+      tokenTtlSeconds: 300,
+    });
+    const bad = await run("update", "--product-key", "bindprod", "--binding-ownership", "many");
+    assert.match(
+      (JSON.parse(bad.stdout) as { error: { message: string } }).error.message,
+      /--binding-ownership/,
+    );
+    const missing = await run("update", "--product-key", "nosuch", "--binding-token-ttl", "60");
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stdout, /No product nosuch/);
+  });
+
   it("refuses a second create, an unknown user and a bad name, with codes under --json", async () => {
     const twice = await cli("create", "alice", "--json");
     assert.notEqual(twice.code, 0);

@@ -1,0 +1,31 @@
+import { type DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import type { ProductBindingStore } from "#core/binding/product-binding.ts";
+import type { ProductBinding } from "#core/registry/model.ts";
+import { isConditionFailed, translateAwsError } from "./aws-errors.ts";
+import { keys } from "./registry-table.ts";
+
+/** A product's binding setting in the registry table (the product item's `binding` attribute). */
+export class DynamoDbProductBinding implements ProductBindingStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async setProductBinding(productKey: string, binding: ProductBinding): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.product(productKey),
+          UpdateExpression: "SET binding = :b",
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeValues: { ":b": binding },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw translateAwsError(error, "SetProductBinding");
+    }
+  }
+}

@@ -434,6 +434,38 @@ describe("device-user binding on the local stack", () => {
     assert.match(JSON.stringify(badBody.body), /token/);
   });
 
+  it("GET /v1/devices pages with nextToken; a token it did not return is a 400 naming it", async () => {
+    const auth = await jwt(users.alice);
+    const seen: string[] = [];
+    let nextToken: string | undefined;
+    let pages = 0;
+    do {
+      const query = `?limit=1${nextToken ? `&nextToken=${encodeURIComponent(nextToken)}` : ""}`;
+      const page = await api("GET", `/v1/devices${query}`, auth);
+      assert.equal(page.status, 200);
+      for (const d of page.body.devices as { productKey: string; deviceName: string }[]) {
+        seen.push(`${d.productKey}/${d.deviceName}`);
+      }
+      nextToken = page.body.nextToken as string | undefined;
+      pages++;
+    } while (nextToken && pages < 20);
+    const all = await api("GET", "/v1/devices", auth);
+    const expected = (all.body.devices as { productKey: string; deviceName: string }[]).map(
+      (d) => `${d.productKey}/${d.deviceName}`,
+    );
+    assert.ok(expected.length >= 2, "alice owns several devices by now");
+    assert.deepEqual(seen, expected);
+    const forged = Buffer.from(
+      JSON.stringify({ pk: "x", sk: "y", gsi1pk: `USER#${users.bob.userId}`, gsi1sk: "z" }),
+    );
+    const bad = await api("GET", `/v1/devices?nextToken=${forged.toString("base64url")}`, auth);
+    assert.equal(bad.status, 400);
+    assert.match(JSON.stringify(bad.body), /nextToken/);
+    const badLimit = await api("GET", "/v1/devices?limit=0", auth);
+    assert.equal(badLimit.status, 400);
+    assert.match(JSON.stringify(badLimit.body), /limit/);
+  });
+
   it("no token or JWT in any log line", () => {
     assert.ok(logger.entries.length > 20, "the flows logged");
     const text = JSON.stringify(logger.entries);

@@ -218,6 +218,7 @@ export async function startDeviceSimulation(
       ...(options.ip ? { ip: options.ip } : {}),
       ...(options.mac ? { mac: options.mac } : {}),
     },
+    serveLan: options.bind === true,
     ...(options.phoneToken ? { phoneToken: options.phoneToken.toUpperCase() } : {}),
     ...settings,
     showTokens: options.showTokens === true,

@@ -65,6 +65,8 @@ export type BindDeviceOptions = {
     ip?: string;
     mac?: string;
   };
+  /** Serve CoAP and notify on the LAN (default true; a device that only resets does not). */
+  serveLan?: boolean;
   /** Path 3: report this phone-made token first (no notify for it: the phone has it). */
   phoneToken?: string;
   replyTimeoutMs?: number;
@@ -160,7 +162,7 @@ export class BindDevice {
       }
       this.emit("subscribed", `sub ${topic} success`, { topic, grantedQos: granted });
     }
-    await this.startLan();
+    if (this.o.serveLan !== false) await this.startLan();
   }
 
   /** Reports the first token (the phone's with `phoneToken`, else a fresh one): binding starts. */
@@ -404,6 +406,12 @@ export class BindDevice {
 
   private handleRequest(req: IncomingMessage, res: OutgoingMessage): void {
     const path = (req.url.split("?")[0] ?? "").replace(/\/+$/, "");
+    if (path === NOTIFY_PATH) {
+      // A notify in the group (another device's, or ours looped back): not for a device.
+      res.code = "4.04";
+      res.end();
+      return;
+    }
     this.emit("request", `Request path is ${path}`, {
       path,
       method: req.method,

@@ -17,12 +17,12 @@ import { type HttpHandler, type HttpMiddleware, httpHandler } from "./http-middl
 import { errorResponse, jsonResponse, parseJsonBody } from "./http-response.ts";
 
 const MAX_BODY_BYTES = 1024;
-const bindSchema = z.object({
+export const bindRequestSchema = z.object({
   productKey: productKeySchema,
   deviceName: serialNumberSchema,
   token: bindingTokenSchema,
 });
-const tokenSchema = z.object({ token: bindingTokenSchema });
+export const tokenRequestSchema = z.object({ token: bindingTokenSchema });
 const deviceParamsSchema = z.object({ productKey: productKeySchema, deviceName: serialNumberSchema });
 const listQuerySchema = z.object({
   limit: z.optional(z.string().check(z.regex(/^([1-9]|[1-9][0-9]|100)$/, "a whole number from 1 to 100"))),
@@ -68,7 +68,7 @@ async function route(deps: BindingDeps, event: APIGatewayProxyEvent): Promise<AP
   const key = `${event.httpMethod} ${event.resource}`;
   const is = (r: { method: string; path: string }) => key === `${r.method} ${r.path}`;
   if (is(BINDING_ROUTES.bind)) {
-    const body = parseJsonBody(event, bindSchema, MAX_BODY_BYTES);
+    const body = parseJsonBody(event, bindRequestSchema, MAX_BODY_BYTES);
     const result = await bindDevice(deps, {
       user,
       device: { productKey: body.productKey, deviceName: body.deviceName },
@@ -77,12 +77,12 @@ async function route(deps: BindingDeps, event: APIGatewayProxyEvent): Promise<AP
     return jsonResponse(result.created ? 201 : 200, { binding: bindingView(result.binding) });
   }
   if (is(BINDING_ROUTES.registerToken)) {
-    const body = parseJsonBody(event, tokenSchema, MAX_BODY_BYTES);
+    const body = parseJsonBody(event, tokenRequestSchema, MAX_BODY_BYTES);
     const status = await registerPhoneToken(deps, { user, token: body.token });
     return tokenStatusResponse(status, status.status === "pending" ? 202 : status.created ? 201 : 200);
   }
   if (is(BINDING_ROUTES.tokenStatus)) {
-    const body = parseJsonBody(event, tokenSchema, MAX_BODY_BYTES);
+    const body = parseJsonBody(event, tokenRequestSchema, MAX_BODY_BYTES);
     return tokenStatusResponse(await pollPhoneToken(deps, { user, token: body.token }), 200);
   }
   if (is(BINDING_ROUTES.listDevices)) {

@@ -296,7 +296,10 @@ describe("binding simulators on the local stack", () => {
   });
 
   it("no token before the cloud answered: the report is retried (2 tries, then given up) and GETs get no answer", async () => {
-    stack.dynamoFaults?.inject({ operation: "PutItem", bodyIncludes: DEFAULT_BINDING_TABLE, times: 1000 });
+    // The cloud cannot store the token: binding-report fails, the rule's retries too, no reply.
+    for (const operation of ["PutItem", "UpdateItem"]) {
+      stack.dynamoFaults?.inject({ operation, bodyIncludes: DEFAULT_BINDING_TABLE, times: 1000 });
+    }
     try {
       const lamp = await device({
         productKey: "sim-lamp",

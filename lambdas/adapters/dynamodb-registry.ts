@@ -7,7 +7,13 @@ import {
   QueryCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
-import { ConflictError, DependencyThrottledError, NotFoundError, ValidationError } from "#core/errors.ts";
+import {
+  ConflictError,
+  DependencyThrottledError,
+  DomainError,
+  NotFoundError,
+  ValidationError,
+} from "#core/errors.ts";
 import type { Device, DeviceClaim, DeviceStatus, PendingRotation, Product } from "#core/registry/model.ts";
 import type { ImportOutcome, NewDevice, NonceStore, Registry } from "#core/registry/ports.ts";
 import { aws, isConditionFailed, translateAwsError } from "./aws-errors.ts";
@@ -302,7 +308,9 @@ export class DynamoDbRegistry implements Registry, NonceStore {
     stats: { unprocessedRetries: number; throttledRetries: number },
   ): Promise<void> {
     let pending = first;
+    // Calls in a row that moved nothing: the first retry waits up to 50 ms, each next one twice that.
     let failures = 0;
+    const pause = () => this.sleep(importBackoff(failures, this.options.random));
     while (pending.length > 0) {
       let rest: T[];
       try {
@@ -311,14 +319,15 @@ export class DynamoDbRegistry implements Registry, NonceStore {
         const translated = translateAwsError(error, operation);
         if (!(translated instanceof DependencyThrottledError)) throw translated;
         stats.throttledRetries++;
-        await this.sleep(importBackoff(failures++, this.options.random));
+        await pause();
+        failures++;
         continue;
       }
       if (rest.length > 0) {
         stats.unprocessedRetries++;
+        await pause();
         // Progress (some items went through) keeps the delay; none at all doubles it.
         if (rest.length >= pending.length) failures++;
-        await this.sleep(importBackoff(failures, this.options.random));
       }
       pending = rest;
     }
@@ -330,8 +339,7 @@ export class DynamoDbRegistry implements Registry, NonceStore {
       try {
         return await call();
       } catch (error) {
-        const translated =
-          error instanceof DependencyThrottledError ? error : translateAwsError(error, operation);
+        const translated = error instanceof DomainError ? error : translateAwsError(error, operation);
         if (!(translated instanceof DependencyThrottledError) || failures >= MAX_THROTTLED_READS)
           throw translated;
         await this.sleep(importBackoff(failures, this.options.random));

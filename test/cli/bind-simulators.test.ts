@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -83,6 +83,18 @@ describe("binding simulators on the local stack", () => {
     await stack?.close();
     rmSync(dir, { recursive: true, force: true });
   });
+
+  const saved = (deviceName: string) => {
+    const file = join(dir, `${deviceName}.json`);
+    const credentials = {
+      scheme: "aliyun",
+      productKey: "sim-lamp",
+      deviceName,
+      deviceSecret: secrets.lamp(deviceName),
+    };
+    writeFileSync(file, JSON.stringify(credentials), { mode: 0o600 });
+    return file;
+  };
 
   /** A device started through the command's own code path, its steps recorded. */
   async function device(options: Partial<SimulateOptions> & { deviceName: string; productKey: string }) {
@@ -333,7 +345,8 @@ describe("binding simulators on the local stack", () => {
     const lamp = await device({
       productKey: "sim-lamp",
       deviceName: "lamp-03",
-      deviceSecret: secrets.lamp("lamp-03"),
+      // What `onramp device connect --save` writes.
+      from: saved("lamp-03"),
       notifyCount: "0",
     });
     lamp.device.beginBinding();
@@ -458,6 +471,34 @@ describe("binding simulators on the local stack", () => {
     }
   });
 
+  it("the AWSS multicast group: the notify and a GET to 224.0.1.187:5683 find the device", {
+    skip: multicastSkip(),
+  }, async () => {
+    const heard = cli("phone", "discover", "--listen", "5683", "--first", "--timeout", "20");
+    const lamp = await device({
+      productKey: "sim-lamp",
+      deviceName: "lamp-02",
+      deviceSecret: secrets.lamp("lamp-02"),
+      lanPort: "5683",
+      lanHost: "0.0.0.0",
+      multicast: true,
+    });
+    lamp.device.beginBinding();
+    const found = await heard;
+    assert.equal(found.exitCode, 0, String(found.error));
+    assert.equal(found.body.devices[0].deviceName, "lamp-02");
+    assert.equal(found.body.devices[0].via, "notify");
+    const notified = await lamp.nth("notify-topic");
+    assert.deepEqual(notified.details?.targets, ["224.0.1.187:5683"]);
+    // The phone answered the notify; once the fresh token is acknowledged, a group GET finds it.
+    await lamp.nth("report-token-reply", 2);
+    const asked = await cli("phone", "discover", "--no-listen", "--get", "--first", "--timeout", "10");
+    assert.equal(asked.exitCode, 0, String(asked.error));
+    assert.equal(asked.body.devices[0].via, "get");
+    assert.equal(asked.body.devices[0].token, (await lamp.nth("report-token", 2)).details?.token);
+    await lamp.stop();
+  });
+
   it("the built CLI: Ctrl-C stops a running device cleanly", async () => {
     const child: ChildProcess = spawn(
       process.execPath,
@@ -496,3 +537,26 @@ describe("binding simulators on the local stack", () => {
     assert.match(String(reported?.token), /^[0-9A-F]{4}…[0-9A-F]{4}$/, "masked without --show-tokens");
   });
 });
+
+/**
+ * Whether this host delivers AWSS multicast to itself (a multicast route on some interface, and
+ * UDP 5683 not taken without SO_REUSEADDR): a reason to skip, or false.
+ */
+function multicastSkip(): string | false {
+  const probe = spawnSync(
+    process.execPath,
+    [
+      "-e",
+      `const s=require("node:dgram").createSocket({type:"udp4",reuseAddr:true});
+       s.on("error",()=>process.exit(2));
+       s.bind(5683,()=>{try{s.addMembership("224.0.1.187");s.setMulticastLoopback(true)}catch{process.exit(3)}
+         s.on("message",()=>process.exit(0));
+         s.send("probe",5683,"224.0.1.187",(e)=>{if(e)process.exit(4)});
+         setTimeout(()=>process.exit(5),2000)})`,
+    ],
+    { timeout: 10_000 },
+  );
+  return probe.status === 0
+    ? false
+    : `no multicast delivery to 224.0.1.187:5683 on this host (probe exit ${probe.status})`;
+}

@@ -22,31 +22,13 @@ import type { IKey } from "aws-cdk-lib/aws-kms";
 import { LogGroup } from "aws-cdk-lib/aws-logs";
 import { CfnWebACLAssociation } from "aws-cdk-lib/aws-wafv2";
 import { Construct } from "constructs";
+import { OPERATOR_GROUP } from "#core/binding/model.ts";
+import { BINDING_ROUTES } from "#handlers/binding-api.ts";
 import { tableKeyStatements } from "../iam-grants.ts";
 import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
 import { bindingTableStatement, registryReadStatement } from "./binding-report.ts";
 import { RegistryFunction, type RegistryFunctionSettings } from "./onramp-function.ts";
 import { accessLogFormat, addErrorResponses } from "./vending-api.ts";
-
-/** The Cognito group whose members may call the operator routes (`cognito:groups` claim). */
-export const OPERATORS_GROUP = "onramp-operators";
-
-/**
- * The phone API's routes (binding-contract: `lambdas/handlers/binding-api.ts` serves them all).
- * Tokens travel in bodies only, never in a path or query string (access logs record paths).
- */
-export const PHONE_API_ROUTES = [
-  { method: "POST", path: "/v1/bindings", operationName: "bindDevice" },
-  { method: "DELETE", path: "/v1/bindings/{productKey}/{deviceName}", operationName: "unbindDevice" },
-  { method: "POST", path: "/v1/binding-tokens", operationName: "registerPhoneToken" },
-  { method: "POST", path: "/v1/binding-tokens/status", operationName: "pollPhoneToken" },
-  { method: "GET", path: "/v1/devices", operationName: "listMyDevices" },
-  {
-    method: "GET",
-    path: "/v1/products/{productKey}/devices/{deviceName}/owners",
-    operationName: "listDeviceOwners",
-  },
-] as const;
 
 /** Settings of {@link PhoneApi}. */
 export type PhoneApiProps = RegistryFunctionSettings & {
@@ -69,8 +51,8 @@ export const PHONE_API_TIMEOUT = Duration.seconds(10);
 
 /**
  * Device–user binding, the phone side (issue 11): the users (a Cognito user pool the stack creates,
- * with an app client for the phone app and the {@link OPERATORS_GROUP} group, or an existing pool by
- * id), a regional REST API whose every route ({@link PHONE_API_ROUTES}) requires a valid ID token
+ * with an app client for the phone app and the {@link OPERATOR_GROUP} group, or an existing pool by
+ * id), a regional REST API whose every route (`BINDING_ROUTES` of the handler) requires a valid ID token
  * of that pool (API Gateway's Cognito authorizer: missing, forged or expired → 401 before any
  * Lambda runs), one Lambda behind it (`lambdas/entrypoints/binding-api.ts`, reading the claims from
  * `requestContext.authorizer.claims`), stage throttling, JSON access logs without bodies or query
@@ -123,7 +105,7 @@ export class PhoneApi extends Construct {
       });
       new CfnUserPoolGroup(this, "Operators", {
         userPoolId: pool.userPoolId,
-        groupName: OPERATORS_GROUP,
+        groupName: OPERATOR_GROUP,
         description: "iot-onramp operators: may list a device's owners",
       });
     }
@@ -174,9 +156,11 @@ export class PhoneApi extends Construct {
       validateRequestParameters: true,
     });
     const integration = new LambdaIntegration(this.handler.function, { proxy: true });
-    for (const route of PHONE_API_ROUTES) {
+    // The handler's route table (one source for the Lambda, the local API server and this API).
+    // Tokens travel in bodies only, never in a path or query string (access logs record paths).
+    for (const [operationName, route] of Object.entries(BINDING_ROUTES)) {
       this.api.root.resourceForPath(route.path).addMethod(route.method, integration, {
-        operationName: route.operationName,
+        operationName,
         authorizer,
         authorizationType: AuthorizationType.COGNITO,
         requestValidator: validator,

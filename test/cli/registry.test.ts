@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { CliError } from "#cli/cli-error.ts";
 import { requestCertificate } from "#cli/device/vend-client.ts";
 import { createCsr, createKeyPair } from "#core/pki/issue.ts";
@@ -234,6 +235,74 @@ describe("onramp products / registry / device vend against the local stack", () 
         endpoints,
       ),
       /HTTP 401 BAD_SIGNATURE/,
+    );
+  });
+
+  it("lists a product's devices page by page in serial order, and migrates rows written before sharding", async () => {
+    await onramp("products", "create", "--product-key", "paged", "--name", "Paged", "--endpoints", endpoints);
+    const serials = ["PG-07", "PG-01", "PG-10", "PG-03", "PG-05", "PG-02", "PG-09"];
+    const csv = join(dir, "paged.csv");
+    writeFileSync(csv, `serialNumber\n${serials.join("\n")}\n`);
+    await onramp("registry", "import", csv, "--product-key", "paged", "--endpoints", endpoints);
+    // Two rows as the registry wrote them before the index was sharded (dynalite checks no credentials).
+    const dynamo = new DynamoDBClient({
+      endpoint: stack.endpoints.dynamodb,
+      region: "us-east-1",
+      credentials: { accessKeyId: "DYNALITE", secretAccessKey: "dynalite-does-not-check" },
+    });
+    for (const serialNumber of ["PG-04", "PG-08"]) {
+      await stack.services.registry.createDevice({ serialNumber, productKey: "paged" });
+      await dynamo.send(
+        new UpdateItemCommand({
+          TableName: stack.endpoints.tableName,
+          Key: { pk: { S: `DEVICE#${serialNumber}` }, sk: { S: "DEVICE" } },
+          UpdateExpression: "SET gsi1pk = :legacy",
+          ExpressionAttributeValues: { ":legacy": { S: "PRODUCT#paged" } },
+        }),
+      );
+    }
+    dynamo.destroy();
+    const listAll = async () => {
+      const seen: string[][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = JSON.parse(
+          (
+            await onramp(
+              "registry",
+              "list",
+              "--product-key",
+              "paged",
+              "--limit",
+              "4",
+              "--json",
+              "--endpoints",
+              endpoints,
+              ...(cursor ? ["--cursor", cursor] : []),
+            )
+          ).stdout,
+        ) as { devices: { serialNumber: string }[]; cursor?: string };
+        seen.push(page.devices.map((d) => d.serialNumber));
+        cursor = page.cursor;
+      } while (cursor);
+      return seen;
+    };
+    const expected = [["PG-01", "PG-02", "PG-03", "PG-04"], ["PG-05", "PG-07", "PG-08", "PG-09"], ["PG-10"]];
+    assert.deepEqual(await listAll(), expected);
+
+    const migrated = JSON.parse(
+      (await onramp("registry", "migrate", "--product-key", "paged", "--json", "--endpoints", endpoints))
+        .stdout,
+    ) as { products: { productKey: string; moved: number }[] };
+    assert.deepEqual(migrated.products, [{ productKey: "paged", moved: 2, skipped: 0 }]);
+    assert.deepEqual(await listAll(), expected, "the same pages after migration");
+    await assert.rejects(
+      onramp("registry", "list", "--product-key", "paged", "--limit", "0", "--endpoints", endpoints),
+      /--limit must be a whole number from 1 to 1000/,
+    );
+    await assert.rejects(
+      onramp("registry", "migrate", "--product-key", "nope", "--endpoints", endpoints),
+      /unknown product nope/,
     );
   });
 });

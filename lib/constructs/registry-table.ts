@@ -15,7 +15,10 @@ export type RegistryTableProps = {
 /**
  * The serial-number registry: one DynamoDB table built from the same constants the adapter and
  * the local stack use (`lambdas/adapters/registry-table.ts`): `pk`/`sk`, the `gsi1` index
- * (`gsi1pk`/`gsi1sk`, all attributes) and `expiresAt` as the TTL attribute.
+ * (`gsi1pk`/`gsi1sk`, all attributes) and `expiresAt` as the TTL attribute. A product's devices
+ * spread over 16 gsi1 partition keys (`PRODUCT#{productKey}#{shard}`), so no index key takes every
+ * write of a product; the key values are the adapter's, the index itself is unchanged (an index's
+ * projection or keys cannot change in place: see ARCHITECTURE.md, Registry table).
  */
 export class RegistryTable extends Construct {
   /** The table. */

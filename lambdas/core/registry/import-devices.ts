@@ -115,6 +115,8 @@ export async function importDevices(
       advanceCheckpoint();
     });
     const tracked = job.finally(() => inFlight.delete(tracked));
+    // Seen by the race / the final all; this keeps a second failure from being "unhandled".
+    tracked.catch(() => undefined);
     inFlight.add(tracked);
     if (inFlight.size >= concurrency) await Promise.race(inFlight);
   };

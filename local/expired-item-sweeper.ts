@@ -13,9 +13,10 @@ export type ExpiredItemSweeper = {
 };
 
 /**
- * DynamoDB's TTL for the local stack (dynalite has none): every `intervalMs`, scans the registry
- * table for items whose TTL attribute is in the past and deletes each with a condition that it is
- * still expired (an item renewed meanwhile stays). The timer does not keep the process alive.
+ * DynamoDB's TTL for the local stack (dynalite has none): every `intervalMs`, scans one table (the
+ * registry or the binding table: both use `registryTable`'s key and TTL attribute names) for items
+ * whose TTL attribute is in the past and deletes each with a condition that it is still expired
+ * (an item renewed meanwhile stays). The timer does not keep the process alive.
  */
 export function startExpiredItemSweeper(options: {
   client: DynamoDBDocumentClient;

@@ -364,13 +364,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const coapPort = (await coap.listen(ports.coap ?? 0, host)).port;
     closers.push(() => coap.close());
 
-    const sweeper = startExpiredItemSweeper({
-      client: dynamo.documentClient,
-      tableName,
-      ...(options.sweepIntervalMs ? { intervalMs: options.sweepIntervalMs } : {}),
-      logger: options.logger,
-    });
-    closers.push(() => sweeper.stop());
+    // DynamoDB's TTL, for both tables (nonces and claims; binding tokens and failed-bind windows).
+    for (const sweptTable of [tableName, DEFAULT_BINDING_TABLE]) {
+      const sweeper = startExpiredItemSweeper({
+        client: dynamo.documentClient,
+        tableName: sweptTable,
+        ...(options.sweepIntervalMs ? { intervalMs: options.sweepIntervalMs } : {}),
+        logger: options.logger,
+      });
+      closers.push(() => sweeper.stop());
+    }
 
     const endpoints: LocalEndpoints = {
       ...credentials,

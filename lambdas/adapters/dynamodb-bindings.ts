@@ -188,6 +188,22 @@ export class DynamoDbBindingStore implements BindingStore {
     );
   }
 
+  async deleteTokenUsedBy(tokenHash: string, userId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: bindingKeys.token(tokenHash),
+          ConditionExpression: "usedBy = :u",
+          ExpressionAttributeValues: { ":u": userId },
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailed(error)) return; // unused, or another user's: not this unbind's to retire
+      throw translateAwsError(error, "DeleteTokenUsedBy");
+    }
+  }
+
   async putBinding(
     binding: Binding,
     ownership: BindingOwnership,

@@ -267,6 +267,11 @@ describe("device-user binding on the local stack", () => {
       "idempotent",
     );
     assert.equal(
+      (await bind("alice", "a1Single", "s-04", t1)).status,
+      403,
+      "an unbind retires the tokens the user used: no re-bind by replaying one",
+    );
+    assert.equal(
       (await bind("bob", "a1Single", "s-04", t2)).status,
       201,
       "the refused bind released the token",

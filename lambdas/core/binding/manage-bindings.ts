@@ -24,11 +24,18 @@ export async function listMyDevices(
 /**
  * DELETE /v1/bindings/{productKey}/{deviceName}: removes this user's binding; idempotent (a device
  * not bound to the user is the same success). An audit record for each removal.
+ *
+ * First the tokens this user used on the device are deleted (a used token answers its own user's
+ * retry with the same binding, so left in place it would re-bind by replay until it expires), then
+ * the binding: a crash in between leaves the binding, which the user's retry removes.
  */
 export async function unbindDevice(
   deps: BindingDeps,
   request: { user: BindingUser; device: DeviceRef },
 ): Promise<boolean> {
+  for (const hash of await deps.store.listDeviceTokens(request.device)) {
+    await deps.store.deleteTokenUsedBy(hash, request.user.userId);
+  }
   const removed = await deps.store.deleteUserBinding(request.device, request.user.userId);
   if (removed.length > 0) {
     await deps.store.putAudit({

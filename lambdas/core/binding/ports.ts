@@ -50,6 +50,8 @@ export interface BindingStore {
   /** Hashes of every token a device reported (for a reset). */
   listDeviceTokens(device: DeviceRef): Promise<string[]>;
   deleteToken(tokenHash: string): Promise<void>;
+  /** Deletes a token only if this user used it (an unbind retires the user's used tokens). */
+  deleteTokenUsedBy(tokenHash: string, userId: string): Promise<void>;
 
   /**
    * Writes a binding. `single-owner`: the device's one owner slot, conditional on it being free or

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { CreateTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { bindingTableDefinition } from "#adapters/binding-table.ts";
@@ -13,6 +15,9 @@ import type { Route } from "./api-gateway.ts";
 import { JWKS_PATH, jwtVerifier, LocalJwtIssuer } from "./jwt-issuer.ts";
 
 export const DEFAULT_BINDING_TABLE = "onramp-bindings";
+/** The phone API's OpenAPI document, served as written at {@link PHONE_API_SPEC_ROUTE}. */
+export const PHONE_API_SPEC_PATH = fileURLToPath(new URL("../phone-api.yaml", import.meta.url));
+export const PHONE_API_SPEC_ROUTE = "/phone-api.yaml";
 
 /** Creates the binding table in dynalite unless it exists (a data folder from an earlier start). */
 export async function ensureBindingTable(client: DynamoDBClient, tableName: string): Promise<void> {
@@ -38,7 +43,8 @@ export type LocalBindingOptions = {
 
 /**
  * The binding side of the local stack: the store on dynalite, the binding-report rule target,
- * the phone API routes (behind the JWT authorizer) and the JWKS route. The issuer is made once
+ * the phone API routes (behind the JWT authorizer), its contract (`GET /phone-api.yaml`, read
+ * on each request like `/openapi.yaml`) and the JWKS route. The issuer is made once
  * the API server's URL is known (`issuerReady`).
  */
 export function localBinding(options: LocalBindingOptions) {
@@ -72,6 +78,15 @@ export function localBinding(options: LocalBindingOptions) {
         statusCode: issuer ? 200 : 503,
         headers: { "content-type": "application/json" },
         body: JSON.stringify(issuer ? issuer.jwks() : { message: "starting" }),
+      }),
+    },
+    {
+      method: "GET",
+      path: PHONE_API_SPEC_ROUTE,
+      handler: async () => ({
+        statusCode: 200,
+        headers: { "content-type": "application/yaml" },
+        body: readFileSync(PHONE_API_SPEC_PATH, "utf8"),
       }),
     },
   ];

@@ -218,7 +218,10 @@ export function registerRegistryCommands(program: Command): void {
       .description("List the devices of a product")
       .requiredOption("--product-key <key>", "product key")
       .option("--limit <n>", "page size (1-1000), in serial order", "100")
-      .option("--cursor <cursor>", "continue after a previous page (printed on stderr, or `cursor` under --json)")
+      .option(
+        "--cursor <cursor>",
+        "continue after a previous page (printed on stderr, or `cursor` under --json)",
+      )
       .option(
         "--expiring-within <duration>",
         "only provisioned devices whose certificate expires within this (30d, 12h, 90m); reads each certificate",

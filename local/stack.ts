@@ -5,8 +5,11 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { IoTClient } from "@aws-sdk/client-iot";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { BoundedRetryStrategy } from "#adapters/bounded-retry.ts";
+import { DynamoDbProvisioningBudget } from "#adapters/dynamodb-provisioning-budget.ts";
 import { AwsIotProvisioning } from "#adapters/iot-provisioning.ts";
 import { defaultSecretNames, makeServices, type Services } from "#adapters/services.ts";
+import { AWS_DEFAULT_IOT_TPS, budgetShards, provisioningRate } from "#core/admission/quota-profile.ts";
 import { defaultFleetHookConfig } from "#core/fleet/authorize-fleet-provisioning.ts";
 import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import type { Logger } from "#core/logger.ts";
@@ -194,7 +197,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     closers.push(() => aws.close());
 
     const clientConfig = { endpoint: awsUrl, region: localRegion, credentials };
-    const iotClient = new IoTClient({ ...clientConfig, maxAttempts: 3 });
+    // The vend path's bounded retries (lambda-wiring.ts SYNCHRONOUS_IOT_RETRIES), without the
+    // per-call bound: this machine's load, not AWS, sets the local latencies.
+    const iotClient = new IoTClient({
+      ...clientConfig,
+      maxAttempts: 3,
+      retryStrategy: new BoundedRetryStrategy(3, 400),
+    });
     const secretsClient = new SecretsManagerClient(clientConfig);
     closers.push(async () => {
       iotClient.destroy();
@@ -223,8 +232,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(options.binding?.clock ? { clock: options.binding.clock } : {}),
       ...(options.binding?.config ? { config: options.binding.config } : {}),
     });
+    // Admission control with `--aws-quotas default`: the budget AWS's default quotas allow, in
+    // dynalite like the registry (the Lambda's: lambda-wiring.ts lambdaProvisioningBudget).
+    const budgetRate = provisioningRate({ ...AWS_DEFAULT_IOT_TPS });
+    const budget =
+      options.awsQuotas === "default"
+        ? new DynamoDbProvisioningBudget(dynamo.documentClient, tableName, {
+            ratePerSecond: budgetRate,
+            shards: budgetShards(budgetRate),
+          })
+        : undefined;
     const vend = makeVendCertificateHandler({
       ...services,
+      ...(budget ? { budget } : {}),
       metrics: metrics.forService(METRIC_SERVICES.vend),
       config: {
         ...defaultVendConfig,

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { createCsr, createKeyPair, type KeyPairAlgorithm } from "#core/pki/issue.ts";
 import { CliError } from "../cli-error.ts";
-import { requestCertificate } from "../device/vend-client.ts";
+import { vendWithRetries } from "../device/vend-client.ts";
 import { checkP12Options, P12_FILE, writeP12 } from "../device/vend-p12.ts";
 import { printResult } from "../output.ts";
 import { resolveTarget, withTargetOptions } from "../wiring.ts";
@@ -108,7 +108,8 @@ export function registerDeviceCommands(program: Command): void {
       privateKeyPem = (await createKeyPair(algorithm)).privateKeyPem;
       csr = await createCsr({ privateKeyPem, subject: { commonName: options.serial } });
     }
-    const response = await requestCertificate({
+    // Honours Retry-After on 429/503/504 (and 409 in progress), a few attempts with jitter.
+    const response = await vendWithRetries({
       apiUrl,
       serialNumber: options.serial,
       productKey: options.productKey,

@@ -22,6 +22,8 @@ export type ServiceSettings = {
   tableName: string;
   secretNames: SecretNames;
   loadTemplate: (name: string) => string | undefined;
+  /** Bound on each AWS IoT call, retries included (ms); see AwsIotProvisioningOptions. */
+  iotCallTimeoutMs?: number;
 };
 
 export type Services = {
@@ -50,7 +52,10 @@ export function makeServices(clients: AwsClients, settings: ServiceSettings): Se
     secrets,
     registryKeys: secrets,
     sealedSecrets: new DynamoDbSealedSecrets(clients.dynamo, settings.tableName),
-    iot: new AwsIotProvisioning(clients.iot),
+    iot: new AwsIotProvisioning(
+      clients.iot,
+      settings.iotCallTimeoutMs === undefined ? {} : { callTimeoutMs: settings.iotCallTimeoutMs },
+    ),
     templates: new CatalogTemplateSource(settings.loadTemplate),
   };
 }

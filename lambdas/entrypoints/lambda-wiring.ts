@@ -5,6 +5,8 @@ import { IoTClient } from "@aws-sdk/client-iot";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "aws-lambda";
+import { BoundedRetryStrategy } from "#adapters/bounded-retry.ts";
+import { DynamoDbProvisioningBudget } from "#adapters/dynamodb-provisioning-budget.ts";
 import { PowertoolsMetricsPort } from "#adapters/powertools-metrics.ts";
 import { makeServices, type Services } from "#adapters/services.ts";
 import { METRICS_NAMESPACE } from "#core/metrics.ts";
@@ -21,10 +23,24 @@ export function requireEnv(name: string): string {
 }
 
 /**
- * The adapters on SDK clients. `maxAttempts` bounds each client's retries (SDK default 3; the IoT
- * client 5): a function with a short deadline (the fleet hook) asks for fewer.
+ * The retries of a synchronous provisioning path (vend): 3 attempts per AWS IoT call, full-jitter
+ * backoff capped at 400 ms (≤ 0.6 s of sleeps per call), each call aborted after 1.2 s. With at
+ * most 8 IoT calls forward and 8 in an undo, that is ≤ 19.2 s against the 28 s timeout
+ * (ARCHITECTURE.md "Retries and timeouts").
  */
-export function lambdaServices(options: { maxAttempts?: number } = {}): Services {
+export const SYNCHRONOUS_IOT_RETRIES = { maxAttempts: 3, backoffCapMs: 400, callTimeoutMs: 1_200 } as const;
+
+/**
+ * The adapters on SDK clients. `maxAttempts` bounds each client's retries (SDK default 3; the IoT
+ * client 5): a function with a short deadline (the fleet hook) asks for fewer. `iot`: bounded
+ * retries and a per-call bound for the IoT client (SYNCHRONOUS_IOT_RETRIES on the vend path).
+ */
+export function lambdaServices(
+  options: {
+    maxAttempts?: number;
+    iot?: { maxAttempts: number; backoffCapMs: number; callTimeoutMs: number };
+  } = {},
+): Services {
   const attempts = options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts };
   const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(attempts), {
     marshallOptions: { removeUndefinedValues: true },
@@ -32,7 +48,12 @@ export function lambdaServices(options: { maxAttempts?: number } = {}): Services
   return makeServices(
     {
       dynamo,
-      iot: new IoTClient({ maxAttempts: options.maxAttempts ?? 5 }),
+      iot: options.iot
+        ? new IoTClient({
+            maxAttempts: options.iot.maxAttempts,
+            retryStrategy: new BoundedRetryStrategy(options.iot.maxAttempts, options.iot.backoffCapMs),
+          })
+        : new IoTClient({ maxAttempts: options.maxAttempts ?? 5 }),
       secretsManager: new SecretsManagerClient(attempts),
     },
     {
@@ -42,8 +63,26 @@ export function lambdaServices(options: { maxAttempts?: number } = {}): Services
         registryKeyName: requireEnv("REGISTRY_KEY_SECRET_NAME"),
       },
       loadTemplate: loadProvisioningTemplate,
+      ...(options.iot ? { iotCallTimeoutMs: options.iot.callTimeoutMs } : {}),
     },
   );
+}
+
+/**
+ * The account's provisioning budget in the registry table (admission control), sized by the CDK
+ * stack from the quota profile: PROVISIONING_RATE (per second) and PROVISIONING_SHARDS.
+ */
+export function lambdaProvisioningBudget(): DynamoDbProvisioningBudget {
+  const rate = Number(requireEnv("PROVISIONING_RATE"));
+  const shards = Number(requireEnv("PROVISIONING_SHARDS"));
+  if (!(rate > 0) || !Number.isInteger(shards) || shards < 1) {
+    throw new Error("PROVISIONING_RATE must be > 0 and PROVISIONING_SHARDS a whole number ≥ 1");
+  }
+  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  return new DynamoDbProvisioningBudget(dynamo, requireEnv("REGISTRY_TABLE_NAME"), {
+    ratePerSecond: rate,
+    shards,
+  });
 }
 
 export function lambdaLogger(serviceName: string): Logger {

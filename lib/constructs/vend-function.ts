@@ -6,6 +6,14 @@ import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct } from "constructs";
 import {
+  AWS_DEFAULT_IOT_TPS,
+  budgetShards,
+  type IotQuotas,
+  provisioningRate,
+} from "../../lambdas/core/admission/quota-profile.ts";
+import { VEND_TIMEOUT_SECONDS } from "../../lambdas/core/vending/vend-certificate.ts";
+import {
+  iotArn,
   iotProvisioningStatements,
   REGISTER_THING_ACTIONS,
   tableKeyStatements,
@@ -30,10 +38,15 @@ export type VendFunctionProps = {
   logRetention: RetentionDays;
   /** Of the log group. */
   removalPolicy?: RemovalPolicy;
+  /**
+   * The account's AWS IoT quotas (lib/config.ts `iotQuotas`: `aws-default` or raised numbers);
+   * they size the provisioning budget (PROVISIONING_RATE / PROVISIONING_SHARDS). Default: AWS's.
+   */
+  iotQuotas?: IotQuotas;
 };
 
 /** API Gateway gives up after 29 s; the function stops first so its own clean-up can answer. */
-export const VEND_TIMEOUT = Duration.seconds(28);
+export const VEND_TIMEOUT = Duration.seconds(VEND_TIMEOUT_SECONDS);
 
 /**
  * The Lambda behind `POST /v1/certificates` (`lambdas/entrypoints/vend-certificate.ts`):
@@ -50,6 +63,9 @@ export class VendFunction extends RegistryFunction {
       timeout: VEND_TIMEOUT,
       statements: (self) => vendStatements(self, props),
     });
+    const rate = provisioningRate(props.iotQuotas ?? { ...AWS_DEFAULT_IOT_TPS });
+    this.function.addEnvironment("PROVISIONING_RATE", String(rate));
+    this.function.addEnvironment("PROVISIONING_SHARDS", String(budgetShards(rate)));
   }
 }
 
@@ -81,6 +97,26 @@ export function vendStatements(scope: Construct, props: VendFunctionProps): Poli
       effect: Effect.ALLOW,
       actions: ["secretsmanager:GetSecretValue"],
       resources: [props.productSecretArnPattern, props.registryKeySecret.secretArn],
+    }),
+    // The direct path (register-device-thing.ts): the product's thing group carries the device
+    // policy; the function creates it once, attaches the policy to it and adds things to it.
+    new PolicyStatement({
+      sid: "ProductThingGroups",
+      effect: Effect.ALLOW,
+      actions: [
+        "iot:DescribeThingGroup",
+        "iot:CreateThingGroup",
+        "iot:AttachPolicy",
+        "iot:AddThingToThingGroup",
+        "iot:ListAttachedPolicies",
+      ],
+      resources: [iotArn(scope, "thinggroup", "onramp-product-*")],
+    }),
+    new PolicyStatement({
+      sid: "ThingGroupMembership",
+      effect: Effect.ALLOW,
+      actions: ["iot:AddThingToThingGroup", "iot:ListThingGroupsForThing"],
+      resources: [iotArn(scope, "thing", `${props.thingNamePrefix ?? ""}*`)],
     }),
     ...iotProvisioningStatements(scope, {
       certificate: [...REGISTER_THING_ACTIONS.certificate, ...UNDO_ACTIONS.certificate],

@@ -368,11 +368,30 @@ function detachPolicy(context: EmulatorContext, request: OperationRequest) {
   context.state.detachPolicy(policyName, stored?.certificateArn ?? target);
 }
 
+/** The policies of a target and, for a thing group, of each of its ancestor groups (nearest first). */
+function withAncestors(context: EmulatorContext, target: string): PolicyRecord[] {
+  const policies = context.state.attachedPolicies(target);
+  const groupName = thingGroupNameFromArn(target);
+  let group = groupName === undefined ? undefined : context.state.thingGroup(groupName);
+  const seen = new Set<string>();
+  while (group?.parentGroupName !== undefined && !seen.has(group.parentGroupName)) {
+    seen.add(group.parentGroupName);
+    group = context.state.thingGroup(group.parentGroupName);
+    if (group) policies.push(...context.state.attachedPolicies(group.thingGroupArn));
+  }
+  const names = new Set<string>();
+  return policies.filter((p) => !names.has(p.policyName) && names.add(p.policyName));
+}
+
 function listAttachedPolicies(context: EmulatorContext, request: OperationRequest) {
   const target = parseInput(targetLabel, request.labels.target, "target");
   const pageSize = queryInteger(request.query, "pageSize", 1, 250) ?? 25;
+  // `recursive`: a thing group's policies include those of its ancestors (ListAttachedPolicies).
+  const recursive = request.query.get("recursive") === "true";
   const { page, nextToken } = paginate(
-    context.state.attachedPolicies(storedArn(context, target)),
+    recursive
+      ? withAncestors(context, storedArn(context, target))
+      : context.state.attachedPolicies(storedArn(context, target)),
     request.query.get("marker"),
     pageSize,
     (p) => p.policyName,

@@ -15,6 +15,7 @@
  *   note that it "calls other AWS IoT control plane APIs" which "might exceed your account level
  *   AWS IoT Throttling Limits", not the table's rows: check the page before relying on a figure).
  */
+import { AWS_DEFAULT_IOT_TPS } from "#core/admission/quota-profile.ts";
 import { IotServiceError } from "./errors.ts";
 
 /** Milliseconds since some origin; `Date.now` unless a test injects its own. */
@@ -62,20 +63,11 @@ export type AwsQuotaProfile = "default" | "off";
 export const AWS_QUOTA_PROFILES: readonly AwsQuotaProfile[] = ["default", "off"];
 
 /**
- * AWS IoT's default TPS per control-plane operation (per account and region). Operations not
+ * AWS IoT's default TPS per control-plane operation (per account and region), the one table the
+ * provisioning budget is sized from (lambdas/core/admission/quota-profile.ts). Operations not
  * listed are not throttled locally (AWS's quotas for them are far above what the local flows use).
  */
-export const DEFAULT_OPERATION_TPS: Readonly<Record<string, number>> = {
-  RegisterThing: 10,
-  UpdateCertificate: 10,
-  DescribeCertificate: 10,
-  DeleteCertificate: 10,
-  CreateCertificateFromCsr: 15,
-  AttachPolicy: 15,
-  CreateThing: 100,
-  AttachThingPrincipal: 100,
-  AddThingToThingGroup: 100,
-};
+export const DEFAULT_OPERATION_TPS: Readonly<Record<string, number>> = AWS_DEFAULT_IOT_TPS;
 
 /** AWS IoT Core's MQTT CONNECT limit per client id (per second, not adjustable). */
 export const CONNECTS_PER_SECOND_PER_CLIENT_ID = 1;

@@ -50,7 +50,7 @@ const MAX_CACHED_POLICIES = 256;
 
 /**
  * Authorizes what a device does against the emulated registry as it is now: the certificate must
- * still be ACTIVE, and the policies attached to it decide, with the policy variables of the
+ * still be ACTIVE, and the policies attached to it, plus those of its thing's groups, decide, with the policy variables of the
  * connection (the thing named like the client id, whose variables resolve only when the
  * certificate is attached to it; the client id; the certificate's subject and issuer). Parsed
  * policy documents are cached.
@@ -99,8 +99,34 @@ export class DeviceAuthorizer {
     if (this.state.certificate(session.certificateId)?.status !== "ACTIVE") {
       return { allowed: false, reason: "certificate-not-active", ...named };
     }
-    const policies = this.state.attachedPolicies(session.certificateArn).map((p) => this.parse(p));
+    const policies = [
+      ...this.state.attachedPolicies(session.certificateArn),
+      ...(thingName === undefined ? [] : this.thingGroupPolicies(thingName)),
+    ].map((p) => this.parse(p));
     return { ...evaluatePolicies(policies, { action, resource, context }), ...named };
+  }
+
+  /**
+   * The policies a thing inherits from its static thing groups and their ancestors. AWS IoT applies
+   * them to a connection only when the client id is the thing's name ("When attaching things to
+   * static thing groups with an AWS IoT Core policy attached, the thing name must match the client
+   * ID", https://docs.aws.amazon.com/iot/latest/developerguide/thing-groups.html) and the thing is
+   * the certificate's: the caller passes the thing only then (the thing named by the client id,
+   * attached to this certificate), so a client id naming another thing gets no group policy.
+   */
+  private thingGroupPolicies(thingName: string): PolicyRecord[] {
+    const policies: PolicyRecord[] = [];
+    const seen = new Set<string>();
+    for (const groupName of this.state.thing(thingName)?.thingGroups ?? []) {
+      let group = this.state.thingGroup(groupName);
+      while (group && !seen.has(group.thingGroupName)) {
+        seen.add(group.thingGroupName);
+        policies.push(...this.state.attachedPolicies(group.thingGroupArn));
+        group =
+          group.parentGroupName === undefined ? undefined : this.state.thingGroup(group.parentGroupName);
+      }
+    }
+    return policies;
   }
 
   private parse(record: PolicyRecord): ParsedPolicy {

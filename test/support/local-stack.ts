@@ -15,13 +15,19 @@ import { type LocalStack, startLocalStack } from "#local/stack.ts";
  * Its AWS endpoint takes only its own key pair: clients use `stack.credentials`.
  */
 export async function startTestStack(
-  options: { dynamoFaultInjection?: boolean; logger?: Logger; sweepIntervalMs?: number } = {},
+  options: {
+    dynamoFaultInjection?: boolean;
+    logger?: Logger;
+    sweepIntervalMs?: number;
+    awsQuotas?: "default" | "off";
+  } = {},
 ): Promise<LocalStack & { iotClient: IoTClient; stop(): Promise<void> }> {
   const stack = await startLocalStack({
     logger: options.logger ?? silentLogger,
     ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0 },
     dynamoFaultInjection: options.dynamoFaultInjection ?? false,
     ...(options.sweepIntervalMs ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
+    ...(options.awsQuotas ? { awsQuotas: options.awsQuotas } : {}),
   });
   const iotClient = new IoTClient({
     endpoint: stack.endpoints.aws,

@@ -9,6 +9,7 @@ import {
   DescribeThingCommand,
   ListAttachedPoliciesCommand,
   ListCertificatesCommand,
+  ListThingGroupsForThingCommand,
   ListThingPrincipalsCommand,
 } from "@aws-sdk/client-iot";
 import { buildVendBody, requestCertificate } from "#cli/device/vend-client.ts";
@@ -90,9 +91,20 @@ describe("POST /v1/certificates against the local stack", () => {
     );
     assert.equal(described.certificateDescription?.status, "ACTIVE");
     const arn = body.certificateArn!;
+    // The direct path (the default template): no policy on the certificate; the device policy
+    // comes from the product's thing group, which the thing is in.
     const policies = await stack.iotClient.send(new ListAttachedPoliciesCommand({ target: arn }));
+    assert.deepEqual(policies.policies ?? [], []);
+    const groups = await stack.iotClient.send(new ListThingGroupsForThingCommand({ thingName: "SN-0000" }));
     assert.deepEqual(
-      policies.policies?.map((p) => p.policyName),
+      groups.thingGroups?.map((g) => g.groupName),
+      ["onramp-product-csr-only"],
+    );
+    const groupPolicies = await stack.iotClient.send(
+      new ListAttachedPoliciesCommand({ target: groups.thingGroups![0]!.groupArn! }),
+    );
+    assert.deepEqual(
+      groupPolicies.policies?.map((p) => p.policyName),
       ["onramp-device-policy"],
     );
     const thing = await stack.iotClient.send(new DescribeThingCommand({ thingName: "SN-0000" }));

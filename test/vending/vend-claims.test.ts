@@ -29,9 +29,18 @@ describe("vending: claims, commits and the operator's last word", () => {
   let n = 0;
   const nextSerial = () => serials[n++] ?? assert.fail("out of serials");
 
+  const templateSerials = Array.from({ length: 12 }, (_, i) => `VT-${String(i).padStart(4, "0")}`);
+  let t = 0;
+  let templateProduct: Awaited<ReturnType<typeof seedProduct>>;
+
   before(async () => {
     stack = await startTestStack();
     product = await seedProduct(stack.services, { productKey: "vc-product", name: "Claims" }, serials);
+    templateProduct = await seedProduct(
+      stack.services,
+      { productKey: "vc-template", name: "Claims (template)", templateName: "cvm-device-certificate-policy" },
+      templateSerials,
+    );
   });
   after(() => stack.stop());
 
@@ -60,40 +69,62 @@ describe("vending: claims, commits and the operator's last word", () => {
     return out.certificates?.length ?? 0;
   };
 
-  for (const operator of ["revoke", "disable"] as const) {
-    it(`${operator} between RegisterThing and the commit wins, for 10 of 10 devices (before: 0 of 10)`, async () => {
-      const before = await certificateCount();
-      for (let i = 0; i < 10; i++) {
-        const serial = nextSerial();
-        const gate = stack.iot.faults.hold("RegisterThing");
-        const answer = vend(serial, opensslCsr(serial).csrPem);
-        await gate.reached;
-        if (operator === "revoke") await revokeDevice(stack.services, serial, "stolen");
-        else await disableDevice(stack.services, serial, "lost");
-        gate.release();
-        const res = await answer;
-        assert.equal(res.status, 403, JSON.stringify(res.body));
-        const device = await stack.services.registry.getDevice(serial);
-        assert.equal(device?.status, operator === "revoke" ? "revoked" : "disabled");
-        assert.equal(device?.certificateId, undefined);
-      }
-      assert.equal(await certificateCount(), before, "every losing flow destroyed its certificate");
+  // The last AWS IoT call before the commit, and the call between the commit and the activation,
+  // per provisioning path: direct (the default template) and RegisterThing (a product template).
+  const paths = [
+    { path: "direct", beforeCommit: "AttachThingPrincipal", afterCommit: "AddThingToThingGroup" },
+    { path: "template", beforeCommit: "RegisterThing", afterCommit: "UpdateCertificate" },
+  ] as const;
+  const vendOn = (path: "direct" | "template", serial: string, csr: string) =>
+    path === "direct"
+      ? vend(serial, csr)
+      : requestCertificate({
+          apiUrl: stack.endpoints.api,
+          serialNumber: serial,
+          productKey: "vc-template",
+          secret: templateProduct.secretFor(serial),
+          keyMode: "csr",
+          csr,
+        });
+  const nextOn = (path: "direct" | "template") =>
+    path === "direct" ? nextSerial() : (templateSerials[t++] ?? assert.fail("out of serials"));
+
+  for (const { path, beforeCommit, afterCommit } of paths) {
+    for (const operator of ["revoke", "disable"] as const) {
+      it(`${path} path: ${operator} between ${beforeCommit} and the commit wins, for 5 of 5 devices (before: 0 of 10)`, async () => {
+        const before = await certificateCount();
+        for (let i = 0; i < 5; i++) {
+          const serial = nextOn(path);
+          const gate = stack.iot.faults.hold(beforeCommit);
+          const answer = vendOn(path, serial, opensslCsr(serial).csrPem);
+          await gate.reached;
+          if (operator === "revoke") await revokeDevice(stack.services, serial, "stolen");
+          else await disableDevice(stack.services, serial, "lost");
+          gate.release();
+          const res = await answer;
+          assert.equal(res.status, 403, JSON.stringify(res.body));
+          const device = await stack.services.registry.getDevice(serial);
+          assert.equal(device?.status, operator === "revoke" ? "revoked" : "disabled");
+          assert.equal(device?.certificateId, undefined);
+        }
+        assert.equal(await certificateCount(), before, "every losing flow destroyed its certificate");
+      });
+    }
+
+    it(`${path} path: a revoke between the commit and the activation (${afterCommit}) leaves the certificate REVOKED`, async () => {
+      const serial = nextOn(path);
+      const gate = stack.iot.faults.hold(afterCommit);
+      const answer = vendOn(path, serial, opensslCsr(serial).csrPem);
+      await gate.reached;
+      await revokeDevice(stack.services, serial, "stolen");
+      gate.release();
+      const res = await answer;
+      assert.equal(res.status, 403);
+      const device = await stack.services.registry.getDevice(serial);
+      assert.equal(device?.status, "revoked");
+      assert.equal(await statusOf(device!.certificateId!), "REVOKED");
     });
   }
-
-  it("a revoke between the commit and the activation leaves the certificate REVOKED", async () => {
-    const serial = nextSerial();
-    const gate = stack.iot.faults.hold("UpdateCertificate");
-    const answer = vend(serial, opensslCsr(serial).csrPem);
-    await gate.reached;
-    await revokeDevice(stack.services, serial, "stolen");
-    gate.release();
-    const res = await answer;
-    assert.equal(res.status, 403);
-    const device = await stack.services.registry.getDevice(serial);
-    assert.equal(device?.status, "revoked");
-    assert.equal(await statusOf(device!.certificateId!), "REVOKED");
-  });
 
   it("never re-activates a certificate an operator set INACTIVE (before: a retry re-activated it)", async () => {
     const serial = nextSerial();
@@ -159,7 +190,7 @@ describe("vending: claims, commits and the operator's last word", () => {
 
   it("a 409 for another key's flow in progress carries Retry-After", async () => {
     const serial = nextSerial();
-    const gate = stack.iot.faults.hold("RegisterThing");
+    const gate = stack.iot.faults.hold("AttachThingPrincipal");
     const first = vend(serial, opensslCsr(serial).csrPem);
     await gate.reached;
     const other = await vend(serial, opensslCsr(serial).csrPem);

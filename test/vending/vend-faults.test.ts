@@ -17,6 +17,8 @@ describe("vending under injected faults", () => {
   let stack: Stack;
   let product: Awaited<ReturnType<typeof seedProduct>>;
   let n = 0;
+  let t = 0;
+  let templateProduct: Awaited<ReturnType<typeof seedProduct>>;
 
   before(async () => {
     stack = await startTestStack({ dynamoFaultInjection: true });
@@ -25,6 +27,11 @@ describe("vending under injected faults", () => {
       { productKey: "faulty", name: "Fault tests" },
       Array.from({ length: 20 }, (_, i) => `F-${i}`),
     );
+    templateProduct = await seedProduct(
+      stack.services,
+      { productKey: "faulty-template", name: "Fault tests", templateName: "cvm-device-certificate-policy" },
+      Array.from({ length: 10 }, (_, i) => `FT-${i}`),
+    );
   });
   after(() => stack.stop());
 
@@ -32,8 +39,8 @@ describe("vending under injected faults", () => {
     requestCertificate({
       apiUrl: stack.endpoints.api,
       serialNumber: serial,
-      productKey: "faulty",
-      secret: product.secretFor(serial),
+      productKey: serial.startsWith("FT-") ? "faulty-template" : "faulty",
+      secret: (serial.startsWith("FT-") ? templateProduct : product).secretFor(serial),
       keyMode: "csr",
       csr: await createCsr({ privateKeyPem, subject: { commonName: serial } }),
     });
@@ -44,15 +51,18 @@ describe("vending under injected faults", () => {
     return { certificates: certs.certificates?.length ?? 0, things: things.things?.length ?? 0 };
   };
 
+  // Direct path (the default template) and RegisterThing (a product on a template: FT- serials).
   const iotSteps = [
-    { operation: "CreateCertificateFromCsr", error: "InternalFailureException", status: 503 },
-    { operation: "CreateCertificateFromCsr", error: "ThrottlingException", status: 429 },
-    { operation: "RegisterThing", error: "InternalFailureException", status: 503 },
-    { operation: "RegisterThing", error: "ThrottlingException", status: 429 },
+    { operation: "CreateCertificateFromCsr", error: "InternalFailureException", status: 503, prefix: "F-" },
+    { operation: "CreateCertificateFromCsr", error: "ThrottlingException", status: 429, prefix: "F-" },
+    { operation: "CreateThing", error: "InternalFailureException", status: 503, prefix: "F-" },
+    { operation: "AttachThingPrincipal", error: "ThrottlingException", status: 429, prefix: "F-" },
+    { operation: "RegisterThing", error: "InternalFailureException", status: 503, prefix: "FT-" },
+    { operation: "RegisterThing", error: "ThrottlingException", status: 429, prefix: "FT-" },
   ];
   for (const step of iotSteps) {
     it(`undoes everything when AWS IoT ${step.operation} fails with ${step.error}`, async () => {
-      const serial = `F-${n++}`;
+      const serial = step.prefix === "F-" ? `F-${n++}` : `FT-${t++}`;
       const { privateKeyPem } = await createKeyPair("EC-P256");
       const before = await iotCounts();
       stack.iot.faults.inject({ operation: step.operation, error: step.error, times: 10 });
@@ -69,21 +79,32 @@ describe("vending under injected faults", () => {
     });
   }
 
-  it("keeps a committed certificate when activation fails, and the retry activates it", async () => {
-    const serial = `F-${n++}`;
-    const { privateKeyPem } = await createKeyPair("EC-P256");
-    stack.iot.faults.inject({ operation: "UpdateCertificate", error: "InternalFailureException", times: 10 });
-    const res = await vend(serial, privateKeyPem);
-    stack.iot.faults.clear();
-    assert.equal(res.status, 503);
-    const device = await stack.services.registry.getDevice(serial);
-    assert.equal(device?.status, "provisioned");
-    const retry = await vend(serial, privateKeyPem);
-    assert.equal(retry.status, 200);
-    assert.equal(retry.body.certificateId, device?.certificateId);
-    const described = await stack.services.iot.describeCertificate(device!.certificateId!);
-    assert.equal(described?.status, "ACTIVE");
-  });
+  for (const { operation, serial: nextOf } of [
+    { operation: "UpdateCertificate", serial: () => `FT-${t++}` },
+    { operation: "AddThingToThingGroup", serial: () => `F-${n++}` },
+  ]) {
+    it(`keeps a committed certificate when the step after the commit (${operation}) fails, and the retry completes it`, async () => {
+      const serial = nextOf();
+      const { privateKeyPem } = await createKeyPair("EC-P256");
+      stack.iot.faults.inject({ operation, error: "InternalFailureException", times: 10 });
+      const res = await vend(serial, privateKeyPem);
+      stack.iot.faults.clear();
+      assert.equal(res.status, 503);
+      const device = await stack.services.registry.getDevice(serial);
+      assert.equal(device?.status, "provisioned");
+      const retry = await vend(serial, privateKeyPem);
+      assert.equal(retry.status, 200);
+      assert.equal(retry.body.certificateId, device?.certificateId);
+      const inspected = await stack.services.iot.inspectCertificate(device!.certificateId!);
+      assert.equal(inspected?.status, "ACTIVE");
+      assert.deepEqual(inspected?.things, [serial]);
+      assert.deepEqual(inspected?.policies, ["onramp-device-policy"]);
+      assert.equal(
+        (await stack.services.registry.getDevice(serial))?.activatedCertificateId,
+        device?.certificateId,
+      );
+    });
+  }
 
   const dynamoSteps = [
     { name: "the claim", bodyIncludes: ":nowMs" },

@@ -20,6 +20,9 @@ export interface JitrIot
     IotProvisioning,
     | "registerThing"
     | "describeThing"
+    | "createThing"
+    | "attachThingPrincipal"
+    | "addThingToPolicyGroup"
     | "setCertificateStatus"
     | "deleteThingIfUnused"
     | "destroyCertificate"

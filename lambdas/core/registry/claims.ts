@@ -134,7 +134,11 @@ export async function activateCommitted(
   return confirmActivation(deps, serialNumber, certificateId);
 }
 
-async function confirmActivation(
+/**
+ * Records the activation of a certificate that is ACTIVE already (the direct path creates it
+ * ACTIVE) and re-reads the device, re-applying an operator's disable/revoke (see activateCommitted).
+ */
+export async function confirmActivation(
   deps: ClaimDeps,
   serialNumber: string,
   certificateId: string,

@@ -1,6 +1,10 @@
 import type { CertificateAttachments } from "../vending/ports.ts";
 import type { Device, Product } from "./model.ts";
-import { type DeviceThingDeps, registerDeviceThing } from "./register-device-thing.ts";
+import {
+  type DeviceThingDeps,
+  type DeviceThingOptions,
+  registerDeviceThing,
+} from "./register-device-thing.ts";
 
 /**
  * Makes a committed provisioning complete again: the certificate attached to the device's thing
@@ -13,8 +17,13 @@ export async function ensureAttached(
   product: Product,
   device: Device,
   certificate: CertificateAttachments,
+  options: Pick<DeviceThingOptions, "path"> = {},
 ): Promise<void> {
   const thingName = device.thingName ?? device.serialNumber;
+  // `policies` includes those the thing inherits from its groups (the direct path's grant).
   if (certificate.things.includes(thingName) && certificate.policies.length > 0) return;
-  await registerDeviceThing(deps, product, device.serialNumber, certificate.certificateId);
+  await registerDeviceThing(deps, product, device.serialNumber, certificate.certificateId, {
+    ...options,
+    certificateArn: certificate.certificateArn,
+  });
 }

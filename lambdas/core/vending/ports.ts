@@ -13,7 +13,10 @@ export type CertificateStatus =
   | "PENDING_ACTIVATION"
   | "REGISTER_INACTIVE";
 
-/** A certificate with the things and policies attached to it. */
+/**
+ * A certificate with the things and policies attached to it; `policies` also holds those its
+ * things inherit from their thing groups (the direct provisioning path grants through a group).
+ */
 export type CertificateAttachments = {
   certificateId: string;
   certificateArn: string;
@@ -27,10 +30,16 @@ export type CertificateAttachments = {
  * DependencyThrottledError / DependencyUnavailableError / ValidationError.
  */
 export interface IotProvisioning {
-  /** Creates an INACTIVE certificate from a CSR (activated only when the whole flow succeeded). */
-  createCertificateFromCsr(csrPem: string): Promise<CreatedCertificate>;
-  /** Creates an INACTIVE certificate with a server-made key pair. */
-  createKeysAndCertificate(): Promise<CreatedCertificate & { privateKeyPem: string }>;
+  /**
+   * Creates a certificate from a CSR: INACTIVE (activated only when the whole flow succeeded), or
+   * ACTIVE with `setAsActive` where the flow's order keeps that safe (the direct path: a
+   * certificate with no thing and no policy can do nothing, and permissions come after the commit).
+   */
+  createCertificateFromCsr(csrPem: string, options?: { setAsActive?: boolean }): Promise<CreatedCertificate>;
+  /** Creates a certificate with a server-made key pair; INACTIVE unless `setAsActive` (as above). */
+  createKeysAndCertificate(options?: {
+    setAsActive?: boolean;
+  }): Promise<CreatedCertificate & { privateKeyPem: string }>;
   /** RegisterThing with a template body and its parameters. */
   registerThing(templateBody: string, parameters: Record<string, string>): Promise<{ thingArn?: string }>;
   describeCertificate(
@@ -49,6 +58,17 @@ export interface IotProvisioning {
   destroyCertificate(certificateId: string): Promise<void>;
   /** Creates a thing with attributes (no certificate). Idempotent: an existing thing is left as it is. */
   createThing(thingName: string, attributes: Record<string, string>): Promise<void>;
+  /**
+   * Attaches a certificate to a thing (AttachThingPrincipal; idempotent). Without the ARN the
+   * adapter reads it (one DescribeCertificate more).
+   */
+  attachThingPrincipal(thingName: string, certificateId: string, certificateArn?: string): Promise<void>;
+  /**
+   * Puts a thing into a static thing group that carries `policyName` (AddThingToThingGroup). The
+   * group is created and the policy attached to it (AttachPolicy on the group's ARN) once per
+   * group and instance. Idempotent.
+   */
+  addThingToPolicyGroup(thingName: string, thingGroupName: string, policyName: string): Promise<void>;
   /** A thing's attributes; undefined when there is no thing of that name. */
   describeThing(thingName: string): Promise<{ attributes: Record<string, string> } | undefined>;
   /** Deletes a thing if no principal is attached to it any more. Idempotent. */

@@ -1,15 +1,22 @@
 import { verifyVendSignature } from "#credentials/vend-signature.ts";
+import { admitProvisioning } from "../admission/admit-provisioning.ts";
+import type { ProvisioningBudget } from "../admission/ports.ts";
 import { describeError } from "../describe-error.ts";
 import { AuthenticationError, ConflictError, DeviceNotAllowedError, ValidationError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { METRIC, type Metrics, noMetrics } from "../metrics.ts";
 import { readCertificate } from "../pki/certificate-reader.ts";
 import { parseCsr } from "../pki/csr.ts";
-import { activateCommitted, inProgress, takeClaim } from "../registry/claims.ts";
+import { activateCommitted, confirmActivation, inProgress, takeClaim } from "../registry/claims.ts";
 import { ensureAttached } from "../registry/ensure-attached.ts";
 import { type Device, isClaimActive, type Product } from "../registry/model.ts";
 import type { NonceStore, Registry, SecretStore } from "../registry/ports.ts";
-import { registerDeviceThing } from "../registry/register-device-thing.ts";
+import {
+  grantDevicePolicy,
+  provisioningPath,
+  type RegisteredThing,
+  registerDeviceThing,
+} from "../registry/register-device-thing.ts";
 import { deviceSigningSecret } from "../registry/signing-secret.ts";
 import type { CertificateAttachments, CreatedCertificate, IotProvisioning, TemplateSource } from "./ports.ts";
 import type { VendRequest, VendResult } from "./vend-request.ts";
@@ -17,7 +24,10 @@ import type { VendRequest, VendResult } from "./vend-request.ts";
 export type VendConfig = {
   /** How far a request's timestamp may be from the server clock (ms). */
   timestampWindowMs: number;
-  /** How long a claim blocks other flows on the same device (ms); longer than the Lambda timeout. */
+  /**
+   * How long a claim blocks other flows on the same device (ms): the function's timeout plus a
+   * margin (claimTtlFor), so a claim outlives its flow but a crashed flow blocks no longer.
+   */
   claimTtlMs: number;
   /** The root CA of the MQTT endpoint's server certificate, returned to devices. */
   serverRootCaPem: string;
@@ -38,10 +48,29 @@ export type VendDeps = {
   logger: Logger;
   /** Counts undo steps and undo failures (METRIC.undoSteps / undoFailures); none when absent. */
   metrics?: Metrics;
+  /** The account's provisioning budget (admission control); none: every request is admitted. */
+  budget?: ProvisioningBudget;
   clock?: () => number;
+  /** Jitter of Retry-After; injectable for tests. */
+  random?: () => number;
 };
 
-export const defaultVendConfig = { timestampWindowMs: 5 * 60_000, claimTtlMs: 2 * 60_000 } as const;
+/**
+ * The vend function's timeout (s): API Gateway gives up after 29 s, so the function stops first
+ * and its own clean-up can answer. lib/constructs/vend-function.ts deploys it; the claim's lifetime
+ * and the retry arithmetic (ARCHITECTURE.md "Retries and timeouts") follow from it.
+ */
+export const VEND_TIMEOUT_SECONDS = 28;
+
+/** A claim lives as long as the flow that took it can run, plus 2 s. */
+export function claimTtlFor(functionTimeoutSeconds: number): number {
+  return (functionTimeoutSeconds + 2) * 1000;
+}
+
+export const defaultVendConfig = {
+  timestampWindowMs: 5 * 60_000,
+  claimTtlMs: claimTtlFor(VEND_TIMEOUT_SECONDS),
+} as const;
 
 /**
  * The certificate vending use case. A device proves itself with an HMAC over the request, the
@@ -91,6 +120,10 @@ export async function vendCertificate(deps: VendDeps, request: VendRequest): Pro
     }
   }
 
+  // Over the account's provisioning budget: 429 at once, before any AWS IoT call (and before the
+  // claim, so a refused device holds nothing).
+  await admitProvisioning(deps);
+
   let claim: Awaited<ReturnType<typeof takeClaim>>;
   try {
     claim = await takeClaim(deps, device, {
@@ -111,20 +144,25 @@ export async function vendCertificate(deps: VendDeps, request: VendRequest): Pro
   }
 
   const log = { serialNumber, productKey };
+  // Direct path: the certificate is made ACTIVE at once (no UpdateCertificate, a 10 TPS operation);
+  // it has no thing and no policy, so it can do nothing until the permissions, which come only
+  // after the registry commit. Template path: INACTIVE until the commit, then UpdateCertificate.
+  const direct = provisioningPath(product) === "direct";
   let certificate: (CreatedCertificate & { privateKeyPem?: string }) | undefined;
   let thingName = serialNumber;
   let createdThing = false;
+  let registered: RegisteredThing | undefined;
   try {
     certificate = request.csr
-      ? await deps.iot.createCertificateFromCsr(request.csr)
-      : await deps.iot.createKeysAndCertificate();
+      ? await deps.iot.createCertificateFromCsr(request.csr, { setAsActive: direct })
+      : await deps.iot.createKeysAndCertificate({ setAsActive: direct });
     await deps.registry.recordClaimCertificate(serialNumber, claim.id, certificate.certificateId);
-    ({ thingName, created: createdThing } = await registerDeviceThing(
-      deps,
-      product,
-      serialNumber,
-      certificate.certificateId,
-    ));
+    registered = await registerDeviceThing(deps, product, serialNumber, certificate.certificateId, {
+      path: "product",
+      certificateArn: certificate.certificateArn,
+      grant: "later",
+    });
+    ({ thingName, created: createdThing } = registered);
     const committed = await deps.registry.completeClaim(serialNumber, claim.id, {
       certificateId: certificate.certificateId,
       thingName,
@@ -142,7 +180,15 @@ export async function vendCertificate(deps: VendDeps, request: VendRequest): Pro
     throw error;
   }
 
-  const outcome = await activateCommitted(deps, serialNumber, certificate.certificateId);
+  // Committed: a failure from here on is completed by the device's retry with the same key
+  // (replayProvisioned redoes the missing attachments and the activation).
+  let outcome: Awaited<ReturnType<typeof activateCommitted>>;
+  if (registered.granted) {
+    outcome = await activateCommitted(deps, serialNumber, certificate.certificateId);
+  } else {
+    await grantDevicePolicy(deps, product, thingName);
+    outcome = await confirmActivation(deps, serialNumber, certificate.certificateId);
+  }
   if (outcome !== "active") throw new DeviceNotAllowedError(outcome);
   if (replaced && replaced !== certificate.certificateId) {
     await deps.iot.destroyCertificate(replaced).catch((error: unknown) =>
@@ -204,13 +250,17 @@ async function replayProvisioned(
 ): Promise<VendResult> {
   const { certificateId } = certificate;
   if (certificate.status === "REVOKED") throw new DeviceNotAllowedError("revoked");
+  if (certificate.status !== "ACTIVE" && device.activatedCertificateId === certificateId) {
+    throw new DeviceNotAllowedError("disabled");
+  }
+  await ensureAttached(deps, product, device, certificate, { path: "product" });
   if (certificate.status !== "ACTIVE") {
-    if (device.activatedCertificateId === certificateId) throw new DeviceNotAllowedError("disabled");
-    await ensureAttached(deps, product, device, certificate);
     const outcome = await activateCommitted(deps, device.serialNumber, certificateId);
     if (outcome !== "active") throw new DeviceNotAllowedError(outcome);
-  } else {
-    await ensureAttached(deps, product, device, certificate);
+  } else if (device.activatedCertificateId !== certificateId) {
+    // Direct path: ACTIVE since its creation, but the flow stopped before recording the activation.
+    const outcome = await confirmActivation(deps, device.serialNumber, certificateId);
+    if (outcome !== "active") throw new DeviceNotAllowedError(outcome);
   }
   const described = await deps.iot.describeCertificate(certificateId);
   if (!described) throw inProgress();

@@ -43,7 +43,13 @@ describe("onramp registry reconcile", () => {
     dir = mkdtempSync(join(tmpdir(), "onramp-reconcile-"));
     endpoints = join(dir, "endpoints.json");
     writeFileSync(endpoints, JSON.stringify(stack.endpoints));
-    product = await seedProduct(stack.services, { productKey: "rc-product", name: "Reconcile" }, serials);
+    // On a RegisterThing template (policy on the certificate, UpdateCertificate at the end): the
+    // repairs below are of that path's steps; the direct path's are in test/vending/vend-faults.test.ts.
+    product = await seedProduct(
+      stack.services,
+      { productKey: "rc-product", name: "Reconcile", templateName: "cvm-device-certificate-policy" },
+      serials,
+    );
   });
   after(async () => {
     await stack.stop();

@@ -21,6 +21,10 @@ export const LAMBDA_SETTINGS = {
   registryKeySecretName: "REGISTRY_KEY_SECRET_NAME",
   /** Binding functions only: name of the device–user binding table (DynamoDB). */
   bindingTableName: "BINDING_TABLE_NAME",
+  /** Vend only: the provisioning budget, per second (lambdas/core/admission/quota-profile.ts). */
+  provisioningRate: "PROVISIONING_RATE",
+  /** Vend only: the items the budget is split over (1,000 writes/s per DynamoDB key). */
+  provisioningShards: "PROVISIONING_SHARDS",
   /** JITR only: URL of its work queue (a failed message's retry delay is set there). */
   jitrQueueUrl: "JITR_QUEUE_URL",
   /** JITR only: registrations per second one consumer may start (the budget over the consumers). */

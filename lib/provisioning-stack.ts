@@ -595,6 +595,12 @@ export function nagAcknowledgements(
   const acks: NagAcknowledgement[] = [
     { on: "role", id: IAM5(`${iotArn}:${things}`), reason: scopedIot },
     { on: "role", id: IAM5(`${iotArn}:cert/*`), reason: scopedIot },
+    {
+      on: "role",
+      id: IAM5(`${iotArn}:thinggroup/onramp-product-*`),
+      reason:
+        "The direct provisioning path's product thing groups (onramp-product-{productKey}, lambdas/core/registry/register-device-thing.ts), each carrying its product's device policy: products are created by the operator CLI after deployment, so their groups cannot be named in advance; the grant is limited to this app's group-name prefix.",
+    },
     { on: "role", ...productSecretsAck },
     {
       on: "role",

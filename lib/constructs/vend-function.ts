@@ -19,6 +19,7 @@ import {
   tableKeyStatements,
   UNDO_ACTIONS,
 } from "../iam-grants.ts";
+import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
 import { RegistryFunction } from "./onramp-function.ts";
 
 /** Settings of {@link VendFunction}: the registry resources it uses, by reference. */
@@ -64,8 +65,8 @@ export class VendFunction extends RegistryFunction {
       statements: (self) => vendStatements(self, props),
     });
     const rate = provisioningRate(props.iotQuotas ?? { ...AWS_DEFAULT_IOT_TPS });
-    this.function.addEnvironment("PROVISIONING_RATE", String(rate));
-    this.function.addEnvironment("PROVISIONING_SHARDS", String(budgetShards(rate)));
+    this.function.addEnvironment(LAMBDA_SETTINGS.provisioningRate, String(rate));
+    this.function.addEnvironment(LAMBDA_SETTINGS.provisioningShards, String(budgetShards(rate)));
   }
 }
 

@@ -34,7 +34,7 @@ describe("lib/constructs/vend-function", () => {
     assert.ok(fn.Timeout <= 29, `timeout ${fn.Timeout}`);
   });
 
-  it("sets the three settings the wiring requires, Powertools and source-map options", () => {
+  it("sets the settings the wiring requires (registry, provisioning budget), Powertools and source-map options", () => {
     const fn = resourceAt(
       defaultApp().provisioningTemplate,
       "AWS::Lambda::Function",
@@ -49,6 +49,9 @@ describe("lib/constructs/vend-function", () => {
     assert.equal(env.REGISTRY_KEY_SECRET_NAME, "onramp/registry-key");
     assert.equal(env.POWERTOOLS_SERVICE_NAME, "vend-certificate");
     assert.equal(env.NODE_OPTIONS, LAMBDA_NODE_OPTIONS);
+    // The provisioning budget from AWS's default quotas (lambdas/core/admission/quota-profile.ts).
+    assert.equal(env.PROVISIONING_RATE, "10");
+    assert.equal(env.PROVISIONING_SHARDS, "1");
   });
 
   it("covers every requireEnv(...) of lambda-wiring.ts", () => {
@@ -127,6 +130,20 @@ describe("lib/constructs/vend-function", () => {
         resources: [`${IOT}:thing/*`],
       },
       IotDevicePolicy: { actions: ["iot:GetPolicy"], resources: [`${IOT}:policy/onramp-device-policy`] },
+      ProductThingGroups: {
+        actions: [
+          "iot:AddThingToThingGroup",
+          "iot:AttachPolicy",
+          "iot:CreateThingGroup",
+          "iot:DescribeThingGroup",
+          "iot:ListAttachedPolicies",
+        ],
+        resources: [`${IOT}:thinggroup/onramp-product-*`],
+      },
+      ThingGroupMembership: {
+        actions: ["iot:AddThingToThingGroup", "iot:ListThingGroupsForThing"],
+        resources: [`${IOT}:thing/*`],
+      },
       IotActionsWithoutResourceType: {
         actions: [
           "iot:CreateCertificateFromCsr",
@@ -140,7 +157,7 @@ describe("lib/constructs/vend-function", () => {
     assert.match(vendStatements().logs!.resources[0]!, /^\$\{VendLogs[0-9A-F]+\.Arn\}$/);
   });
 
-  it("covers all 13 IoT calls of the vend port's methods in the adapter (iot-provisioning.ts)", () => {
+  it("covers all 19 IoT calls of the vend port's methods in the adapter (iot-provisioning.ts)", () => {
     // The methods of IotProvisioning (lambdas/core/vending/ports.ts) and the private helper they
     // share; the adapter's other methods (JITR's detach, the CLI's reconciler) are not on the vend path.
     const commands = iotAdapterActions([
@@ -154,8 +171,15 @@ describe("lib/constructs/vend-function", () => {
       "detachArn",
       "deleteThingIfUnused",
       "getDataEndpoint",
+      // The direct path (register-device-thing.ts) and the group policies inspectCertificate counts.
+      "attachThingPrincipal",
+      "addThingToPolicyGroup",
+      "policyGroup",
+      "ensureThingGroup",
+      "thingGroupPolicies",
+      "thingGroupArns",
     ]);
-    assert.equal(commands.size, 13, [...commands].join(", "));
+    assert.equal(commands.size, 19, [...commands].join(", "));
     const granted = new Set(Object.values(vendStatements()).flatMap((s) => s.actions));
     for (const action of commands) assert.ok(granted.has(action), `${action} is not granted`);
   });

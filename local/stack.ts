@@ -10,6 +10,7 @@ import { DynamoDbProvisioningBudget } from "#adapters/dynamodb-provisioning-budg
 import { AwsIotProvisioning } from "#adapters/iot-provisioning.ts";
 import { defaultSecretNames, makeServices, type Services } from "#adapters/services.ts";
 import { AWS_DEFAULT_IOT_TPS, budgetShards, provisioningRate } from "#core/admission/quota-profile.ts";
+import type { BindingConfig } from "#core/binding/model.ts";
 import { defaultFleetHookConfig } from "#core/fleet/authorize-fleet-provisioning.ts";
 import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import type { Logger } from "#core/logger.ts";
@@ -22,7 +23,6 @@ import { EnosCoapGateway } from "#gateway/enos/index.ts";
 import { makeCertificateRotationHandler } from "#handlers/certificate-rotation.ts";
 import { makeCustomAuthorizerHandler } from "#handlers/custom-authorizer.ts";
 import { makeFleetCommitHandler } from "#handlers/fleet-commit.ts";
-import { makeJitrHandler } from "#handlers/jitr-registration.ts";
 import { makePreProvisioningHookHandler } from "#handlers/pre-provisioning-hook.ts";
 import { makeRegisterDeviceHandler } from "#handlers/register-device.ts";
 import { makeVendCertificateHandler } from "#handlers/vend-certificate.ts";
@@ -38,26 +38,26 @@ import {
   loadTopicRule,
   RULE_TARGETS,
 } from "#templates/catalog.ts";
-import type { BindingConfig } from "#core/binding/model.ts";
 import { apiGatewayListener } from "./api-gateway.ts";
-import { DEFAULT_BINDING_TABLE, ensureBindingTable, localBinding } from "./binding-wiring.ts";
 import {
   awsCliEnvironment,
   type LocalAwsCredentials,
   loadOrCreateLocalAwsCredentials,
 } from "./aws-auth/local-aws-credentials.ts";
 import { startLocalAwsEndpoint } from "./aws-endpoint.ts";
-import type { LocalJwtIssuer } from "./jwt-issuer.ts";
+import { DEFAULT_BINDING_TABLE, ensureBindingTable, localBinding } from "./binding-wiring.ts";
 import { startLocalDynamo } from "./dynamodb.ts";
 import type { DynamoFaultProxy } from "./dynamodb-faults.ts";
 import { startExpiredItemSweeper } from "./expired-item-sweeper.ts";
 import { createIotEmulator, type IotEmulator } from "./iot/index.ts";
 import { type AwsQuotaProfile, connectRateLimiter } from "./iot/quotas.ts";
 import { connectRegistrationTasks } from "./iot/registration-tasks.ts";
+import type { LocalJwtIssuer } from "./jwt-issuer.ts";
 import { localAccountId, localRegion } from "./local-aws.ts";
 import { LOCAL_METRICS_PATH, LocalMetrics } from "./local-metrics.ts";
 import { LOCAL_PRE_PROVISIONING_HOOK_FUNCTION } from "./mqtt/fleet-provisioning.ts";
 import { seedFleetProvisioningTemplate } from "./mqtt/fleet-seed.ts";
+import { localJitrQueue } from "./mqtt/jitr-queue.ts";
 import { startMqttEndpoint } from "./mqtt/mqtt-endpoint.ts";
 import { RuleEngine, type RuleTarget } from "./mqtt/rule-engine.ts";
 import { preparePrivateDataFolder } from "./private-data-folder.ts";
@@ -293,17 +293,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     // The topic rules' targets: the same handlers the CDK stack deploys as Lambda functions.
     const targets = new Map<string, RuleTarget>([
       [
-        RULE_TARGETS.jitrRegistration,
-        makeJitrHandler({
-          registry: services.registry,
-          templates: services.templates,
-          iot: new AwsIotProvisioning(iotClient),
-          config: options.claimTtlMs ? { claimTtlMs: options.claimTtlMs } : defaultJitrConfig,
-          logger: options.logger,
-          metrics: metrics.forService(METRIC_SERVICES.jitr),
-        }),
-      ],
-      [
         RULE_TARGETS.fleetCommit,
         makeFleetCommitHandler({
           ...services,
@@ -324,11 +313,28 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ],
       [RULE_TARGETS.bindingReport, binding.report],
     ]);
-    const rules = new RuleEngine({
+    // JITR goes through a queue, as deployed (rule → SQS → Lambda with a concurrency cap).
+    const jitrQueue = localJitrQueue({
+      jitr: {
+        registry: services.registry,
+        templates: services.templates,
+        iot: new AwsIotProvisioning(iotClient),
+        config: options.claimTtlMs ? { claimTtlMs: options.claimTtlMs } : defaultJitrConfig,
+        logger: options.logger,
+        metrics: metrics.forService(METRIC_SERVICES.jitr),
+      },
+      documentClient: dynamo.documentClient,
+      tableName,
+      awsQuotas: options.awsQuotas ?? "off",
+      queue: () => rules.queues.get(RULE_TARGETS.jitrRegistration),
+    });
+    const rules: RuleEngine = new RuleEngine({
       rules: listTopicRules().map(loadTopicRule),
       targets,
+      queued: new Map([[RULE_TARGETS.jitrRegistration, jitrQueue]]),
       logger: options.logger,
     });
+    closers.push(async () => rules.close());
     // Rules created through the AWS IoT API (CreateTopicRule) run too, from the moment they exist.
     const unwatchRules = iot.state.watchTopicRules((created) => rules.setApiRules(created));
     closers.push(async () => void unwatchRules());

@@ -1,4 +1,11 @@
+import * as z from "zod/mini";
 import { ConflictError } from "#core/errors.ts";
+import {
+  type BatchDeps,
+  type BatchReport,
+  processRegistrationBatch,
+  type QueuedRegistration,
+} from "#core/jitr/process-registration-batch.ts";
 import {
   type JitrDeps,
   type JitrRejectionReason,
@@ -14,7 +21,8 @@ export type JitrHandlerResult = {
 };
 
 /**
- * The JITR Lambda, invoked by a topic rule on `$aws/events/certificates/registered/+`. Parses the
+ * The decision for one registration event (used per certificate by the queue consumer below):
+ * the JITR use case with its metrics, invoked by a topic rule on `$aws/events/certificates/registered/+`. Parses the
  * event and calls the use case. A malformed event is logged (field names only) and answered as
  * rejected without throwing, since retrying it cannot help; a duplicate delivery while another one
  * provisions the device answers "in-progress"; a failure of a dependency is rethrown so that the
@@ -64,5 +72,54 @@ function makeJitrDecision(deps: JitrDeps) {
       });
       throw error;
     }
+  };
+}
+
+/** The SQS event the JITR function receives from its event source mapping (the fields it reads). */
+const sqsEventSchema = z.object({
+  Records: z.array(
+    z.looseObject({
+      messageId: z.string().check(z.minLength(1)),
+      receiptHandle: z.string().check(z.minLength(1)),
+      body: z.string(),
+      attributes: z.looseObject({ ApproximateReceiveCount: z.optional(z.string()) }),
+    }),
+  ),
+});
+
+/** The partial batch response (the event source mapping has ReportBatchItemFailures). */
+export type SqsBatchResponse = { batchItemFailures: { itemIdentifier: string }[] };
+
+/**
+ * The queue consumer with each message's outcome: {@link makeJitrQueueHandler} on Lambda, the local
+ * stack's in-process queue directly (its rule engine records the outcomes).
+ */
+export function makeJitrBatchProcessor(deps: JitrDeps & Omit<BatchDeps, "logger" | "clock">) {
+  const decide = makeJitrHandler(deps);
+  return (messages: readonly QueuedRegistration[]): Promise<BatchReport> =>
+    processRegistrationBatch(deps, messages, async (event) => decide(event));
+}
+
+/**
+ * The JITR Lambda: the consumer of the queue the topic rule on
+ * `$aws/events/certificates/registered/+` sends to. Answers the partial batch response: the
+ * messages to retry (returned to the queue after a backoff); everything else is deleted. An event
+ * that is not an SQS batch is an error of the wiring and throws (nothing is deleted).
+ */
+export function makeJitrQueueHandler(deps: JitrDeps & Omit<BatchDeps, "logger" | "clock">) {
+  const process = makeJitrBatchProcessor(deps);
+  return async (event: unknown): Promise<SqsBatchResponse> => {
+    const parsed = sqsEventSchema.safeParse(event);
+    if (!parsed.success) throw new TypeError("jitr: the event is not an SQS batch (Records[])");
+    const messages = parsed.data.Records.map(
+      (record): QueuedRegistration => ({
+        messageId: record.messageId,
+        receiptHandle: record.receiptHandle,
+        body: record.body,
+        receiveCount: Number(record.attributes.ApproximateReceiveCount ?? "1") || 1,
+      }),
+    );
+    const { batchItemFailures } = await process(messages);
+    return { batchItemFailures };
   };
 }

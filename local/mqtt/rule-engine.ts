@@ -1,5 +1,7 @@
+import type { QueuedRegistration } from "#core/jitr/process-registration-batch.ts";
 import type { Logger } from "#core/logger.ts";
 import type { TopicRuleDefinition } from "#templates/catalog.ts";
+import { LocalQueue, type LocalQueueOptions } from "./local-queue.ts";
 import { isValidTopicFilter, topicMatchesFilter } from "./topic-filter.ts";
 
 /** A rule action's target: the handler a Lambda action would invoke, called in-process. */
@@ -22,6 +24,23 @@ export type SelectedValue = { as: string } & (
 /** Who published a message (the MQTT connection), for `principal()` and `clientid()`. */
 export type PublishContext = { clientId?: string; principal?: string };
 
+/** What a queue consumer answers: the partial batch response, and what became of each message. */
+export type QueuedBatchAnswer = {
+  batchItemFailures: { itemIdentifier: string }[];
+  /** By message id: delivered (deleted) with the consumer's result, or returned to the queue. */
+  outcomes?: ReadonlyMap<string, { delivered: boolean; result?: unknown; error?: string }>;
+};
+
+/**
+ * A target reached through a queue instead of an asynchronous invocation: the rule's `sqs` action
+ * into a queue that a Lambda event source mapping consumes (JITR on AWS, lib/constructs/jitr.ts).
+ * The rule file is the same; which action reaches the target is the deployment's choice.
+ */
+export type QueuedTarget = {
+  queue: Omit<LocalQueueOptions, "consume" | "onDeadLetter" | "onConsumerError">;
+  consume: (batch: readonly QueuedRegistration[]) => Promise<QueuedBatchAnswer>;
+};
+
 /** A rule as the engine runs it. */
 export type LoadedRule = { ruleName: string; topicFilter: string; target: string; select: SelectedValue[] };
 
@@ -30,7 +49,8 @@ export type RuleDelivery = {
   ruleName: string;
   target: string;
   topic: string;
-  outcome: "delivered" | "failed" | "skipped";
+  /** `queued`: sent to the target's queue; `retrying`: its consumer returned it to the queue. */
+  outcome: "delivered" | "failed" | "skipped" | "queued" | "retrying";
   /** The message as the target got it (parsed JSON); absent when skipped. */
   payload?: unknown;
   /** What the target returned (delivered). */
@@ -52,8 +72,10 @@ export type DeadLetter = {
 /** Options of the RuleEngine. */
 export type RuleEngineOptions = {
   rules: readonly TopicRuleDefinition[];
-  /** Handlers by target name; every rule's target must be here. */
+  /** Handlers by target name; every rule's target must be here or in `queued`. */
   targets: ReadonlyMap<string, RuleTarget>;
+  /** Targets reached through a local queue (SQS semantics, see local-queue.ts), by target name. */
+  queued?: ReadonlyMap<string, QueuedTarget>;
   logger: Logger;
   /** Oldest dead letters are dropped beyond this (default 1000). */
   maxDeadLetters?: number;
@@ -159,6 +181,13 @@ export class RuleEngine {
   private readonly inFlight = new Set<Promise<unknown>>();
   /** Rules created through the API (`setApiRules`), one entry per action the engine can run. */
   private apiRules: readonly LoadedRule[] = [];
+  /** The queues of queued targets, by target name. */
+  readonly queues: ReadonlyMap<string, LocalQueue>;
+  /** Where each queued message came from, by message id, until it is deleted or dead-lettered. */
+  private readonly queuedFrom = new Map<
+    string,
+    { ruleName: string; target: string; topic: string; payload: unknown }
+  >();
 
   /** @throws RuleDefinitionError for unsupported SQL, a bad filter, an unknown target or a duplicate name */
   constructor(options: RuleEngineOptions) {
@@ -167,14 +196,17 @@ export class RuleEngine {
     this.maxDeadLetters = options.maxDeadLetters ?? 1000;
     this.retryDelaysMs = options.retryDelaysMs ?? [1000, 2000];
     this.clock = options.clock ?? Date.now;
+    const queues = new Map<string, LocalQueue>();
+    for (const [target, queued] of options.queued ?? []) queues.set(target, this.makeQueue(target, queued));
+    this.queues = queues;
     const names = new Set<string>();
     this.rules = options.rules.map((rule) => {
       const where = `Rule ${rule.ruleName}`;
       if (names.has(rule.ruleName)) throw new RuleDefinitionError(`${where} is defined twice.`);
       names.add(rule.ruleName);
-      if (!this.targets.has(rule.target)) {
+      if (!this.targets.has(rule.target) && !queues.has(rule.target)) {
         throw new RuleDefinitionError(
-          `${where} targets "${rule.target}", which is not one of: ${[...this.targets.keys()].join(", ")}.`,
+          `${where} targets "${rule.target}", which is not one of: ${[...this.targets.keys(), ...queues.keys()].join(", ")}.`,
         );
       }
       try {
@@ -212,7 +244,7 @@ export class RuleEngine {
       for (const action of rule.actions) {
         const lambda = action.lambda as { functionArn?: unknown } | undefined;
         const target = typeof lambda?.functionArn === "string" ? functionName(lambda.functionArn) : undefined;
-        if (target !== undefined && this.targets.has(target)) {
+        if (target !== undefined && (this.targets.has(target) || this.queues.has(target))) {
           loaded.push({ ruleName: rule.ruleName, ...statement, target });
         } else {
           this.logger.warn("rule engine: API rule action not run locally", {
@@ -243,9 +275,82 @@ export class RuleEngine {
     return delivery;
   }
 
-  /** Resolves when every delivery started so far (and any they started) has finished. */
+  /**
+   * Resolves when every delivery started so far (and any they started) has finished, and every
+   * queue is empty (each message deleted or dead-lettered, retries included).
+   */
   async settled(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    for (;;) {
+      if (this.inFlight.size > 0) {
+        await Promise.allSettled([...this.inFlight]);
+        continue;
+      }
+      const busy = [...this.queues.values()].filter((q) => q.depth > 0 || q.inFlightBatches > 0);
+      if (busy.length === 0) return;
+      await Promise.all(busy.map((q) => q.drained()));
+    }
+  }
+
+  /** Stops the queues' timers (the stack is stopping). */
+  close(): void {
+    for (const queue of this.queues.values()) queue.close();
+  }
+
+  private makeQueue(target: string, queued: QueuedTarget): LocalQueue {
+    const queue: LocalQueue = new LocalQueue({
+      ...queued.queue,
+      consume: async (batch) => {
+        const answer = await queued.consume(batch);
+        const failed = new Set(answer.batchItemFailures.map((f) => f.itemIdentifier));
+        for (const message of batch) {
+          const from = this.queuedFrom.get(message.messageId);
+          if (!from) continue;
+          const outcome = answer.outcomes?.get(message.messageId);
+          const base = {
+            ruleName: from.ruleName,
+            target: from.target,
+            topic: from.topic,
+            payload: from.payload,
+          };
+          if (failed.has(message.messageId)) {
+            this.record({
+              ...base,
+              outcome: "retrying",
+              ...(outcome?.error ? { error: outcome.error } : {}),
+            });
+          } else {
+            this.queuedFrom.delete(message.messageId);
+            this.record({ ...base, outcome: "delivered", ...(outcome ? { result: outcome.result } : {}) });
+          }
+        }
+        return answer;
+      },
+      onDeadLetter: (message) => {
+        const from = this.queuedFrom.get(message.messageId) ?? {
+          ruleName: "unknown",
+          target,
+          topic: "",
+          payload: message.body,
+        };
+        this.queuedFrom.delete(message.messageId);
+        const error = `received ${message.receiveCount} times (maxReceiveCount), moved to the dead-letter queue`;
+        this.logger.error("rule engine: queued message dead-lettered", {
+          ruleName: from.ruleName,
+          target,
+          receiveCount: message.receiveCount,
+        });
+        this.dead.push({ ...from, error, failedAt: this.clock() });
+        if (this.dead.length > this.maxDeadLetters) this.dead.shift();
+        this.record({ ...from, outcome: "failed", error });
+      },
+      onConsumerError: (error) => {
+        this.logger.error("rule engine: queue consumer failed; its batch stays in the queue", {
+          target,
+          error: error instanceof Error ? error.name : "unknown",
+        });
+      },
+    });
+    return queue;
   }
 
   /** Failed deliveries, oldest first (a copy). */
@@ -274,6 +379,13 @@ export class RuleEngine {
     } catch {
       this.logger.warn("rule engine: payload is not JSON, rule skipped", base);
       return this.record({ ...base, outcome: "skipped", error: "the payload is not JSON" });
+    }
+    const queue = this.queues.get(rule.target);
+    if (queue) {
+      // The rule's sqs action: SendMessage with the selected message as the body (useBase64 false).
+      const messageId = queue.send(JSON.stringify(message));
+      this.queuedFrom.set(messageId, { ...base, payload: message });
+      return this.record({ ...base, outcome: "queued", payload: message });
     }
     const target = this.targets.get(rule.target) as RuleTarget;
     try {

@@ -64,3 +64,41 @@ export interface CaRegistry {
   }): Promise<{ registered: boolean }>;
   describeCaCertificate(caCertificateId: string): Promise<DescribedCaCertificate | undefined>;
 }
+
+/**
+ * What became of a certificate's registration, recorded by certificate id so that a repeated
+ * event (the device reconnects while its certificate waits in the queue) is dropped with one
+ * registry write instead of a DescribeCertificate (10 TPS).
+ */
+export type LedgerSettlement = {
+  /** The outcome (activated, already-active, ignored, rejected:<reason>), for operators. */
+  outcome: string;
+  /** When it was settled (ms); events published before it are repeats of the settled registration. */
+  settledAt: number;
+  /** When the record may be forgotten (ms): after the queue's retention no repeat can be left. */
+  expiresAt: number;
+};
+
+/** The JITR registrations by certificate id (an item per certificate in the registry table). */
+export interface RegistrationLedger {
+  /**
+   * Takes the certificate for one message: true unless another message holds a live lease, or the
+   * certificate was settled after `eventTimestamp` (the event repeats a settled registration). One
+   * conditional write; a certificate registered again after it was settled (an event newer than
+   * the settlement) is taken again.
+   */
+  begin(
+    certificateId: string,
+    lease: { owner: string; now: number; leaseMs: number; eventTimestamp: number },
+  ): Promise<boolean>;
+  /** Records the outcome, if `owner` still holds the lease. */
+  settle(certificateId: string, owner: string, settlement: LedgerSettlement): Promise<void>;
+  /** Gives the lease up (the registration did not finish, or its outcome is not final). */
+  release(certificateId: string, owner: string): Promise<void>;
+}
+
+/** The queue a JITR message came from: a failed message is made visible again after a delay. */
+export interface RegistrationQueue {
+  /** ChangeMessageVisibility: the message returns after `delaySeconds` (0–43,200). */
+  retryLater(receiptHandle: string, delaySeconds: number): Promise<void>;
+}

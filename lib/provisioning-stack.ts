@@ -1,4 +1,5 @@
 import { Aws, CfnOutput, Fn, RemovalPolicy, Stack, type StackProps, Token, Validations } from "aws-cdk-lib";
+import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
 import { Vpc } from "aws-cdk-lib/aws-ec2";
 import type { IKey } from "aws-cdk-lib/aws-kms";
@@ -28,6 +29,7 @@ import { RegisterDeviceFunction } from "./constructs/register-device-function.ts
 import { VendFunction } from "./constructs/vend-function.ts";
 import { REGISTER_DEVICE_PATH, VEND_PATH, VendingApi } from "./constructs/vending-api.ts";
 import { UNSCOPABLE_IOT_RESOURCES, WILDCARD_RESOURCE_ALLOW_LIST } from "./iam-allow-list.ts";
+import { readConcurrencySettings, reserveConcurrency } from "./lambda-settings.ts";
 import { COAP_GATEWAY_OUTPUTS, PROVISIONING_OUTPUTS } from "./outputs.ts";
 
 /** Settings of {@link ProvisioningStack}: the registry's resources come in by reference. */
@@ -141,6 +143,8 @@ export class ProvisioningStack extends Stack {
     };
     // The secrets the functions that read them are allowed to read.
     const secretArns = { registryKeySecretArn: registryKeySecret.secretArn, productSecretArnPattern };
+    // Reserved concurrency per function and JITR's consumers (context; lib/lambda-settings.ts).
+    const concurrency = readConcurrencySettings(this.node, authorizerReservedConcurrency);
 
     this.devicePolicy = new DevicePolicy(this, "DevicePolicy");
     this.vendFunction = new VendFunction(this, "Vend", {
@@ -166,6 +170,10 @@ export class ProvisioningStack extends Stack {
       ...registry,
       devicePolicyNames: [this.devicePolicy.policyName],
       thingNamePrefix,
+      consumers: concurrency.jitr,
+      ...(concurrency.reserved.jitr !== undefined
+        ? { reservedConcurrentExecutions: concurrency.reserved.jitr }
+        : {}),
     });
     this.provisioningRole = new IotProvisioningRole(this, "IotProvisioningRole", {
       devicePolicyNames: [this.devicePolicy.policyName],
@@ -199,8 +207,8 @@ export class ProvisioningStack extends Stack {
       ...secretArns,
       authorizerName: secretDeviceAuthorizerName(exportPrefix),
       thingNamePrefix,
-      ...(authorizerReservedConcurrency !== undefined
-        ? { reservedConcurrentExecutions: authorizerReservedConcurrency }
+      ...(concurrency.reserved.authorizer !== undefined
+        ? { reservedConcurrentExecutions: concurrency.reserved.authorizer }
         : {}),
     });
 
@@ -218,6 +226,9 @@ export class ProvisioningStack extends Stack {
       ...(phone.existingUserPoolId ? { existingUserPoolId: phone.existingUserPoolId } : {}),
       ...(this.vendingApi.webAclArn ? { webAclArn: this.vendingApi.webAclArn } : {}),
     });
+
+    reserveConcurrency(this.vendFunction.function, concurrency.reserved.vend);
+    reserveConcurrency(this.fleet.hookFunction, concurrency.reserved.fleetHook);
 
     this.observability = new Observability(this, "Observability", {
       functions: [
@@ -257,6 +268,13 @@ export class ProvisioningStack extends Stack {
       dashboardName: `${exportPrefix}-provisioning`,
       ...(alarmEmail ? { alarmEmail } : {}),
     });
+
+    // JITR's backlog alarm (lib/constructs/jitr.ts) notifies like the others.
+    if (this.observability.topic) {
+      const action = new SnsAction(this.observability.topic);
+      this.jitr.backlogAlarm.addAlarmAction(action);
+      this.jitr.backlogAlarm.addOkAction(action);
+    }
 
     this.acknowledgeNagFindings(api, productSecretPrefix, thingNamePrefix);
 
@@ -624,7 +642,7 @@ export function nagAcknowledgements(
       on: "jitrQueue",
       id: "AwsSolutions-SQS3",
       reason:
-        "This queue is itself the dead-letter queue of the JITR topic rule (error action) and of the JITR Lambda (on-failure destination); a dead-letter queue of a dead-letter queue would only move the same messages again.",
+        "This queue is itself the dead-letter queue of the JITR work queue (redrive after its maximum receives) and of the JITR topic rule (error action); a dead-letter queue of a dead-letter queue would only move the same messages again.",
     },
     {
       on: "provisioningRole",

@@ -87,8 +87,8 @@ describe("lib/constructs/custom-authorizer", () => {
     assert.equal(env.REGISTRY_KEY_SECRET_NAME, "onramp/registry-key");
   });
 
-  it("reserves concurrency only when context authorizerReservedConcurrency asks for it", () => {
-    assert.equal(fn().ReservedConcurrentExecutions, undefined);
+  it("reserves 100 by default (lib/lambda-settings.ts), or what context authorizerReservedConcurrency says", () => {
+    assert.equal(fn().ReservedConcurrentExecutions, 100);
     const reserved = appWithContext("authorizer-concurrency", { authorizerReservedConcurrency: "25" });
     const props = resourceAt(
       reserved.provisioningTemplate,

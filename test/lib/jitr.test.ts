@@ -6,12 +6,20 @@ import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import { LAMBDA_NODE_OPTIONS } from "#lib/bundling.ts";
 import {
   JITR_DEAD_LETTER_RETENTION,
-  JITR_MAX_EVENT_AGE,
-  JITR_RETRY_ATTEMPTS,
+  JITR_MAX_RECEIVE_COUNT,
+  JITR_QUEUE_RETENTION,
   JITR_TIMEOUT,
+  JITR_VISIBILITY_TIMEOUT,
 } from "#lib/constructs/jitr.ts";
 import { loadTopicRule } from "#templates/catalog.ts";
-import { cfnText, defaultApp, fullOptionsApp, logicalIdAt, resourceAt } from "./app-fixture.ts";
+import {
+  appWithContext,
+  cfnText,
+  defaultApp,
+  fullOptionsApp,
+  logicalIdAt,
+  resourceAt,
+} from "./app-fixture.ts";
 
 const IOT = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}";
 const RULE_ARN = `${IOT}:rule/onramp_jitr_registration`;
@@ -31,6 +39,16 @@ function statementsOf(prefix: string, app = defaultApp()) {
   return bySid;
 }
 
+/** The JITR function's event source mapping (its logical id embeds the queue's path). */
+function jitrMapping(template: ReturnType<typeof defaultApp>["provisioningTemplate"]) {
+  const fnId = logicalIdAt(template, "AWS::Lambda::Function", "JitrFunction");
+  const mappings = Object.values(template.findResources("AWS::Lambda::EventSourceMapping")).filter(
+    (m) => cfnText(m.Properties.FunctionName) === `\${${fnId}}`,
+  );
+  assert.equal(mappings.length, 1);
+  return mappings[0]!.Properties;
+}
+
 describe("lib/constructs/jitr", () => {
   const template = () => defaultApp().provisioningTemplate;
   const fn = () => resourceAt(template(), "AWS::Lambda::Function", "JitrFunction").Properties;
@@ -44,7 +62,7 @@ describe("lib/constructs/jitr", () => {
     assert.equal(fn().Environment.Variables.NODE_OPTIONS, LAMBDA_NODE_OPTIONS);
     assert.equal(fn().Environment.Variables.POWERTOOLS_SERVICE_NAME, "jitr-registration");
     assert.match(cfnText(fn().LoggingConfig.LogGroup), /^\$\{JitrLogs[0-9A-F]+\}$/);
-    assert.equal(fn().ReservedConcurrentExecutions, undefined, "no reserved concurrency by default");
+    assert.equal(fn().ReservedConcurrentExecutions, 5, "reserved: its queue's maximum concurrency");
   });
 
   it("stops before the JITR flow's provisioning claim expires", () => {
@@ -63,7 +81,7 @@ describe("lib/constructs/jitr", () => {
     assert.equal(env.REGISTRY_KEY_SECRET_NAME, "onramp/registry-key");
   });
 
-  it("builds the topic rule from templates/rules/jitr-registration.json, with the Lambda action", () => {
+  it("builds the topic rule from templates/rules/jitr-registration.json, with an sqs action into the work queue", () => {
     const definition = loadTopicRule("jitr-registration");
     const rule = resourceAt(template(), "AWS::IoT::TopicRule", "JitrRule").Properties;
     assert.equal(rule.RuleName, definition.ruleName);
@@ -73,9 +91,82 @@ describe("lib/constructs/jitr", () => {
     assert.equal(payload.Description, definition.description);
     assert.equal(payload.RuleDisabled, false);
     assert.equal(payload.Actions.length, 1);
+    const { Sqs } = payload.Actions[0];
+    assert.equal(cfnText(Sqs.QueueUrl), `\${${logicalIdAt(template(), "AWS::SQS::Queue", "JitrQueue")}}`);
+    assert.equal(Sqs.UseBase64, false, "the body is the event's JSON");
     assert.equal(
-      cfnText(payload.Actions[0].Lambda.FunctionArn),
-      `\${${logicalIdAt(template(), "AWS::Lambda::Function", "JitrFunction")}.Arn}`,
+      cfnText(Sqs.RoleArn),
+      `\${${logicalIdAt(template(), "AWS::IAM::Role", "JitrRuleRole")}.Arn}`,
+    );
+
+    const role = resourceAt(template(), "AWS::IAM::Role", "JitrRuleRole").Properties;
+    const trust = role.AssumeRolePolicyDocument.Statement[0];
+    assert.deepEqual(trust.Principal, { Service: "iot.amazonaws.com" });
+    assert.equal(cfnText(trust.Condition.ArnLike["aws:SourceArn"]), RULE_ARN);
+    const statements = Object.values(statementsOf("JitrRuleRoleDefaultPolicy"));
+    assert.equal(statements.length, 1);
+    assert.deepEqual(statements[0]!.resources, [
+      `\${${logicalIdAt(template(), "AWS::SQS::Queue", "JitrQueue")}.Arn}`,
+    ]);
+    assert.ok(statements[0]!.actions.includes("sqs:SendMessage"));
+    assert.ok(statements[0]!.actions.every((a) => a.startsWith("sqs:")));
+  });
+
+  it("work queue: standard, encrypted, TLS only, visibility six times the timeout, redrive to the dead letters", () => {
+    const queue = resourceAt(template(), "AWS::SQS::Queue", "JitrQueue").Properties;
+    assert.equal(queue.FifoQueue, undefined, "the rule's sqs action does not support FIFO queues");
+    assert.equal(queue.SqsManagedSseEnabled, true);
+    assert.equal(queue.VisibilityTimeout, JITR_VISIBILITY_TIMEOUT.toSeconds());
+    assert.ok(queue.VisibilityTimeout >= 6 * fn().Timeout);
+    assert.equal(queue.MessageRetentionPeriod, JITR_QUEUE_RETENTION.toSeconds());
+    const deadLetters = logicalIdAt(template(), "AWS::SQS::Queue", "JitrDeadLetters");
+    assert.equal(cfnText(queue.RedrivePolicy.deadLetterTargetArn), `\${${deadLetters}.Arn}`);
+    assert.equal(queue.RedrivePolicy.maxReceiveCount, JITR_MAX_RECEIVE_COUNT);
+    const policy = resourceAt(template(), "AWS::SQS::QueuePolicy", "JitrQueuePolicy").Properties;
+    const deny = policy.PolicyDocument.Statement.find((s: { Effect: string }) => s.Effect === "Deny");
+    assert.deepEqual(deny.Condition, { Bool: { "aws:SecureTransport": "false" } });
+  });
+
+  it("consumes the queue in batches of 10 with partial batch responses and a maximum concurrency from the budget", () => {
+    const mapping = jitrMapping(template());
+    assert.equal(
+      cfnText(mapping.EventSourceArn),
+      `\${${logicalIdAt(template(), "AWS::SQS::Queue", "JitrQueue")}.Arn}`,
+    );
+    assert.equal(mapping.BatchSize, 10);
+    assert.deepEqual(mapping.FunctionResponseTypes, ["ReportBatchItemFailures"]);
+    // 10 registrations/s (AWS's default TPS over JITR's calls) × 0.5 s per registration.
+    assert.deepEqual(mapping.ScalingConfig, { MaximumConcurrency: 5 });
+    const env = fn().Environment.Variables;
+    assert.equal(env.JITR_REGISTRATIONS_PER_SECOND, "2", "each consumer paces itself at 10 / 5");
+    assert.equal(
+      cfnText(env.JITR_QUEUE_URL),
+      `\${${logicalIdAt(template(), "AWS::SQS::Queue", "JitrQueue")}}`,
+    );
+    assert.throws(
+      () => resourceAt(template(), "AWS::Lambda::EventInvokeConfig", "JitrFunctionEventInvokeConfig"),
+      /found 0/,
+      "no asynchronous invocation any more",
+    );
+  });
+
+  it("sizes the consumers from context: a raised budget, or an explicit maximum; reservation at least that", () => {
+    const raised = appWithContext("jitr-raised", { jitrRegistrationsPerSecond: "100" });
+    assert.deepEqual(jitrMapping(raised.provisioningTemplate).ScalingConfig, { MaximumConcurrency: 50 });
+    const raisedFn = resourceAt(
+      raised.provisioningTemplate,
+      "AWS::Lambda::Function",
+      "JitrFunction",
+    ).Properties;
+    assert.equal(raisedFn.ReservedConcurrentExecutions, 50);
+    assert.equal(raisedFn.Environment.Variables.JITR_REGISTRATIONS_PER_SECOND, "2");
+    assert.throws(
+      () => appWithContext("jitr-too-few", { jitrMaxConcurrency: "8", jitrReservedConcurrency: "4" }),
+      /jitrReservedConcurrency \(4\) must be at least jitrMaxConcurrency \(8\)/,
+    );
+    assert.throws(
+      () => appWithContext("jitr-one", { jitrMaxConcurrency: "1" }),
+      /jitrMaxConcurrency must be a whole number from 2 to 1000/,
     );
   });
 
@@ -110,29 +201,26 @@ describe("lib/constructs/jitr", () => {
     assert.deepEqual(denyInsecure.Condition, { Bool: { "aws:SecureTransport": "false" } });
   });
 
-  it("retries failed invocations and sends what still fails to the same queue", () => {
-    const config = resourceAt(
-      template(),
-      "AWS::Lambda::EventInvokeConfig",
-      "JitrFunctionEventInvokeConfig",
-    ).Properties;
-    assert.equal(config.MaximumRetryAttempts, JITR_RETRY_ATTEMPTS);
-    assert.equal(config.MaximumEventAgeInSeconds, JITR_MAX_EVENT_AGE.toSeconds());
-    const queueId = logicalIdAt(template(), "AWS::SQS::Queue", "JitrDeadLetters");
-    assert.equal(cfnText(config.DestinationConfig.OnFailure.Destination), `\${${queueId}.Arn}`);
+  it("alarms when the work queue's oldest event waits over 15 minutes in 3 periods (JITR behind its budget)", () => {
+    const alarm = resourceAt(template(), "AWS::CloudWatch::Alarm", "JitrBacklogAlarm").Properties;
+    assert.equal(alarm.MetricName, "ApproximateAgeOfOldestMessage");
+    assert.equal(alarm.Namespace, "AWS/SQS");
+    assert.equal(alarm.Threshold, 900);
+    assert.equal(alarm.EvaluationPeriods, 3);
+    assert.equal(
+      cfnText(alarm.Dimensions[0].Value),
+      `\${${logicalIdAt(template(), "AWS::SQS::Queue", "JitrQueue")}.QueueName}`,
+    );
+    const withEmail = appWithContext("jitr-alarm-email", { alarmEmail: "ops@example.com" });
+    const notified = resourceAt(withEmail.provisioningTemplate, "AWS::CloudWatch::Alarm", "JitrBacklogAlarm");
+    assert.equal(notified.Properties.AlarmActions.length, 1);
   });
 
-  it("lets only AWS IoT invoke the function, from this rule of this account", () => {
-    const permission = resourceAt(
-      template(),
-      "AWS::Lambda::Permission",
-      "JitrFunctionIotRuleInvoke",
-    ).Properties;
-    assert.equal(permission.Action, "lambda:InvokeFunction");
-    assert.equal(permission.Principal, "iot.amazonaws.com");
-    const ruleId = logicalIdAt(template(), "AWS::IoT::TopicRule", "JitrRule");
-    assert.equal(cfnText(permission.SourceArn), `\${${ruleId}.Arn}`);
-    assert.equal(cfnText(permission.SourceAccount), "${AWS::AccountId}");
+  it("lets nothing invoke the function directly: no rule permission (the event source mapping polls)", () => {
+    assert.throws(
+      () => resourceAt(template(), "AWS::Lambda::Permission", "JitrFunctionIotRuleInvoke"),
+      /found 0/,
+    );
   });
 
   it("grants exactly the JITR path's calls: no secrets, no certificate creation, no PutItem", () => {
@@ -140,8 +228,13 @@ describe("lib/constructs/jitr", () => {
     const logs = Object.entries(statements).find(([, s]) => s.actions.includes("logs:PutLogEvents"));
     assert.ok(logs);
     assert.match(logs[1].resources[0]!, /^\$\{JitrLogs[0-9A-F]+\.Arn\}$/);
-    const sqs = Object.entries(statements).find(([, s]) => s.actions.includes("sqs:SendMessage"));
-    assert.ok(sqs, "the on-failure destination may send to the queue");
+    const sqs = Object.entries(statements).find(([, s]) => s.actions.includes("sqs:ReceiveMessage"));
+    assert.ok(sqs, "the event source mapping consumes the work queue");
+    assert.deepEqual(sqs[1].resources, [
+      `\${${logicalIdAt(template(), "AWS::SQS::Queue", "JitrQueue")}.Arn}`,
+    ]);
+    assert.ok(sqs[1].actions.includes("sqs:ChangeMessageVisibility"), "the consumer sets its retry delay");
+    assert.ok(!sqs[1].actions.includes("sqs:SendMessage"));
     const { [logs[0]]: _logs, [sqs[0]]: _sqs, ...rest } = statements;
     assert.deepEqual(rest, {
       RegistryTableItems: {

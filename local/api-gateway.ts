@@ -38,19 +38,16 @@ export function apiGatewayListener(
     const found = matches.find((m) => m.route.method === req.method);
     if (!found) {
       const known = matches.length > 0;
-      send(res, {
-        statusCode: known ? 405 : 404,
-        body: JSON.stringify({
-          error: { code: known ? "METHOD_NOT_ALLOWED" : "NOT_FOUND", message: "No such route." },
-        }),
-        headers: { "content-type": "application/json" },
-      });
+      send(
+        res,
+        gatewayError(known ? 405 : 404, known ? "METHOD_NOT_ALLOWED" : "NOT_FOUND", "No such route."),
+      );
       return;
     }
     readBody(req, GATEWAY_MAX_BODY_BYTES).then(
       async (body) => {
         if (body === undefined) {
-          send(res, { statusCode: 413, body: JSON.stringify({ message: "Request Too Long" }) });
+          send(res, gatewayError(413, "REQUEST_TOO_LARGE", "Request Too Long"));
           return;
         }
         const { route, parameters } = found;
@@ -58,20 +55,17 @@ export function apiGatewayListener(
         if (route.auth === "jwt") {
           const claims = await authorize(req, options.verifyJwt);
           if (!claims) {
-            // What API Gateway's Cognito authorizer answers for a missing, forged or expired token.
-            send(res, {
-              statusCode: 401,
-              headers: { "content-type": "application/json" },
-              body: JSON.stringify({ message: "Unauthorized" }),
-            });
+            // What the deployed API answers for a missing, forged or expired token: the Cognito
+            // authorizer's UNAUTHORIZED through the stack's DEFAULT_4XX gateway response.
+            send(res, gatewayError(401, "UNAUTHORIZED", "Unauthorized"));
             return;
           }
           (event.requestContext as { authorizer?: unknown }).authorizer = { claims };
         }
-        const result = await route.handler(event, localContext(event)).catch(() => ({
-          statusCode: 502,
-          body: JSON.stringify({ message: "Internal server error" }),
-        }));
+        // A function that throws: API Gateway's 502, in the stack's DEFAULT_5XX gateway response.
+        const result = await route
+          .handler(event, localContext(event))
+          .catch(() => gatewayError(502, "UNAVAILABLE", "Service unavailable; retry later."));
         send(res, result);
       },
       () => res.destroy(),
@@ -216,6 +210,19 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
     req.on("end", () => resolve(tooLarge ? undefined : Buffer.concat(chunks)));
     req.on("error", reject);
   });
+}
+
+/**
+ * An answer API Gateway makes itself, in the shape the deployed stacks give every gateway response
+ * (lib/constructs/vending-api.ts `addErrorResponses`: `{"error": {"code", "message"}}`, JSON,
+ * not cached), so a client sees the same body locally and on AWS.
+ */
+function gatewayError(statusCode: number, code: string, message: string): APIGatewayProxyResult {
+  return {
+    statusCode,
+    headers: { "content-type": "application/json", "cache-control": "no-store" },
+    body: JSON.stringify({ error: { code, message } }),
+  };
 }
 
 function send(res: ServerResponse, result: APIGatewayProxyResult): void {

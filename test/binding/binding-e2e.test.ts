@@ -405,7 +405,7 @@ describe("device-user binding on the local stack", () => {
 
   it("the phone API's authorizer: missing, forged and expired JWTs get 401; operator routes 403 for others", async () => {
     const path = "/v1/devices";
-    const unauthorized = { status: 401, body: { message: "Unauthorized" } };
+    const unauthorized = { status: 401, body: { error: { code: "UNAUTHORIZED", message: "Unauthorized" } } };
     const strip = (a: ApiAnswer) => ({ status: a.status, body: a.body });
     assert.deepEqual(strip(await api("GET", path, undefined)), unauthorized);
     const forger = await LocalJwtIssuer.create({ issuer: stack.endpoints.jwtIssuer });

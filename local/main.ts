@@ -171,6 +171,7 @@ console.log(`
 iot-onramp local stack is up (${Date.now() - started} ms)${dataDir ? `, data in ${dataDir}` : ", in memory"}
 
   Vending API      ${e.api}/v1/certificates   (contract: ${e.api}/openapi.yaml)
+  Phone API        ${e.api}/v1/bindings   (contract: ${e.api}/phone-api.yaml; ID tokens: npx onramp users create <name>)
   AWS endpoint     ${e.aws}   (AWS IoT control plane + Secrets Manager; SigV4 with the key pair below)
   DynamoDB         ${e.dynamodb}   (table ${e.tableName})
   MQTT (TLS)       ${e.mqtt}

@@ -17,6 +17,7 @@
  * | `wafRateLimit`         | `300`         | requests per source IP per 5 minutes before the stack's web ACL blocks that IP (min 10) |
  * | `wafWebAclArn`         | -             | associate this existing regional WAFv2 web ACL instead of creating one |
  * | `thingNamePrefix`      | `""`          | scope the thing grants to `thing/{prefix}*`; thing names must already start with it |
+ * | `iotQuotas`            | `aws-default` | the account's AWS IoT TPS per operation: `aws-default`, or raised numbers as JSON (`{"RegisterThing":100,…}`); sizes the provisioning budget |
  * | `apiExecutionLogLevel` | `OFF`         | `ERROR` or `INFO`: API Gateway execution logs (needs the account's API Gateway CloudWatch role) |
  * | `apiCloudWatchRole`    | `false`       | `true`: create that account-level role with this stack   |
  * | `authorizerReservedConcurrency` | -    | reserved concurrency of the custom authorizer Lambda (whole number ≥ 1); unset: none |
@@ -30,6 +31,7 @@
 
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Node } from "constructs";
+import { type IotQuotas, parseQuotaProfile } from "#core/admission/quota-profile.ts";
 
 /** The phone API: stage throttling and, optionally, an existing Cognito user pool. */
 export type PhoneApiConfig = {
@@ -54,6 +56,12 @@ export type OnrampConfig = {
    * `ACME-…` with the prefix `ACME-`).
    */
   thingNamePrefix: string;
+  /**
+   * The account's AWS IoT control-plane quotas (`iotQuotas`: `aws-default`, or a JSON object of
+   * raised TPS by operation); the provisioning budget (admission control) is sized from them
+   * (lambdas/core/admission/quota-profile.ts).
+   */
+  iotQuotas: IotQuotas;
   /**
    * Reserved concurrency of the AWS IoT custom authorizer Lambda (`authorizerReservedConcurrency`);
    * absent: none, like the other functions. Reserving caps the authorizer (a connect storm cannot
@@ -150,6 +158,7 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
     logRetention: retention(read("logRetentionDays") ?? "365"),
     // AWS IoT thing names: [a-zA-Z0-9:_-]+, at most 128 characters (CreateThing).
     thingNamePrefix: pattern("thingNamePrefix", read("thingNamePrefix") ?? "", /^[a-zA-Z0-9:_-]{0,100}$/),
+    iotQuotas: quotaProfile(read("iotQuotas") ?? "aws-default"),
     ...(alarmEmail === undefined
       ? {}
       : {
@@ -208,6 +217,15 @@ function wafConfig(
     );
   }
   return { mode: "create", rateLimit: limit };
+}
+
+/** `iotQuotas`: `aws-default` or a JSON object of raised TPS; errors name the key. */
+function quotaProfile(value: string): IotQuotas {
+  try {
+    return parseQuotaProfile(value);
+  } catch (error) {
+    throw new Error(`Context ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 function bool(key: string, value: string): boolean {

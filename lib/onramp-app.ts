@@ -55,6 +55,7 @@ export function createOnrampApp(
     productSecretArnPattern: registry.secrets.productSecretArnPattern,
     api: config.api,
     thingNamePrefix: config.thingNamePrefix,
+    iotQuotas: config.iotQuotas,
     ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
     ...(config.authorizerReservedConcurrency !== undefined
       ? { authorizerReservedConcurrency: config.authorizerReservedConcurrency }

@@ -6,6 +6,7 @@ import type { IKey } from "aws-cdk-lib/aws-kms";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, IConstruct } from "constructs";
+import type { IotQuotas } from "#core/admission/quota-profile.ts";
 import { METRIC_SERVICES } from "#core/metrics.ts";
 import type { PhoneApiConfig, VendingApiConfig } from "./config.ts";
 import { BindingReport, bindingAnswerTopics } from "./constructs/binding-report.ts";
@@ -49,6 +50,8 @@ export type ProvisioningStackProps = StackProps & {
   api: VendingApiConfig;
   /** Every thing name starts with this (lib/config.ts `thingNamePrefix`); `""`: any thing. */
   thingNamePrefix?: string;
+  /** The account's AWS IoT quotas (lib/config.ts `iotQuotas`); they size the provisioning budget. */
+  iotQuotas?: IotQuotas;
   /** Reserved concurrency of the custom authorizer (lib/config.ts); unset: none. */
   authorizerReservedConcurrency?: number;
   /** Email address the CloudWatch alarms notify (lib/config.ts `alarmEmail`); unset: no SNS topic. */
@@ -118,6 +121,7 @@ export class ProvisioningStack extends Stack {
       productSecretArnPattern,
       api,
       thingNamePrefix = "",
+      iotQuotas,
       authorizerReservedConcurrency,
       alarmEmail,
       coapGateway,
@@ -153,6 +157,7 @@ export class ProvisioningStack extends Stack {
       productSecretArnPattern,
       devicePolicyNames: [this.devicePolicy.policyName],
       thingNamePrefix,
+      ...(iotQuotas ? { iotQuotas } : {}),
     });
     this.registerDevice = new RegisterDeviceFunction(this, "RegisterDevice", {
       ...registry,

@@ -10,8 +10,8 @@ import {
   budgetShards,
   type IotQuotas,
   provisioningRate,
-} from "../../lambdas/core/admission/quota-profile.ts";
-import { VEND_TIMEOUT_SECONDS } from "../../lambdas/core/vending/vend-certificate.ts";
+} from "#core/admission/quota-profile.ts";
+import { VEND_TIMEOUT_SECONDS } from "#core/vending/vend-certificate.ts";
 import {
   iotArn,
   iotProvisioningStatements,

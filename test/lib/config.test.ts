@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { App } from "aws-cdk-lib";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
+import { AWS_DEFAULT_IOT_TPS } from "#core/admission/quota-profile.ts";
 import { readOnrampConfig } from "#lib/config.ts";
 
 const config = (context: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}) =>
@@ -16,6 +17,7 @@ describe("lib/config", () => {
       tableEncryption: "aws-managed",
       logRetention: RetentionDays.ONE_YEAR,
       thingNamePrefix: "",
+      iotQuotas: { ...AWS_DEFAULT_IOT_TPS },
       api: {
         rateLimit: 10,
         burstLimit: 20,
@@ -48,6 +50,16 @@ describe("lib/config", () => {
     assert.equal(config({ thingNamePrefix: "line_2:" }).thingNamePrefix, "line_2:");
     assert.throws(() => config({ thingNamePrefix: "acme/*" }), /thingNamePrefix/);
     assert.throws(() => config({ thingNamePrefix: "a b" }), /thingNamePrefix/);
+  });
+
+  it("iotQuotas: AWS's defaults, or raised numbers by operation (others keep theirs); errors name the key", () => {
+    assert.equal(config({ iotQuotas: "aws-default" }).iotQuotas.RegisterThing, 10);
+    const raised = config({ iotQuotas: '{"RegisterThing":100,"UpdateCertificate":80}' }).iotQuotas;
+    assert.equal(raised.RegisterThing, 100);
+    assert.equal(raised.UpdateCertificate, 80);
+    assert.equal(raised.CreateThing, 100);
+    assert.throws(() => config({ iotQuotas: "fast" }), /Context iotQuotas/);
+    assert.throws(() => config({ iotQuotas: '{"RegisterThing":0}' }), /iotQuotas.RegisterThing/);
   });
 
   it("takes the CLI's account and region only as a pair; context wins", () => {

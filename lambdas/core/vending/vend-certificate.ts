@@ -144,18 +144,20 @@ export async function vendCertificate(deps: VendDeps, request: VendRequest): Pro
   }
 
   const log = { serialNumber, productKey };
-  // Direct path: the certificate is made ACTIVE at once (no UpdateCertificate, a 10 TPS operation);
-  // it has no thing and no policy, so it can do nothing until the permissions, which come only
-  // after the registry commit. Template path: INACTIVE until the commit, then UpdateCertificate.
-  const direct = provisioningPath(product) === "direct";
+  // Direct path, first provisioning: the certificate is made ACTIVE at once (no UpdateCertificate,
+  // a 10 TPS operation); it has no thing and no policy, so it can do nothing until the permissions,
+  // which come only after the registry commit. A re-provision's thing is in its product's group
+  // already, so its new certificate would have permissions as soon as it is attached: it stays
+  // INACTIVE until after the commit, like the template path's.
+  const activeAtOnce = provisioningPath(product) === "direct" && device.status === "registered";
   let certificate: (CreatedCertificate & { privateKeyPem?: string }) | undefined;
   let thingName = serialNumber;
   let createdThing = false;
   let registered: RegisteredThing | undefined;
   try {
     certificate = request.csr
-      ? await deps.iot.createCertificateFromCsr(request.csr, { setAsActive: direct })
-      : await deps.iot.createKeysAndCertificate({ setAsActive: direct });
+      ? await deps.iot.createCertificateFromCsr(request.csr, { setAsActive: activeAtOnce })
+      : await deps.iot.createKeysAndCertificate({ setAsActive: activeAtOnce });
     await deps.registry.recordClaimCertificate(serialNumber, claim.id, certificate.certificateId);
     registered = await registerDeviceThing(deps, product, serialNumber, certificate.certificateId, {
       path: "product",
@@ -183,12 +185,9 @@ export async function vendCertificate(deps: VendDeps, request: VendRequest): Pro
   // Committed: a failure from here on is completed by the device's retry with the same key
   // (replayProvisioned redoes the missing attachments and the activation).
   let outcome: Awaited<ReturnType<typeof activateCommitted>>;
-  if (registered.granted) {
-    outcome = await activateCommitted(deps, serialNumber, certificate.certificateId);
-  } else {
-    await grantDevicePolicy(deps, product, thingName);
-    outcome = await confirmActivation(deps, serialNumber, certificate.certificateId);
-  }
+  if (!registered.granted) await grantDevicePolicy(deps, product, thingName);
+  if (activeAtOnce) outcome = await confirmActivation(deps, serialNumber, certificate.certificateId);
+  else outcome = await activateCommitted(deps, serialNumber, certificate.certificateId);
   if (outcome !== "active") throw new DeviceNotAllowedError(outcome);
   if (replaced && replaced !== certificate.certificateId) {
     await deps.iot.destroyCertificate(replaced).catch((error: unknown) =>

@@ -9,8 +9,8 @@
  * | `destroyOnRemoval`     | `false`       | dev only: table, secret and logs are deleted with the stack |
  * | `tableEncryption`      | `aws-managed` | `aws-managed` or `customer-managed` (a KMS key with rotation) |
  * | `logRetentionDays`     | `365`         | retention of the Lambda and API access log groups        |
- * | `apiRateLimit`         | `10`          | stage throttling, requests per second (RegisterThing allows about 10 TPS) |
- * | `apiBurstLimit`        | `20`          | stage throttling, burst                                  |
+ * | `apiRateLimit`         | `100`         | stage throttling, requests per second: a flood guard above the provisioning budget, whose jittered 429s are the ones devices should meet |
+ * | `apiBurstLimit`        | `200`         | stage throttling, burst                                  |
  * | `domainName`           | -             | custom domain of the vending API (needs `certificateArn`) |
  * | `certificateArn`       | -             | ACM certificate of `domainName`, in the stack's region   |
  * | `waf`                  | `true`        | `false`: no WAF web ACL on the vending API (stage throttling only) |
@@ -178,8 +178,11 @@ export function readOnrampConfig(node: Node, environment: NodeJS.ProcessEnv = pr
         : { existingUserPoolId: pattern("phoneUserPoolId", phoneUserPoolId, /^[\w-]+_[0-9a-zA-Z]+$/) }),
     },
     api: {
-      rateLimit: positive("apiRateLimit", read("apiRateLimit") ?? "10"),
-      burstLimit: positive("apiBurstLimit", read("apiBurstLimit") ?? "20"),
+      // Above the provisioning budget (10/s at AWS's defaults): the stage's 429 carries a fixed
+      // Retry-After, so it must not be what a roll-out meets; admission control answers over-budget
+      // vends in a few milliseconds with a Retry-After from the backlog (ARCHITECTURE.md).
+      rateLimit: positive("apiRateLimit", read("apiRateLimit") ?? "100"),
+      burstLimit: positive("apiBurstLimit", read("apiBurstLimit") ?? "200"),
       ...(domainName && certificateArn ? { customDomain: { domainName, certificateArn } } : {}),
       waf,
       executionLogLevel: oneOf("apiExecutionLogLevel", read("apiExecutionLogLevel") ?? "OFF", [

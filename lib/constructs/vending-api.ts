@@ -250,9 +250,12 @@ export function addErrorResponses(api: RestApi): void {
         '{"error":{"code":"$context.error.responseType","message":$context.error.messageString}}',
     },
   });
+  // API Gateway's own 5xx (502 from a crashed function, 504 when the integration times out) carry
+  // Retry-After too, as every 429/503/504 of this API does. Gateway responses are static: no jitter
+  // here; the function's own 429/503 (admission control, dependencies) carry the jittered ones.
   api.addGatewayResponse("Default5xx", {
     type: ResponseType.DEFAULT_5XX,
-    responseHeaders: JSON_ERROR_HEADERS,
+    responseHeaders: { ...JSON_ERROR_HEADERS, "Retry-After": "'2'" },
     templates: { "application/json": body("UNAVAILABLE", "Service unavailable; retry later.") },
   });
 }

@@ -9,7 +9,7 @@ const config = (context: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = 
   readOnrampConfig(new App({ context }).node, env);
 
 describe("lib/config", () => {
-  it("defaults: agnostic environment, retained resources, AWS managed key, 10/20 throttling, own web ACL, thing/*", () => {
+  it("defaults: agnostic environment, retained resources, AWS managed key, 100/200 throttling, own web ACL, thing/*", () => {
     assert.deepEqual(config(), {
       prefix: "IotOnramp",
       env: {},
@@ -19,8 +19,8 @@ describe("lib/config", () => {
       thingNamePrefix: "",
       iotQuotas: { ...AWS_DEFAULT_IOT_TPS },
       api: {
-        rateLimit: 10,
-        burstLimit: 20,
+        rateLimit: 100,
+        burstLimit: 200,
         waf: { mode: "create", rateLimit: 300 },
         executionLogLevel: "OFF",
         createCloudWatchRole: false,

@@ -70,14 +70,14 @@ describe("lib/constructs/vending-api", () => {
     );
   });
 
-  it("throttles the stage (defaults 10 rps, burst 20) and takes the limits from context", () => {
+  it("throttles the stage (defaults 100 rps, burst 200: above the provisioning budget) and takes the limits from context", () => {
     const settings = (app = defaultApp()) =>
       onlyResource(app.provisioningTemplate, "AWS::ApiGateway::Stage").Properties.MethodSettings;
     assert.equal(settings().length, 1);
     assert.equal(settings()[0].HttpMethod, "*");
     assert.equal(settings()[0].ResourcePath, "/*");
-    assert.equal(settings()[0].ThrottlingRateLimit, 10);
-    assert.equal(settings()[0].ThrottlingBurstLimit, 20);
+    assert.equal(settings()[0].ThrottlingRateLimit, 100);
+    assert.equal(settings()[0].ThrottlingBurstLimit, 200);
     assert.equal(settings()[0].DataTraceEnabled, false);
     assert.equal(settings(fullOptionsApp())[0].ThrottlingRateLimit, 5);
     assert.equal(settings(fullOptionsApp())[0].ThrottlingBurstLimit, 7);

@@ -1,3 +1,4 @@
+import type { CfnFunction, Function as LambdaFunction } from "aws-cdk-lib/aws-lambda";
 import type { Node } from "constructs";
 import {
   jitrConsumers,
@@ -43,7 +44,7 @@ export const LAMBDA_SETTING_NAMES: readonly string[] = Object.values(LAMBDA_SETT
  * | `vendReservedConcurrency`       | `50`    | the vend function (admission control answers 429 fast; 10 rps × ~1 s fits many times) |
  * | `authorizerReservedConcurrency` | `100`   | the custom authorizer (lib/config.ts reads it; this is the default when it is unset) |
  * | `fleetHookReservedConcurrency`  | `20`    | the pre-provisioning hook (5 s deadline; fleet is bound by CreateCertificateFromCsr's 15 TPS) |
- * | `jitrRegistrationsPerSecond`    | `10`    | JITR's budget: AWS IoT's default TPS over JITR's calls (lambdas/core/jitr/budget.ts); raise with raised quotas |
+ * | `jitrRegistrationsPerSecond`    | from `iotQuotas` (10 at AWS's defaults) | JITR's budget: the quotas' TPS over JITR's calls (lambdas/core/jitr/budget.ts) |
  * | `jitrMaxConcurrency`            | budget × 0.5 s, 2–1000 | the JITR queue's event source maximum concurrency |
  * | `jitrReservedConcurrency`       | `jitrMaxConcurrency` | JITR's reserved concurrency (at least the maximum concurrency) |
  * | `lambdaAccountConcurrency`      | `1000`  | the account's concurrent executions quota, to check the reservations fit |
@@ -84,6 +85,8 @@ export const MIN_UNRESERVED_CONCURRENCY = 100;
 export function readConcurrencySettings(
   node: Node,
   authorizerReservedConcurrency?: number,
+  /** The account's AWS IoT TPS (lib/config.ts `iotQuotas`); JITR's budget follows them. */
+  iotQuotas?: Readonly<Record<string, number>>,
 ): ConcurrencySettings {
   const read = (key: string): string | undefined => {
     const value: unknown = node.tryGetContext(key);
@@ -103,7 +106,8 @@ export function readConcurrencySettings(
     throw new Error(`Context reservedConcurrency must be true or false, not "${enabled}".`);
   }
   const rateRaw = read("jitrRegistrationsPerSecond");
-  const registrationsPerSecond = rateRaw === undefined ? jitrRegistrationsPerSecond() : Number(rateRaw);
+  const registrationsPerSecond =
+    rateRaw === undefined ? jitrRegistrationsPerSecond(iotQuotas) : Number(rateRaw);
   if (!(registrationsPerSecond > 0 && registrationsPerSecond <= 10_000)) {
     throw new Error(
       `Context jitrRegistrationsPerSecond must be a number above 0 (at most 10000), not "${rateRaw}".`,
@@ -145,4 +149,13 @@ export function readConcurrencySettings(
     );
   }
   return { reserved, jitr };
+}
+
+/**
+ * Sets a function's reserved concurrency after it was built (the constructs of the vend function
+ * and the fleet hook take no such prop); `undefined` leaves it unreserved.
+ */
+export function reserveConcurrency(fn: LambdaFunction, reserved: number | undefined): void {
+  if (reserved === undefined) return;
+  (fn.node.defaultChild as CfnFunction).reservedConcurrentExecutions = reserved;
 }

@@ -148,7 +148,7 @@ export class ProvisioningStack extends Stack {
     // The secrets the functions that read them are allowed to read.
     const secretArns = { registryKeySecretArn: registryKeySecret.secretArn, productSecretArnPattern };
     // Reserved concurrency per function and JITR's consumers (context; lib/lambda-settings.ts).
-    const concurrency = readConcurrencySettings(this.node, authorizerReservedConcurrency);
+    const concurrency = readConcurrencySettings(this.node, authorizerReservedConcurrency, iotQuotas);
 
     this.devicePolicy = new DevicePolicy(this, "DevicePolicy");
     this.vendFunction = new VendFunction(this, "Vend", {
@@ -176,6 +176,7 @@ export class ProvisioningStack extends Stack {
       devicePolicyNames: [this.devicePolicy.policyName],
       thingNamePrefix,
       consumers: concurrency.jitr,
+      ...(iotQuotas ? { iotQuotas } : {}),
       ...(concurrency.reserved.jitr !== undefined
         ? { reservedConcurrentExecutions: concurrency.reserved.jitr }
         : {}),

@@ -326,6 +326,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       documentClient: dynamo.documentClient,
       tableName,
       awsQuotas: options.awsQuotas ?? "off",
+      ...(budget ? { budget } : {}),
       queue: () => rules.queues.get(RULE_TARGETS.jitrRegistration),
     });
     const rules: RuleEngine = new RuleEngine({

@@ -7,7 +7,14 @@ import { makePacer, type Pacer } from "#core/jitr/budget.ts";
 import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import { METRIC_SERVICES } from "#core/metrics.ts";
 import { makeJitrQueueHandler } from "#handlers/jitr-registration.ts";
-import { lambdaLogger, lambdaMetrics, lambdaServices, requireEnv, withPowertools } from "./lambda-wiring.ts";
+import {
+  lambdaLogger,
+  lambdaMetrics,
+  lambdaProvisioningBudget,
+  lambdaServices,
+  requireEnv,
+  withPowertools,
+} from "./lambda-wiring.ts";
 
 const services = lambdaServices();
 const logger = lambdaLogger(METRIC_SERVICES.jitr);
@@ -48,6 +55,8 @@ export const handler = withPowertools(
     ledger: new DynamoDbJitrLedger(DynamoDBDocumentClient.from(new DynamoDBClient({})), tableName),
     queue: new SqsRegistrationQueue(new SQSClient({}), queueUrl),
     pacer: pacedByInstance,
+    // The account's provisioning budget, shared with vending (PROVISIONING_RATE / _SHARDS).
+    budget: lambdaProvisioningBudget(),
     logger,
     metrics,
   }),

@@ -5,6 +5,12 @@ import { CfnTopicRule } from "aws-cdk-lib/aws-iot";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
+import {
+  AWS_DEFAULT_IOT_TPS,
+  budgetShards,
+  type IotQuotas,
+  provisioningRate,
+} from "#core/admission/quota-profile.ts";
 import { JITR_QUEUE } from "#core/jitr/budget.ts";
 import { loadTopicRule, RULE_TARGETS, type TopicRuleDefinition } from "#templates/catalog.ts";
 import {
@@ -24,6 +30,11 @@ export type JitrRegistrationProps = TopicRuleFunctionProps & {
   devicePolicyNames: readonly string[];
   /** The queue's consumers and their pace (lib/lambda-settings.ts readConcurrencySettings). */
   consumers: { maxConcurrency: number; perConsumerPerSecond: number };
+  /**
+   * The account's AWS IoT quotas (lib/config.ts `iotQuotas`): they size the provisioning budget JITR
+   * shares with vending (PROVISIONING_RATE / PROVISIONING_SHARDS, as on the vend function). Default: AWS's.
+   */
+  iotQuotas?: IotQuotas;
 };
 
 /**
@@ -145,6 +156,10 @@ export class JitrRegistration extends RegistryFunction {
       }),
     );
     this.function.addEnvironment(LAMBDA_SETTINGS.jitrQueueUrl, this.queue.queueUrl);
+    // The account's budget, shared with vending (one take per registration).
+    const rate = provisioningRate(props.iotQuotas ?? { ...AWS_DEFAULT_IOT_TPS });
+    this.function.addEnvironment(LAMBDA_SETTINGS.provisioningRate, String(rate));
+    this.function.addEnvironment(LAMBDA_SETTINGS.provisioningShards, String(budgetShards(rate)));
     this.function.addEnvironment(
       LAMBDA_SETTINGS.jitrRegistrationsPerSecond,
       String(Math.round(props.consumers.perConsumerPerSecond * 1000) / 1000),

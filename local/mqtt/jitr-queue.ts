@@ -1,5 +1,6 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DynamoDbJitrLedger } from "#adapters/dynamodb-jitr-ledger.ts";
+import type { ProvisioningBudget } from "#core/admission/ports.ts";
 import {
   JITR_QUEUE,
   jitrConsumers,
@@ -37,6 +38,8 @@ export type LocalJitrQueueOptions = {
   tableName: string;
   /** `default`: the consumers pace themselves at AWS's default JITR budget (10 registrations/s). */
   awsQuotas: AwsQuotaProfile;
+  /** The account's provisioning budget shared with vending (`--aws-quotas default`); none: not shared. */
+  budget?: ProvisioningBudget;
   /** The queue the rule engine made for this target (for ChangeMessageVisibility). */
   queue: () => LocalQueue | undefined;
   batchConfig?: BatchConfig;
@@ -61,6 +64,7 @@ export function localJitrQueue(options: LocalJitrQueueOptions): QueuedTarget {
         options.queue()?.retryLater(receiptHandle, delaySeconds),
     },
     pacer: options.awsQuotas === "default" ? makePacer(budget) : unpaced,
+    ...(options.budget ? { budget: options.budget } : {}),
     batchConfig: options.batchConfig ?? localJitrBatchConfig,
   });
   return {

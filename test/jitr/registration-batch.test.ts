@@ -5,6 +5,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreatePolicyCommand, DescribeCertificateCommand } from "@aws-sdk/client-iot";
 import { DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { DynamoDbJitrLedger, jitrLedgerKey } from "#adapters/dynamodb-jitr-ledger.ts";
+import { DynamoDbProvisioningBudget } from "#adapters/dynamodb-provisioning-budget.ts";
 import { AwsCaRegistry } from "#adapters/iot-ca-registry.ts";
 import { AwsIotProvisioning } from "#adapters/iot-provisioning.ts";
 import { makePacer } from "#core/jitr/budget.ts";
@@ -307,6 +308,38 @@ describe("JITR queue consumer: dedupe, partial batch failures, throttling, redri
     });
     assert.deepEqual(again, { batchItemFailures: [] });
     for (const id of [a, b, c]) assert.equal(await statusOf(id.certificateId), "ACTIVE");
+  });
+
+  it("shares the account's provisioning budget with vending: a refused take returns the rest of the batch until its place", async () => {
+    const a = await pendingCertificate();
+    const b = await pendingCertificate();
+    const c = await pendingCertificate();
+    // The real budget in dynalite at 2 provisionings/s (one per half-second window), at a fixed
+    // instant far from any other test's windows.
+    const at = Date.now() + 10_000_000;
+    const budget = new DynamoDbProvisioningBudget(dynamo, stack.endpoints.tableName, {
+      ratePerSecond: 2,
+      shards: 1,
+    });
+    const batch = [message(a.certificateId), message(b.certificateId), message(c.certificateId)];
+    retries.length = 0;
+    const report = await makeJitrBatchProcessor(deps({ budget, clock: () => at }))(batch);
+    assert.deepEqual(report.outcomes.get(batch[0]!.messageId), {
+      status: "done",
+      result: { outcome: "activated" },
+    });
+    assert.deepEqual(
+      report.batchItemFailures.map((f) => f.itemIdentifier),
+      [batch[1]!.messageId, batch[2]!.messageId],
+    );
+    const refused = report.outcomes.get(batch[1]!.messageId);
+    assert.equal(refused?.status === "retry" && refused.throttled, true);
+    assert.ok(retries.every((r) => r.delaySeconds >= 1));
+    assert.equal(await statusOf(b.certificateId), "PENDING_ACTIVATION", "no AWS IoT call before admission");
+    const lease = await dynamo.send(
+      new GetCommand({ TableName: stack.endpoints.tableName, Key: jitrLedgerKey(b.certificateId) }),
+    );
+    assert.equal(lease.Item?.leaseUntil, 0, "the refused message's lease is released");
   });
 
   it("through the local queue: a message that keeps failing is dead-lettered after maxReceiveCount receives", async () => {

@@ -139,6 +139,8 @@ describe("lib/constructs/jitr", () => {
     assert.deepEqual(mapping.ScalingConfig, { MaximumConcurrency: 5 });
     const env = fn().Environment.Variables;
     assert.equal(env.JITR_REGISTRATIONS_PER_SECOND, "2", "each consumer paces itself at 10 / 5");
+    assert.equal(env.PROVISIONING_RATE, "10", "the account's budget, shared with vending");
+    assert.equal(env.PROVISIONING_SHARDS, "1");
     assert.equal(
       cfnText(env.JITR_QUEUE_URL),
       `\${${logicalIdAt(template(), "AWS::SQS::Queue", "JitrQueue")}}`,
@@ -151,6 +153,10 @@ describe("lib/constructs/jitr", () => {
   });
 
   it("sizes the consumers from context: a raised budget, or an explicit maximum; reservation at least that", () => {
+    const quotas = appWithContext("jitr-quotas", {
+      iotQuotas: JSON.stringify({ DescribeCertificate: 40, UpdateCertificate: 40, RegisterThing: 40 }),
+    });
+    assert.deepEqual(jitrMapping(quotas.provisioningTemplate).ScalingConfig, { MaximumConcurrency: 20 });
     const raised = appWithContext("jitr-raised", { jitrRegistrationsPerSecond: "100" });
     assert.deepEqual(jitrMapping(raised.provisioningTemplate).ScalingConfig, { MaximumConcurrency: 50 });
     const raisedFn = resourceAt(

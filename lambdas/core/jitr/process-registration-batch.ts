@@ -1,3 +1,5 @@
+import { admitProvisioning } from "../admission/admit-provisioning.ts";
+import type { ProvisioningBudget } from "../admission/ports.ts";
 import { describeError } from "../describe-error.ts";
 import { DomainError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
@@ -58,8 +60,14 @@ export type BatchDeps = {
   ledger: RegistrationLedger;
   queue: RegistrationQueue;
   logger: Logger;
-  /** Spends the budget before each registration; none when absent. */
+  /** Spaces this consumer's registrations (its share of the budget); none when absent. */
   pacer?: Pacer;
+  /**
+   * The account's provisioning budget shared with vending and the other flows
+   * (lambdas/core/admission): one take per registration; a refusal returns the message to the
+   * queue until its place in the backlog. None: not shared (the local stack without quotas, tests).
+   */
+  budget?: ProvisioningBudget;
   batchConfig?: BatchConfig;
   clock?: () => number;
   /** In [0, 1): the jitter of the retry delay; Math.random unless a test injects one. */
@@ -95,7 +103,9 @@ export function retryDelaySeconds(receiveCount: number, config: BatchConfig, ran
  * - Across batches and consumers, {@link RegistrationLedger.begin} (one conditional write) drops
  *   an event whose certificate another message is registering or that was settled after the
  *   event was published, before any AWS IoT call; the registry claim still guards the device.
- * - Each registration first takes a slot of the budget (`pacer`).
+ * - Each registration first takes its consumer's slot (`pacer`, the budget over the consumers) and
+ *   a token of the account's budget shared with vending (`budget`); a refusal is a throttle whose
+ *   Retry-After is the message's place in the backlog.
  * - A registration that throws returns its message to the queue after a backoff with jitter
  *   (ChangeMessageVisibility, reported in `batchItemFailures`); never dropped (the queue's redrive
  *   policy moves it to the dead-letter queue after its maximum receives). A throttled call also
@@ -158,6 +168,7 @@ export async function processRegistrationBatch(
         continue;
       }
       await (deps.pacer ?? unpaced).take();
+      await admitProvisioning({ ...(deps.budget ? { budget: deps.budget } : {}), clock, random });
       const result = await register(event);
       if (isFinal(result)) {
         const settledAt = clock();

@@ -38,6 +38,9 @@
  *
  * Usage: npm run bench:jitr -- [--devices 200] [--concurrency 1,16,64] [--backoff 100]
  *   [--backoff-cap 1600] [--max-attempts 12] [--max-seconds 150] [--other-cas 0]
+ *
+ * Roll-out: npm run bench:jitr -- --rollout 1000 [--max-seconds 600]: N devices at once against
+ * the stack with AWS's default quotas (see rollout() below).
  */
 import { fork } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -47,10 +50,12 @@ import { parseArgs } from "node:util";
 import type { MqttClient } from "mqtt";
 import { AwsCaRegistry } from "#adapters/iot-ca-registry.ts";
 import { cliIotClient, cliServices, resolveTarget } from "#cli/wiring.ts";
+import { jitrConsumers, jitrRegistrationsPerSecond } from "#core/jitr/budget.ts";
 import { registerCaCertificate } from "#core/jitr/register-ca-certificate.ts";
 import type { Logger } from "#core/logger.ts";
 import { CertificateIssuer, createKeyPair, createSelfSignedCa } from "#core/pki/issue.ts";
-import { startLocalStack } from "#local/stack.ts";
+import { type LocalStack, startLocalStack } from "#local/stack.ts";
+import { RULE_TARGETS } from "#templates/catalog.ts";
 import { connectDevice, endClient } from "#test/local/mqtt/mqtt-device.ts";
 import { seedProduct } from "#test/support/local-stack.ts";
 import { childPids, machine, percentile, processCpuMs } from "./stats.ts";
@@ -66,7 +71,9 @@ const { values } = parseArgs({
     "max-attempts": { type: "string", default: "12" },
     "max-seconds": { type: "string", default: "150" },
     "other-cas": { type: "string", default: "0" },
+    rollout: { type: "string" },
     serve: { type: "string" },
+    "serve-quotas": { type: "string" },
   },
 });
 
@@ -83,17 +90,19 @@ type StackEvent = {
   reason?: string;
 };
 
-/** Messages of the child: ready (with where the files are), or the events since the last ask. */
-type ChildMessage = { ready: true } | { events: StackEvent[] };
+/** Messages of the child: ready (with where the files are), the events since the last ask, or an audit. */
+type ChildMessage = { ready: true } | { events: StackEvent[] } | { audit: RolloutAudit };
 
 if (values.serve) {
-  await serve(values.serve);
+  await serve(values.serve, values["serve-quotas"] === "default" ? "default" : "off");
+} else if (values.rollout) {
+  await rollout(Number(values.rollout));
 } else {
   await measure();
 }
 
 /** Child: the local stack in memory; records its log lines and sends them when asked. */
-async function serve(dir: string): Promise<void> {
+async function serve(dir: string, awsQuotas: "default" | "off"): Promise<void> {
   let events: StackEvent[] = [];
   const record =
     (level: string) =>
@@ -116,10 +125,16 @@ async function serve(dir: string): Promise<void> {
     warn: record("warn"),
     error: record("error"),
   };
-  const stack = await startLocalStack({ logger, ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0 } });
+  const stack = await startLocalStack({ logger, ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0 }, awsQuotas });
   writeFileSync(join(dir, "endpoints.json"), JSON.stringify(stack.endpoints));
   writeFileSync(join(dir, "root-ca.pem"), stack.rootCaPem);
-  process.on("message", () => {
+  process.on("message", (ask: { events?: true; audit?: { serials: string[]; caCertificateId: string } }) => {
+    if (ask.audit) {
+      void audit(stack, ask.audit.serials, ask.audit.caCertificateId).then((result) =>
+        process.send?.({ audit: result } satisfies ChildMessage),
+      );
+      return;
+    }
     const message: ChildMessage = { events };
     events = [];
     process.send?.(message);
@@ -467,4 +482,215 @@ async function measure(): Promise<void> {
     stopChild();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What the stack holds after a roll-out: the registry and AWS IoT checked against each other. */
+type RolloutAudit = {
+  provisioned: number;
+  /** Devices whose record still carries a claim (a flow that never finished). */
+  stuckClaims: number;
+  /** Provisioned devices whose certificate is ACTIVE and attached to their thing. */
+  consistent: number;
+  /** Certificates of the bench CA that no device record names, and things without a principal. */
+  orphanCertificates: number;
+  orphanThings: number;
+  /** AWS IoT calls by operation since the stack started (throttled and retried ones included). */
+  calls: Record<string, number>;
+  queue: {
+    sent: number;
+    batches: number;
+    receives: number;
+    deleted: number;
+    retried: number;
+    deadLettered: number;
+  };
+  /** The JITR counters of the local metrics (activations, noops, refusals). */
+  counters: Record<string, number>;
+};
+
+async function audit(stack: LocalStack, serials: string[], caCertificateId: string): Promise<RolloutAudit> {
+  await stack.mqtt.rules.settled();
+  const state = stack.iot.state;
+  let provisioned = 0;
+  let stuckClaims = 0;
+  let consistent = 0;
+  const named = new Set<string>();
+  for (const serial of serials) {
+    const device = await stack.services.registry.getDevice(serial);
+    if (!device) continue;
+    if (device.claim) stuckClaims++;
+    if (device.certificateId) named.add(device.certificateId);
+    if (device.status !== "provisioned" || !device.certificateId) continue;
+    provisioned++;
+    const certificate = state.certificate(device.certificateId);
+    const thing = device.thingName ?? serial;
+    if (
+      certificate?.status === "ACTIVE" &&
+      state.thingPrincipals(thing).includes(certificate.certificateArn)
+    ) {
+      consistent++;
+    }
+  }
+  const ours = state.listCertificates().filter((c) => c.caCertificateId === caCertificateId);
+  const orphanCertificates = ours.filter((c) => !named.has(c.certificateId)).length;
+  const orphanThings = state
+    .listThings()
+    .filter((t) => state.thingPrincipals(t.thingName).length === 0).length;
+  const queue = stack.mqtt.rules.queues.get(RULE_TARGETS.jitrRegistration);
+  const counters: Record<string, number> = {};
+  for (const c of stack.metrics.snapshot().counters) {
+    if (c.service !== "jitr-registration") continue;
+    const key = [c.name, ...Object.values(c.dimensions ?? {})].join("/");
+    counters[key] = (counters[key] ?? 0) + c.value;
+  }
+  return {
+    provisioned,
+    stuckClaims,
+    consistent,
+    orphanCertificates,
+    orphanThings,
+    calls: stack.iot.faults.allCalls(),
+    queue: {
+      sent: (queue?.stats.deleted ?? 0) + (queue?.stats.deadLettered ?? 0) + (queue?.depth ?? 0),
+      ...(queue?.stats ?? { batches: 0, receives: 0, deleted: 0, retried: 0, deadLettered: 0 }),
+    },
+    counters,
+  };
+}
+
+/**
+ * `--rollout N`: N JITR devices powering on at once against the local stack run as `npm start --
+ * --aws-quotas default` runs it (AWS IoT's default TPS per operation in the emulator, 1 CONNECT/s
+ * per client id at the MQTT endpoint, the JITR queue paced at the budget). Each device behaves like
+ * firmware: connect; when refused (the first connection registers the certificate and is dropped;
+ * later ones while it waits in the queue are refused as PENDING_ACTIVATION), wait 1 s plus a
+ * random share of an exponential step (1, 2, 4 … 30 s) and connect again. Reported: all active or
+ * not, wall time against N / budget, connects per activated device, the queue's work (receives,
+ * retries, dead letters), AWS IoT calls per activated device by operation, and an audit of the
+ * registry against AWS IoT (stuck claims, orphan certificates and things).
+ */
+async function rollout(total: number): Promise<void> {
+  if (!Number.isInteger(total) || total < 1 || total > 20_000)
+    throw new Error("--rollout: 1 to 20000 devices");
+  const maxSeconds = Number(values["max-seconds"]);
+  const dir = mkdtempSync(join(tmpdir(), "onramp-bench-jitr-rollout-"));
+  const child = fork(new URL(import.meta.url).pathname, ["--serve", dir, "--serve-quotas", "default"], {
+    execArgv: ["--import", "tsx"],
+  });
+  const stopChild = () => {
+    if (child.connected) child.disconnect();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once("message", () => resolve());
+      child.once("exit", (code) => reject(new Error(`local stack exited (${code})`)));
+    });
+    const endpoints = JSON.parse(readFileSync(join(dir, "endpoints.json"), "utf8")) as { mqtt: string };
+    const rootCaPem = readFileSync(join(dir, "root-ca.pem"), "utf8");
+    const url = `mqtts://127.0.0.1:${new URL(endpoints.mqtt).port}`;
+    const target = await resolveTarget({ endpoints: join(dir, "endpoints.json") });
+    const services = cliServices(target);
+    const iot = cliIotClient(target);
+    const ca = await createSelfSignedCa({ subject: { commonName: "bench JITR roll-out CA" } });
+    const { caCertificateId } = await registerCaCertificate(
+      { iot: new AwsCaRegistry(iot) },
+      { caCertPem: ca.certPem, caPrivateKeyPem: ca.privateKeyPem },
+    );
+    const serials = Array.from({ length: total }, (_, i) => `ROLLOUT-${String(i).padStart(5, "0")}`);
+    await seedProduct(
+      services,
+      { productKey: "bench-rollout", name: "JITR roll-out", trustedCaIds: [caCertificateId] },
+      serials,
+    );
+    const issuer = await CertificateIssuer.create(ca);
+    const devices: Device[] = [];
+    for (const serial of serials) {
+      const keys = await createKeyPair("EC-P256");
+      const issued = await issuer.issue({
+        subjectPublicKey: keys.publicKeyPem,
+        subject: { commonName: serial },
+        days: 30,
+      });
+      devices.push({ serial, keyPem: keys.privateKeyPem, chainPem: issued.certificatePem + ca.certPem });
+    }
+    services.close();
+    iot.destroy();
+
+    const budget = jitrRegistrationsPerSecond();
+    console.log(
+      `JITR roll-out: ${total} devices powering on at once; local stack with --aws-quotas default (budget ${budget} registrations/s, ${jitrConsumers(budget)} consumers); firmware backoff 1 s + jitter × 2^n (cap 30 s); ${machine()}`,
+    );
+    const started = now();
+    const deadline = started + maxSeconds * 1000;
+    const runs = await Promise.all(devices.map((device) => powerOn(device, url, rootCaPem, deadline)));
+    const wallSeconds = (now() - started) / 1000;
+    for (const run of runs) await endClient(run.client);
+
+    const events = await new Promise<StackEvent[]>((resolve) => {
+      child.once("message", (message: ChildMessage) => resolve("events" in message ? message.events : []));
+      child.send({ events: true });
+    });
+    const activations = events
+      .filter((e) => e.message.startsWith("jitr: certificate activated"))
+      .map((e) => e.at);
+    const lastActivation = activations.length ? (Math.max(...activations) - started) / 1000 : Number.NaN;
+    const result = await new Promise<RolloutAudit>((resolve) => {
+      child.on("message", (message: ChildMessage) => {
+        if ("audit" in message) resolve(message.audit);
+      });
+      child.send({ audit: { serials, caCertificateId } });
+    });
+    const active = runs.filter((r) => r.connackAt !== undefined);
+    const connects = runs.reduce((sum, r) => sum + r.attempts, 0);
+    const ideal = total / budget;
+    const perActive = (n: number) => (n / Math.max(1, active.length)).toFixed(2);
+    console.log(`\nactive: ${active.length} / ${total} (gave up: ${total - active.length})`);
+    console.log(
+      `wall time: ${wallSeconds.toFixed(1)} s; ${total} / budget = ${ideal.toFixed(1)} s; ratio ${(wallSeconds / ideal).toFixed(2)}`,
+    );
+    console.log(
+      `registrations: ${activations.length} in ${lastActivation.toFixed(1)} s (last activation after the start; ${(activations.length / lastActivation).toFixed(1)}/s); the rest of the wall time is the devices' backoff before their next connect`,
+    );
+    console.log(
+      `connects per activated device: ${perActive(connects)} (max ${Math.max(...runs.map((r) => r.attempts))})`,
+    );
+    console.log(
+      `registry: provisioned ${result.provisioned}, consistent with AWS IoT ${result.consistent}, stuck claims ${result.stuckClaims}; orphans: certificates ${result.orphanCertificates}, things ${result.orphanThings}`,
+    );
+    console.log(`queue: ${JSON.stringify(result.queue)}`);
+    console.log(`JITR counters: ${JSON.stringify(result.counters)}`);
+    console.log(
+      `AWS IoT calls per activated device: ${Object.entries(result.calls)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([op, n]) => `${op} ${perActive(n)}`)
+        .join(", ")}`,
+    );
+  } finally {
+    stopChild();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Firmware's first connection: connect; when refused, wait 1 s + jitter × 2^n (cap 30 s), again. */
+async function powerOn(device: Device, url: string, caPem: string, deadline: number): Promise<DeviceRun> {
+  const run: DeviceRun = { serial: device.serial, startedAt: now(), attempts: 0 };
+  let step = 1000;
+  while (now() < deadline) {
+    run.attempts++;
+    const result = await connectDevice({
+      url,
+      caPem,
+      clientId: device.serial,
+      credentials: { keyPem: device.keyPem, certPem: device.chainPem },
+      timeoutMs: 10_000,
+    });
+    if (result.connected) {
+      run.connackAt = now();
+      run.client = result.client;
+      return run;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000 + Math.random() * step));
+    step = Math.min(step * 2, 30_000);
+  }
+  return run;
 }

@@ -3,6 +3,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DynamoDbJitrLedger } from "#adapters/dynamodb-jitr-ledger.ts";
 import { SqsRegistrationQueue } from "#adapters/sqs-registration-queue.ts";
+import type { ProvisioningBudget } from "#core/admission/ports.ts";
 import { makePacer, type Pacer } from "#core/jitr/budget.ts";
 import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import { METRIC_SERVICES } from "#core/metrics.ts";
@@ -42,6 +43,22 @@ const pacedByInstance: Pacer = {
 };
 
 /**
+ * The account's provisioning budget, shared with vending (PROVISIONING_RATE / _SHARDS), built at
+ * the first registration for the same reason as the pacer.
+ */
+let budget: ProvisioningBudget | undefined;
+const sharedBudget: ProvisioningBudget = {
+  get ratePerSecond() {
+    budget ??= lambdaProvisioningBudget();
+    return budget.ratePerSecond;
+  },
+  take(now) {
+    budget ??= lambdaProvisioningBudget();
+    return budget.take(now);
+  },
+};
+
+/**
  * Lambda entry of just-in-time registration: the consumer of the JITR queue (SQS event source with
  * ReportBatchItemFailures and a maximum concurrency), which the topic rule on
  * `$aws/events/certificates/registered/+` (`SELECT * FROM ...`, sqs action) fills.
@@ -55,8 +72,7 @@ export const handler = withPowertools(
     ledger: new DynamoDbJitrLedger(DynamoDBDocumentClient.from(new DynamoDBClient({})), tableName),
     queue: new SqsRegistrationQueue(new SQSClient({}), queueUrl),
     pacer: pacedByInstance,
-    // The account's provisioning budget, shared with vending (PROVISIONING_RATE / _SHARDS).
-    budget: lambdaProvisioningBudget(),
+    budget: sharedBudget,
     logger,
     metrics,
   }),

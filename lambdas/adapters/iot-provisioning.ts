@@ -376,6 +376,10 @@ export class AwsIotProvisioning implements IotProvisioning, JitrIot, ReconcileIo
 
   async deleteUnattachedCertificate(certificateId: string): Promise<void> {
     try {
+      // The direct path creates certificates ACTIVE; AWS IoT deletes only inactive ones.
+      const current = await this.describeCertificate(certificateId);
+      if (!current) return;
+      if (current.status === "ACTIVE") await this.setCertificateStatus(certificateId, "REVOKED");
       await this.client.send(
         new DeleteCertificateCommand({ certificateId, forceDelete: true }),
         this.callOptions(),

@@ -237,8 +237,8 @@ type KnownDevices = { certificates: Set<string>; keys: Map<string, string> };
 
 /**
  * Certificates that a crashed flow made and never recorded (the window between
- * CreateCertificateFromCsr and recording it on the claim): not attached to anything, neither
- * ACTIVE nor PENDING_ACTIVATION (a JITR device's own certificate waiting for its event), for the
+ * CreateCertificateFromCsr and recording it on the claim): not attached to anything, not
+ * PENDING_ACTIVATION (a JITR device's own certificate waiting for its event), for the
  * public key of a device or of its claim (AWS IoT gives certificates made from a CSR the subject
  * "AWS IoT Certificate", so the key is what ties one to a device), yet named by no record or claim.
  * A device that retried with a new key after the crash leaves an orphan this cannot attribute.
@@ -250,8 +250,10 @@ async function orphanCertificates(
 ): Promise<Finding[]> {
   const findings: Finding[] = [];
   for await (const { certificateId, status } of deps.iot.listCertificates()) {
-    if (status === "ACTIVE" || status === "PENDING_ACTIVATION" || known.certificates.has(certificateId))
-      continue;
+    // ACTIVE ones too: the direct vend path creates its certificate ACTIVE, so the crash window
+    // before it is recorded leaves an ACTIVE certificate with no thing and no policy (it could do
+    // nothing); the checks below (unattached, a device's key) attribute it before it is deleted.
+    if (status === "PENDING_ACTIVATION" || known.certificates.has(certificateId)) continue;
     const certificate = await deps.iot.inspectCertificate(certificateId);
     if (!certificate || certificate.things.length > 0 || certificate.policies.length > 0) continue;
     const described = await deps.iot.describeCertificate(certificateId);

@@ -17,7 +17,7 @@ import { requestRotations } from "#core/rotation/request-rotations.ts";
 import { CliError } from "../cli-error.ts";
 import { printResult } from "../output.ts";
 import { progressBar } from "../progress.ts";
-import { withServices, withTargetOptions } from "../wiring.ts";
+import { type Target, withServices, withTargetOptions } from "../wiring.ts";
 import { registerRegistryKeyCommands } from "./registry-key.ts";
 import { registerReconcileCommand } from "./registry-reconcile.ts";
 import { parseDuration, registerRotateCommand } from "./registry-rotate.ts";
@@ -91,12 +91,20 @@ export function registerRegistryCommands(program: Command): void {
       const started = Date.now();
       const scan = await scanFile(file);
       const checkpointFile = options.checkpoint ?? `${file}.import-checkpoint.json`;
-      const resume = options.restart
-        ? undefined
-        : readCheckpoint(checkpointFile, scan.sha256, options.productKey, options.json);
+      let resume: Checkpoint | undefined;
       // Rows refused before the registry sees them (the CSV's shape), merged into the report.
       const edgeRejected: RejectedRow[] = [];
-      const report = await withServices(options, async (services) => {
+      const report = await withServices(options, async (services, target) => {
+        // A checkpoint belongs to this file, product and registry table: resuming against another
+        // stack would skip rows that table never got.
+        const registry = registryIdentity(target);
+        resume = options.restart
+          ? undefined
+          : readCheckpoint(
+              checkpointFile,
+              { sha256: scan.sha256, productKey: options.productKey, registry },
+              options.json,
+            );
         if (options.productKey && !(await services.registry.getProduct(options.productKey))) {
           throw new CliError(
             `unknown product ${options.productKey} (\`onramp products list\` shows them).`,
@@ -115,6 +123,7 @@ export function registerRegistryCommands(program: Command): void {
               writeCheckpoint(checkpointFile, {
                 version: 1,
                 sha256: scan.sha256,
+                registry,
                 ...(options.productKey ? { productKey: options.productKey } : {}),
                 line,
                 outcome: sumOutcomes(resume?.outcome, outcome),
@@ -381,6 +390,8 @@ async function scanFile(file: string): Promise<{ sha256: string; dataLines: numb
 const checkpointSchema = z.object({
   version: z.literal(1),
   sha256: z.string(),
+  /** The registry table the rows went to ({@link registryIdentity}). */
+  registry: z.string(),
   productKey: z.string().optional(),
   line: z.number().int().nonnegative(),
   outcome: z.object({
@@ -401,19 +412,29 @@ function readCheckpointFile(path: string): Checkpoint | undefined {
   }
 }
 
-/** The checkpoint to resume from, if one exists for this very file and product; else none. */
+/** Which registry table a target writes to: the deployed table by region, or the local stack's. */
+function registryIdentity(target: Target): string {
+  return target.kind === "aws"
+    ? `aws:${target.region}:${target.tableName}`
+    : `local:${target.dynamodbEndpoint ?? ""}:${target.tableName}`;
+}
+
+/** The checkpoint to resume from, if one exists for this very file, product and table; else none. */
 function readCheckpoint(
   path: string,
-  sha256: string,
-  productKey: string | undefined,
+  expected: { sha256: string; productKey: string | undefined; registry: string },
   quiet: boolean | undefined,
 ): Checkpoint | undefined {
   if (!existsSync(path)) return undefined;
   const checkpoint = readCheckpointFile(path);
-  const usable = checkpoint && checkpoint.sha256 === sha256 && checkpoint.productKey === productKey;
+  const usable =
+    checkpoint &&
+    checkpoint.sha256 === expected.sha256 &&
+    checkpoint.productKey === expected.productKey &&
+    checkpoint.registry === expected.registry;
   if (!usable && !quiet) {
     process.stderr.write(
-      `${path} is for another file, product or version: starting from the first row (existing serials are skipped).\n`,
+      `${path} is for another file, product, registry or version: starting from the first row (existing serials are skipped).\n`,
     );
   }
   return usable ? checkpoint : undefined;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -127,23 +128,28 @@ describe("onramp registry import: resume after kill -9", () => {
     assert.equal(listed, ROWS - 1, "every good row is in the registry");
   });
 
-  it("starts over when the checkpoint belongs to another version of the file", async () => {
-    const checkpointFile = `${csv}.import-checkpoint.json`;
-    writeFileSync(
-      checkpointFile,
-      JSON.stringify({
-        version: 1,
-        sha256: "0".repeat(64),
-        productKey: "resume",
-        line: ROWS,
-        outcome: { written: 5, skippedExisting: 0, unprocessedRetries: 0, throttledRetries: 0 },
-      }),
-    );
-    const run = startImport();
-    await run.exited;
-    const report = JSON.parse(run.stdout()) as Report;
-    assert.equal(report.resumedAfterLine, undefined);
-    assert.equal(report.written, 0);
-    assert.equal(report.skippedExisting, ROWS - 1, "all checked again, none re-written");
-  });
+  for (const other of ["version of the file", "registry table"] as const) {
+    it(`starts over when the checkpoint belongs to another ${other}`, async () => {
+      const checkpointFile = `${csv}.import-checkpoint.json`;
+      const fileHash = createHash("sha256").update(readFileSync(csv)).digest("hex");
+      const thisRegistry = `local:${stack.endpoints.dynamodb}:${stack.endpoints.tableName}`;
+      writeFileSync(
+        checkpointFile,
+        JSON.stringify({
+          version: 1,
+          sha256: other === "version of the file" ? "0".repeat(64) : fileHash,
+          registry: other === "registry table" ? "aws:eu-west-1:another-table" : thisRegistry,
+          productKey: "resume",
+          line: ROWS,
+          outcome: { written: 5, skippedExisting: 0, unprocessedRetries: 0, throttledRetries: 0 },
+        }),
+      );
+      const run = startImport();
+      await run.exited;
+      const report = JSON.parse(run.stdout()) as Report;
+      assert.equal(report.resumedAfterLine, undefined);
+      assert.equal(report.written, 0);
+      assert.equal(report.skippedExisting, ROWS - 1, "all checked again, none re-written");
+    });
+  }
 });

@@ -1,5 +1,5 @@
-import { type DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import type { LedgerSettlement, RegistrationLedger } from "#core/jitr/ports.ts";
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import type { LedgerBegin, LedgerSettlement, RegistrationLedger } from "#core/jitr/ports.ts";
 import { isConditionFailed, translateAwsError } from "./aws-errors.ts";
 
 /**
@@ -27,7 +27,7 @@ export class DynamoDbJitrLedger implements RegistrationLedger {
   async begin(
     certificateId: string,
     lease: { owner: string; now: number; leaseMs: number; eventTimestamp: number },
-  ): Promise<boolean> {
+  ): Promise<LedgerBegin> {
     const leaseUntil = lease.now + lease.leaseMs;
     try {
       await this.client.send(
@@ -54,10 +54,25 @@ export class DynamoDbJitrLedger implements RegistrationLedger {
           },
         }),
       );
-      return true;
+      return { state: "taken" };
     } catch (error) {
-      if (isConditionFailed(error)) return false;
-      throw translateAwsError(error, "BeginJitrRegistration");
+      if (!isConditionFailed(error)) throw translateAwsError(error, "BeginJitrRegistration");
+    }
+    // Held or settled: which one (a consistent read; only repeats get here).
+    try {
+      const { Item } = await this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: jitrLedgerKey(certificateId),
+          ConsistentRead: true,
+        }),
+      );
+      if (Item?.state === "leased" && typeof Item.leaseUntil === "number") {
+        return { state: "leased", leaseUntil: Item.leaseUntil };
+      }
+      return { state: "settled" };
+    } catch (error) {
+      throw translateAwsError(error, "ReadJitrRegistration");
     }
   }
 

@@ -65,7 +65,12 @@ export function localJitrQueue(options: LocalJitrQueueOptions): QueuedTarget {
     },
     pacer: options.awsQuotas === "default" ? makePacer(budget) : unpaced,
     ...(options.budget ? { budget: options.budget } : {}),
-    batchConfig: options.batchConfig ?? localJitrBatchConfig,
+    // A lease as long as a claim: the local stack has no function timeout, and a crashed stack's
+    // leases (their messages died with it) then free up when its claims do.
+    batchConfig: options.batchConfig ?? {
+      ...localJitrBatchConfig,
+      ...(options.jitr.config ? { leaseMs: options.jitr.config.claimTtlMs } : {}),
+    },
   });
   return {
     queue: {

@@ -213,26 +213,32 @@ describe("JITR queue consumer: dedupe, partial batch failures, throttling, redri
     });
   });
 
-  it("drops an event whose certificate another consumer holds a live lease on", async () => {
+  it("returns a repeat to the queue while another message holds the certificate, until the lease ends; a dead holder's lease is taken over", async () => {
     const a = await pendingCertificate();
-    assert.equal(
-      await ledger.begin(a.certificateId, {
-        owner: "other",
-        now: Date.now(),
-        leaseMs: 60_000,
-        eventTimestamp: Date.now(),
-      }),
-      true,
+    const at = Date.now();
+    assert.deepEqual(
+      await ledger.begin(a.certificateId, { owner: "other", now: at, leaseMs: 30_000, eventTimestamp: at }),
+      { state: "taken" },
     );
     const describesBefore = calls("DescribeCertificate");
     const msg = message(a.certificateId);
-    const report = await makeJitrBatchProcessor(deps())([msg]);
-    assert.equal(report.outcomes.get(msg.messageId)?.status, "duplicate");
-    assert.equal(calls("DescribeCertificate"), describesBefore);
+    retries.length = 0;
+    const report = await makeJitrBatchProcessor(deps({ clock: () => at + 10_000 }))([msg]);
+    assert.deepEqual(report.batchItemFailures, [{ itemIdentifier: msg.messageId }], "kept, not dropped");
+    assert.deepEqual(
+      retries,
+      [{ receiptHandle: msg.receiptHandle, delaySeconds: 20 }],
+      "back when the lease ends",
+    );
+    assert.equal(calls("DescribeCertificate"), describesBefore, "no AWS IoT call");
     assert.equal(await statusOf(a.certificateId), "PENDING_ACTIVATION");
-    await ledger.release(a.certificateId, "other");
-    await makeJitrBatchProcessor(deps())([message(a.certificateId)]);
-    assert.equal(await statusOf(a.certificateId), "ACTIVE", "free again once released");
+
+    // The holder never came back (its consumer died with its message): past the lease it is taken over.
+    const later = await makeJitrBatchProcessor(deps({ clock: () => at + 30_001 }))([
+      { ...msg, receiveCount: 2 },
+    ]);
+    assert.deepEqual(later.batchItemFailures, []);
+    assert.equal(await statusOf(a.certificateId), "ACTIVE");
   });
 
   it("returns only the failed message (partial batch response) after an exponential backoff; its lease is released", async () => {

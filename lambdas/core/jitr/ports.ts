@@ -79,18 +79,22 @@ export type LedgerSettlement = {
   expiresAt: number;
 };
 
+/** What {@link RegistrationLedger.begin} found. */
+export type LedgerBegin = { state: "taken" } | { state: "leased"; leaseUntil: number } | { state: "settled" };
+
 /** The JITR registrations by certificate id (an item per certificate in the registry table). */
 export interface RegistrationLedger {
   /**
-   * Takes the certificate for one message: true unless another message holds a live lease, or the
-   * certificate was settled after `eventTimestamp` (the event repeats a settled registration). One
-   * conditional write; a certificate registered again after it was settled (an event newer than
-   * the settlement) is taken again.
+   * Takes the certificate for one message (`taken`), unless another message holds a live lease
+   * (`leased`, with when it ends) or the certificate was settled after `eventTimestamp` (`settled`:
+   * the event repeats a settled registration). One conditional write (a read only when it fails);
+   * a certificate registered again after it was settled (an event newer than the settlement) is
+   * taken again.
    */
   begin(
     certificateId: string,
     lease: { owner: string; now: number; leaseMs: number; eventTimestamp: number },
-  ): Promise<boolean>;
+  ): Promise<LedgerBegin>;
   /** Records the outcome, if `owner` still holds the lease. */
   settle(certificateId: string, owner: string, settlement: LedgerSettlement): Promise<void>;
   /** Gives the lease up (the registration did not finish, or its outcome is not final). */

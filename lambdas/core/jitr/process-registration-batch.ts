@@ -27,7 +27,7 @@ export type RegistrationResult = {
 /** What became of one message. */
 export type MessageOutcome =
   | { status: "done"; result: RegistrationResult }
-  /** Another message of the batch or a live lease carries the same certificate: dropped. */
+  /** Another message of the batch carries the same certificate, or it was settled after this event: dropped. */
   | { status: "duplicate"; certificateId: string }
   /** Returned to the queue after `retryAfterSeconds`. */
   | { status: "retry"; error: string; retryAfterSeconds: number; throttled: boolean };
@@ -40,7 +40,10 @@ export type BatchReport = {
 
 /** Settings of the consumer. */
 export type BatchConfig = {
-  /** How long a lease keeps other messages of the certificate away (ms); above the function timeout. */
+  /**
+   * How long a lease keeps other messages of the certificate waiting (ms): just above the function
+   * timeout, so a lease outlives no consumer that could still be working on it.
+   */
   leaseMs: number;
   /** How long a settled certificate is remembered (ms): the queue's retention. */
   settledRetentionMs: number;
@@ -50,7 +53,8 @@ export type BatchConfig = {
 };
 
 export const defaultBatchConfig: BatchConfig = {
-  leaseMs: 2 * 60_000,
+  // One invocation cannot hold a certificate longer than the function's timeout (JITR_QUEUE: 60 s).
+  leaseMs: 65_000,
   settledRetentionMs: 24 * 3600_000,
   baseRetryDelaySeconds: 2,
   maxRetryDelaySeconds: 60,
@@ -101,8 +105,10 @@ export function retryDelaySeconds(receiveCount: number, config: BatchConfig, ran
  * - Within the batch, messages are grouped by certificate id: the first is registered, the others
  *   are dropped as duplicates (its outcome covers them).
  * - Across batches and consumers, {@link RegistrationLedger.begin} (one conditional write) drops
- *   an event whose certificate another message is registering or that was settled after the
- *   event was published, before any AWS IoT call; the registry claim still guards the device.
+ *   an event whose certificate was settled after the event was published, before any AWS IoT
+ *   call; one whose certificate another message is registering right now goes back to the queue
+ *   until that one is likely done (then dropped as settled) or its lease ran out (then taken). The
+ *   registry claim still guards the device.
  * - Each registration first takes its consumer's slot (`pacer`, the budget over the consumers) and
  *   a token of the account's budget shared with vending (`budget`); a refusal is a throttle whose
  *   Retry-After is the message's place in the backlog.
@@ -157,16 +163,34 @@ export async function processRegistrationBatch(
     const owner = message.messageId;
     let leased = false;
     try {
-      leased = await deps.ledger.begin(certificateId, {
+      const now = clock();
+      const begun = await deps.ledger.begin(certificateId, {
         owner,
-        now: clock(),
+        now,
         leaseMs: config.leaseMs,
         eventTimestamp: event.timestamp,
       });
-      if (!leased) {
+      if (begun.state === "settled") {
         outcomes.set(message.messageId, { status: "duplicate", certificateId });
         continue;
       }
+      if (begun.state === "leased") {
+        // Another message is registering it: come back once that one is likely done (it settles
+        // the certificate, and this repeat is then dropped), or its lease has run out (its
+        // consumer died and its message was lost, e.g. a local stack killed mid-flight).
+        // Waiting for the lease (not a growing backoff) keeps repeats of a crashed registration out
+        // of the dead letters: its lease is taken over within two or three receives.
+        const remaining = Math.max(0, begun.leaseUntil - now) / 1000;
+        const wait = Math.min(remaining, config.maxRetryDelaySeconds);
+        outcomes.set(message.messageId, {
+          status: "retry",
+          error: "held by another message",
+          retryAfterSeconds: Math.max(wait, 0.001),
+          throttled: false,
+        });
+        continue;
+      }
+      leased = true;
       await (deps.pacer ?? unpaced).take();
       await admitProvisioning({ ...(deps.budget ? { budget: deps.budget } : {}), clock, random });
       const result = await register(event);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { createSocket } from "node:dgram";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -501,6 +502,39 @@ describe("binding simulators on the local stack", () => {
     assert.equal(asked.body.devices[0].via, "get");
     assert.equal(asked.body.devices[0].token, (await lamp.nth("report-token", 2)).details?.token);
     await lamp.stop();
+  });
+
+  it("a LAN port already taken is a clear error (LAN_PORT_UNAVAILABLE)", async () => {
+    const taken = createSocket("udp4");
+    await new Promise<void>((resolve) => taken.bind(0, "127.0.0.1", resolve));
+    try {
+      const run = await startDeviceSimulation(
+        {
+          bind: true,
+          productKey: "sim-lamp",
+          deviceName: "lamp-03",
+          deviceSecret: secrets.lamp("lamp-03"),
+          lanPort: String(taken.address().port),
+          lanHost: "127.0.0.1",
+          multicast: false,
+          endpoints,
+        },
+        () => undefined,
+      ).then(
+        () => assert.fail("started on a taken port"),
+        (error: unknown) => error,
+      );
+      assert.equal(describeCliError(run)?.code, "LAN_PORT_UNAVAILABLE");
+      assert.match(
+        String((run as Error).message),
+        /cannot listen on UDP port \d+ .*choose another --lan-port/,
+      );
+      // The same device starts normally afterwards on a free port.
+      const again = await device({ productKey: "sim-lamp", deviceName: "lamp-03", from: saved("lamp-03") });
+      await again.stop();
+    } finally {
+      taken.close();
+    }
   });
 
   it("the built CLI: Ctrl-C stops a running device cleanly", async () => {

@@ -44,6 +44,8 @@ const DEPLOYED_FUNCTIONS: [entry: string, functionAt: string][] = [
   ["certificate-rotation.ts", "CertificateRotationFunction"],
   ["custom-authorizer.ts", "SecretDeviceAuthorizerFunction"],
   ["register-device.ts", "RegisterDeviceFunction"],
+  ["binding-report.ts", "BindingReportFunction"],
+  ["binding-api.ts", "PhoneApiHandlerFunction"],
 ];
 
 describe("lib/bundling: the deployed bundle", () => {

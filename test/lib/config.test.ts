@@ -18,6 +18,7 @@ describe("lib/config", () => {
       logRetention: RetentionDays.ONE_YEAR,
       thingNamePrefix: "",
       iotQuotas: { ...AWS_DEFAULT_IOT_TPS },
+      phone: { rateLimit: 20, burstLimit: 40 },
       api: {
         rateLimit: 100,
         burstLimit: 200,
@@ -26,6 +27,19 @@ describe("lib/config", () => {
         createCloudWatchRole: false,
       },
     });
+  });
+
+  it("phone API: phoneApiRateLimit/phoneApiBurstLimit, phoneUserPoolId (checked), no pool by default", () => {
+    assert.deepEqual(config({ phoneApiRateLimit: "5", phoneApiBurstLimit: "9" }).phone, {
+      rateLimit: 5,
+      burstLimit: 9,
+    });
+    assert.equal(
+      config({ phoneUserPoolId: "eu-west-1_AbC123" }).phone.existingUserPoolId,
+      "eu-west-1_AbC123",
+    );
+    assert.throws(() => config({ phoneUserPoolId: "not a pool" }), /phoneUserPoolId/);
+    assert.throws(() => config({ phoneApiRateLimit: "-1" }), /phoneApiRateLimit/);
   });
 
   it("WAF: waf=false turns it off, wafWebAclArn associates an existing one, wafRateLimit sets the limit", () => {

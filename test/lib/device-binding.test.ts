@@ -194,7 +194,7 @@ describe("lib/constructs/phone-api", () => {
     assert.equal(authorizer.Type, "COGNITO_USER_POOLS");
     assert.equal(authorizer.IdentitySource, "method.request.header.Authorization");
     assert.deepEqual(authorizer.ProviderARNs.map(cfnText), [`\${${poolId}.Arn}`]);
-    const apiId = logicalIdAt(t, "AWS::ApiGateway::RestApi", "PhoneApiApi");
+    const apiId = logicalIdAt(t, "AWS::ApiGateway::RestApi", "PhoneApi");
     const methods = Object.values(resourcesOfType(t, "AWS::ApiGateway::Method")).filter(
       (m) => cfnText(m.Properties.RestApiId) === `\${${apiId}}`,
     );
@@ -211,7 +211,7 @@ describe("lib/constructs/phone-api", () => {
 
   it("throttles the stage, logs access without bodies, shares the vending API's web ACL", () => {
     const t = template();
-    const stage = resourceAt(t, "AWS::ApiGateway::Stage", "PhoneApiApiDeploymentStageprod").Properties;
+    const stage = resourceAt(t, "AWS::ApiGateway::Stage", "PhoneApiDeploymentStageprod").Properties;
     assert.equal(stage.MethodSettings[0].ThrottlingRateLimit, 20);
     assert.equal(stage.MethodSettings[0].ThrottlingBurstLimit, 40);
     assert.equal(stage.MethodSettings[0].DataTraceEnabled, false);

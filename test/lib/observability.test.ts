@@ -161,10 +161,12 @@ describe("Observability construct", () => {
 });
 
 describe("Observability in the provisioning stack", () => {
-  it("watches all seven functions and the three dead-letter queues, one dashboard, no topic by default", () => {
+  it("watches all nine functions, the four dead-letter queues and JITR's backlog, one dashboard, no topic by default", () => {
     const template = defaultApp().provisioningTemplate;
     const alarms = resourcesOfType(template, "AWS::CloudWatch::Alarm");
-    assert.equal(Object.keys(alarms).length, 3 + 1 + 7 * 2 + 1);
+    // dead letters (JITR, fleet commit, rotation, binding report), the vending API's 5xx rate, errors
+    // and throttles of each function, undo failures, JITR's work-queue backlog.
+    assert.equal(Object.keys(alarms).length, 4 + 1 + 9 * 2 + 1 + 1);
     template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
     template.resourceCountIs("AWS::SNS::Topic", 0);
     const queues = Object.keys(resourcesOfType(template, "AWS::SQS::Queue"));

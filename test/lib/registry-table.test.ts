@@ -2,14 +2,18 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Match } from "aws-cdk-lib/assertions";
 import { registryTable, registryTableDefinition } from "#adapters/registry-table.ts";
-import { defaultApp, fullOptionsApp, onlyResource } from "./app-fixture.ts";
+import { defaultApp, fullOptionsApp, resourceAt } from "./app-fixture.ts";
 
 const sortByName = <T extends { AttributeName: string }>(items: T[]) =>
   [...items].sort((a, b) => a.AttributeName.localeCompare(b.AttributeName));
 
 describe("lib/constructs/registry-table", () => {
   it("builds the table from the adapter's constants: keys, gsi1 (ALL), TTL, on-demand, PITR", () => {
-    const table = onlyResource(defaultApp().registryTemplate, "AWS::DynamoDB::Table").Properties;
+    const table = resourceAt(
+      defaultApp().registryTemplate,
+      "AWS::DynamoDB::Table",
+      "RegistryTable",
+    ).Properties;
     assert.deepEqual(table.KeySchema, [
       { AttributeName: registryTable.partitionKey, KeyType: "HASH" },
       { AttributeName: registryTable.sortKey, KeyType: "RANGE" },
@@ -30,7 +34,11 @@ describe("lib/constructs/registry-table", () => {
   });
 
   it("matches the CreateTable input the local stack uses (registryTableDefinition)", () => {
-    const table = onlyResource(defaultApp().registryTemplate, "AWS::DynamoDB::Table").Properties;
+    const table = resourceAt(
+      defaultApp().registryTemplate,
+      "AWS::DynamoDB::Table",
+      "RegistryTable",
+    ).Properties;
     const local = registryTableDefinition("registry");
     assert.deepEqual(sortByName(table.AttributeDefinitions), sortByName(local.AttributeDefinitions));
     assert.deepEqual(table.KeySchema, local.KeySchema);

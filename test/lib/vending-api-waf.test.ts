@@ -10,6 +10,7 @@ import {
   fullOptionsApp,
   logicalIdAt,
   onlyResource,
+  resourceAt,
   resourcesOfType,
 } from "./app-fixture.ts";
 
@@ -54,7 +55,7 @@ describe("lib/constructs/vending-api-waf", () => {
 
   it("is associated with the vending API's stage", () => {
     const template = defaultApp().provisioningTemplate;
-    const association = onlyResource(template, "AWS::WAFv2::WebACLAssociation").Properties;
+    const association = resourceAt(template, "AWS::WAFv2::WebACLAssociation", "VendingApiWebAcl").Properties;
     const aclId = logicalIdAt(template, "AWS::WAFv2::WebACL", "VendingApiWafWebAcl");
     assert.equal(cfnText(association.WebACLArn), `\${${aclId}.Arn}`);
     const stageId = Object.keys(resourcesOfType(template, "AWS::ApiGateway::Stage"))[0];
@@ -109,7 +110,7 @@ describe("lib/constructs/vending-api-waf", () => {
   it("associates an existing web ACL (wafWebAclArn) instead of creating one", () => {
     const template = fullOptionsApp().provisioningTemplate;
     template.resourceCountIs("AWS::WAFv2::WebACL", 0);
-    const association = onlyResource(template, "AWS::WAFv2::WebACLAssociation").Properties;
+    const association = resourceAt(template, "AWS::WAFv2::WebACLAssociation", "VendingApiWebAcl").Properties;
     assert.equal(association.WebACLArn, FULL_OPTIONS_CONTEXT.wafWebAclArn);
   });
 });

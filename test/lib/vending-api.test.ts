@@ -26,11 +26,19 @@ const PRODUCT_SECRETS =
 /** The API's methods by operation name. */
 function methods(app: SynthesizedApp = defaultApp()): Record<string, CfnResourceJson["Properties"]> {
   return Object.fromEntries(
-    Object.values(app.provisioningTemplate.findResources("AWS::ApiGateway::Method")).map((m) => [
+    vendingApiResources(app, "AWS::ApiGateway::Method").map((m) => [
       m.Properties.OperationName,
       m.Properties,
     ]),
   );
+}
+
+/** The resources of a type that belong to the vending API (the stack also has the phone API). */
+function vendingApiResources(app: SynthesizedApp, type: string): CfnResourceJson[] {
+  const apiId = logicalIdAt(app.provisioningTemplate, "AWS::ApiGateway::RestApi", "VendingApi");
+  return Object.values(
+    app.provisioningTemplate.findResources(type) as Record<string, CfnResourceJson>,
+  ).filter((r) => cfnText(r.Properties.RestApiId) === `\${${apiId}}`);
 }
 
 /** A role policy's statements as { Sid: { actions, resources } } (text, sorted). */
@@ -48,9 +56,9 @@ function statementsOf(prefix: string, app: SynthesizedApp = defaultApp()) {
 describe("lib/constructs/vending-api", () => {
   it("is a regional REST API with POST /v1/certificates proxied to the vend Lambda, no authorizer", () => {
     const { provisioningTemplate } = defaultApp();
-    const api = onlyResource(provisioningTemplate, "AWS::ApiGateway::RestApi").Properties;
+    const api = resourceAt(provisioningTemplate, "AWS::ApiGateway::RestApi", "VendingApi").Properties;
     assert.deepEqual(api.EndpointConfiguration, { Types: ["REGIONAL"] });
-    const resources = Object.values(provisioningTemplate.findResources("AWS::ApiGateway::Resource"));
+    const resources = vendingApiResources(defaultApp(), "AWS::ApiGateway::Resource");
     assert.deepEqual(resources.map((r) => r.Properties.PathPart).sort(), [
       "auth",
       "certificates",
@@ -72,7 +80,8 @@ describe("lib/constructs/vending-api", () => {
 
   it("throttles the stage (defaults 100 rps, burst 200: above the provisioning budget) and takes the limits from context", () => {
     const settings = (app = defaultApp()) =>
-      onlyResource(app.provisioningTemplate, "AWS::ApiGateway::Stage").Properties.MethodSettings;
+      resourceAt(app.provisioningTemplate, "AWS::ApiGateway::Stage", "VendingApiDeploymentStageprod")
+        .Properties.MethodSettings;
     assert.equal(settings().length, 1);
     assert.equal(settings()[0].HttpMethod, "*");
     assert.equal(settings()[0].ResourcePath, "/*");
@@ -85,7 +94,11 @@ describe("lib/constructs/vending-api", () => {
 
   it("writes JSON access logs (no bodies) to its own log group", () => {
     const { provisioningTemplate } = defaultApp();
-    const stage = onlyResource(provisioningTemplate, "AWS::ApiGateway::Stage").Properties;
+    const stage = resourceAt(
+      provisioningTemplate,
+      "AWS::ApiGateway::Stage",
+      "VendingApiDeploymentStageprod",
+    ).Properties;
     assert.match(
       cfnText(stage.AccessLogSetting.DestinationArn),
       /^\$\{VendingApiAccessLogs[0-9A-F]+\.Arn\}$/,
@@ -132,7 +145,7 @@ describe("lib/constructs/vending-api", () => {
 
   it("answers gateway errors in the API's error shape", () => {
     const responses = Object.values(
-      defaultApp().provisioningTemplate.findResources("AWS::ApiGateway::GatewayResponse"),
+      vendingApiResources(defaultApp(), "AWS::ApiGateway::GatewayResponse"),
     ).map((r) => r.Properties);
     const byType = Object.fromEntries(responses.map((r) => [r.ResponseType, r]));
     assert.deepEqual(Object.keys(byType).sort(), [
@@ -178,7 +191,11 @@ describe("lib/constructs/vending-api", () => {
     provisioningTemplate.hasResourceProperties("AWS::WAFv2::WebACLAssociation", {
       WebACLArn: FULL_OPTIONS_CONTEXT.wafWebAclArn,
     });
-    const stage = onlyResource(provisioningTemplate, "AWS::ApiGateway::Stage").Properties;
+    const stage = resourceAt(
+      provisioningTemplate,
+      "AWS::ApiGateway::Stage",
+      "VendingApiDeploymentStageprod",
+    ).Properties;
     assert.equal(stage.MethodSettings[0].LoggingLevel, "ERROR");
     assert.equal(stage.MethodSettings[0].DataTraceEnabled, false);
     provisioningTemplate.resourceCountIs("AWS::ApiGateway::Account", 1);
@@ -227,7 +244,7 @@ describe("lib/constructs/vending-api", () => {
     assert.equal(validator.ValidateRequestParameters, true);
     assert.equal(validator.ValidateRequestBody, false);
     // The gateway's 400 for a missing header answers in the route's (Alibaba's) shape.
-    const response = Object.values(provisioningTemplate.findResources("AWS::ApiGateway::GatewayResponse"))
+    const response = vendingApiResources(defaultApp(), "AWS::ApiGateway::GatewayResponse")
       .map((r) => r.Properties)
       .find((r) => r.ResponseType === "BAD_REQUEST_PARAMETERS");
     assert.equal(response?.StatusCode, "400");
@@ -239,11 +256,19 @@ describe("lib/constructs/vending-api", () => {
 
   it("throttles and protects the registration route like the vend route (stage-wide settings)", () => {
     const { provisioningTemplate } = fullOptionsApp();
-    const stage = onlyResource(provisioningTemplate, "AWS::ApiGateway::Stage").Properties;
+    const stage = resourceAt(
+      provisioningTemplate,
+      "AWS::ApiGateway::Stage",
+      "VendingApiDeploymentStageprod",
+    ).Properties;
     assert.equal(stage.MethodSettings.length, 1, "no per-method override");
     assert.equal(stage.MethodSettings[0].ResourcePath, "/*");
     assert.equal(stage.MethodSettings[0].HttpMethod, "*");
-    const association = onlyResource(defaultApp().provisioningTemplate, "AWS::WAFv2::WebACLAssociation");
+    const association = resourceAt(
+      defaultApp().provisioningTemplate,
+      "AWS::WAFv2::WebACLAssociation",
+      "VendingApiWebAcl",
+    );
     assert.match(cfnText(association.Properties.ResourceArn), /\/stages\/\$\{VendingApiDeploymentStage/);
   });
 

@@ -164,7 +164,6 @@ export class PhoneApi extends Construct {
         authorizer,
         authorizationType: AuthorizationType.COGNITO,
         requestValidator: validator,
-        requestParameters: { "method.request.header.Authorization": true },
       });
     }
     addErrorResponses(this.api);

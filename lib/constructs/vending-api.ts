@@ -132,6 +132,7 @@ export class VendingApi extends Construct {
         requestModels: { "application/json": model },
       });
     this.addRegistrationRoute(props.registrationHandler);
+    addVendValidationResponses(this.api);
     addErrorResponses(this.api);
 
     if (props.customDomain) {
@@ -207,15 +208,48 @@ export function accessLogFormat(): AccessLogFormat {
   );
 }
 
-/** Gateway-generated errors in the API's error shape (openapi.yaml `Error`). */
+/** The API's error body: `{"error": {"code", "message"}}`. */
+const errorBody = (code: string, message: string) => JSON.stringify({ error: { code, message } });
+
+/**
+ * Gateway-made errors in the API's error shape (openapi.yaml `Error`): throttling (429 with
+ * Retry-After), every other 4xx and 5xx. The vending API adds its two validation answers
+ * ({@link addVendValidationResponses}); the phone API has no models or required parameters.
+ */
 export function addErrorResponses(api: RestApi): void {
-  const body = (code: string, message: string) => JSON.stringify({ error: { code, message } });
+  api.addGatewayResponse("Throttled", {
+    type: ResponseType.THROTTLED,
+    statusCode: "429",
+    responseHeaders: { ...JSON_ERROR_HEADERS, "Retry-After": "'1'" },
+    templates: { "application/json": errorBody("THROTTLED", "Too many requests; retry later.") },
+  });
+  api.addGatewayResponse("Default4xx", {
+    type: ResponseType.DEFAULT_4XX,
+    responseHeaders: JSON_ERROR_HEADERS,
+    templates: {
+      // $context.error.messageString is already a quoted JSON string.
+      "application/json":
+        '{"error":{"code":"$context.error.responseType","message":$context.error.messageString}}',
+    },
+  });
+  // API Gateway's own 5xx (502 from a crashed function, 504 when the integration times out) carry
+  // Retry-After too, as every 429/503/504 of this API does. Gateway responses are static: no jitter
+  // here; the function's own 429/503 (admission control, dependencies) carry the jittered ones.
+  api.addGatewayResponse("Default5xx", {
+    type: ResponseType.DEFAULT_5XX,
+    responseHeaders: { ...JSON_ERROR_HEADERS, "Retry-After": "'2'" },
+    templates: { "application/json": errorBody("UNAVAILABLE", "Service unavailable; retry later.") },
+  });
+}
+
+/** The vending API's own validation answers: a body that is not a VendRequest, a form without Content-Type. */
+function addVendValidationResponses(api: RestApi): void {
   api.addGatewayResponse("BadRequestBody", {
     type: ResponseType.BAD_REQUEST_BODY,
     statusCode: "400",
     responseHeaders: JSON_ERROR_HEADERS,
     templates: {
-      "application/json": body(
+      "application/json": errorBody(
         "INVALID_REQUEST",
         "The request body does not match the VendRequest schema (see openapi.yaml).",
       ),
@@ -234,28 +268,5 @@ export function addErrorResponses(api: RestApi): void {
         message: `Send the form with Content-Type ${FORM_CONTENT_TYPE}.`,
       }),
     },
-  });
-  api.addGatewayResponse("Throttled", {
-    type: ResponseType.THROTTLED,
-    statusCode: "429",
-    responseHeaders: { ...JSON_ERROR_HEADERS, "Retry-After": "'1'" },
-    templates: { "application/json": body("THROTTLED", "Too many requests; retry later.") },
-  });
-  api.addGatewayResponse("Default4xx", {
-    type: ResponseType.DEFAULT_4XX,
-    responseHeaders: JSON_ERROR_HEADERS,
-    templates: {
-      // $context.error.messageString is already a quoted JSON string.
-      "application/json":
-        '{"error":{"code":"$context.error.responseType","message":$context.error.messageString}}',
-    },
-  });
-  // API Gateway's own 5xx (502 from a crashed function, 504 when the integration times out) carry
-  // Retry-After too, as every 429/503/504 of this API does. Gateway responses are static: no jitter
-  // here; the function's own 429/503 (admission control, dependencies) carry the jittered ones.
-  api.addGatewayResponse("Default5xx", {
-    type: ResponseType.DEFAULT_5XX,
-    responseHeaders: { ...JSON_ERROR_HEADERS, "Retry-After": "'2'" },
-    templates: { "application/json": body("UNAVAILABLE", "Service unavailable; retry later.") },
   });
 }

@@ -270,7 +270,7 @@ export class ProvisioningStack extends Stack {
         Rotation: this.certificateRotation.deadLetterQueue,
         BindingReport: this.bindingReport.deadLetterQueue,
       },
-      api: this.vendingApi.api,
+      apis: { Api: this.vendingApi.api, PhoneApi: this.phoneApi.api },
       dashboardName: `${exportPrefix}-provisioning`,
       ...(alarmEmail ? { alarmEmail } : {}),
     });

@@ -30,8 +30,11 @@ export type ObservabilityProps = {
   functions: readonly WatchedFunction[];
   /** Dead-letter queues by label (JITR, fleet commit, rotation): an alarm as soon as one holds a message. */
   deadLetterQueues: Readonly<Record<string, IQueue>>;
-  /** The vending API: its 5xx rate alarm. */
-  api: RestApiBase;
+  /**
+   * The REST APIs by label (`Api`: the vending API, `PhoneApi`): a 5xx rate alarm
+   * (`{label}ServerErrorRate`) and a requests / 4xx / 5xx graph each.
+   */
+  apis: Readonly<Record<string, RestApiBase>>;
   /** Functions whose flows undo (service names): the undo failures alarm sums their `UndoFailures`. */
   undoServices?: readonly string[];
   /** Alarm notifications by email (context `alarmEmail`): an encrypted SNS topic with this subscriber. */
@@ -46,7 +49,7 @@ const FIVE_MINUTES = Duration.minutes(5);
 
 /**
  * CloudWatch alarms and one dashboard for the provisioning stack. Alarms: each dead-letter queue
- * not empty, the API's 5xx rate, errors and throttles of each function, undo failures (from the
+ * not empty, each API's 5xx rate, errors and throttles of each function, undo failures (from the
  * functions' own `UndoFailures` metric, namespace `IotOnramp`). With `alarmEmail`, every alarm
  * (and its return to OK) notifies an SNS topic encrypted with a customer key CloudWatch may use.
  */
@@ -75,21 +78,24 @@ export class Observability extends Construct {
       });
     }
 
-    const serverErrors = props.api.metricServerError({ period: FIVE_MINUTES, statistic: Stats.SUM });
-    const requests = props.api.metricCount({ period: FIVE_MINUTES, statistic: Stats.SUM });
     const rate = props.serverErrorRate ?? 0.05;
-    this.alarm("ApiServerErrorRate", {
-      metric: new MathExpression({
-        expression: "IF(requests > 0, errors / requests, 0)",
-        usingMetrics: { errors: serverErrors, requests },
-        period: FIVE_MINUTES,
-        label: "5xx share of requests",
-      }),
-      threshold: rate,
-      evaluationPeriods: 3,
-      datapointsToAlarm: 2,
-      comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      description: `The vending API answered more than ${rate * 100} % of requests with a 5xx in 2 of 3 five-minute periods (a dependency is failing: see the functions' logs).`,
+    const apiMetrics = Object.entries(props.apis).map(([label, api]) => {
+      const serverErrors = api.metricServerError({ period: FIVE_MINUTES, statistic: Stats.SUM });
+      const requests = api.metricCount({ period: FIVE_MINUTES, statistic: Stats.SUM });
+      this.alarm(`${label}ServerErrorRate`, {
+        metric: new MathExpression({
+          expression: "IF(requests > 0, errors / requests, 0)",
+          usingMetrics: { errors: serverErrors, requests },
+          period: FIVE_MINUTES,
+          label: "5xx share of requests",
+        }),
+        threshold: rate,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        description: `${label}: more than ${rate * 100} % of requests answered with a 5xx in 2 of 3 five-minute periods (a dependency is failing: see the functions' logs).`,
+      });
+      return { label, api, serverErrors, requests };
     });
 
     for (const watched of props.functions) {
@@ -201,11 +207,14 @@ export class Observability extends Construct {
           f.function.metricThrottles({ period: FIVE_MINUTES, label: `${f.label} throttles` }),
         ),
       }),
-      new GraphWidget({
-        title: "API requests / 4xx / 5xx",
-        width: 8,
-        left: [requests, props.api.metricClientError({ period: FIVE_MINUTES }), serverErrors],
-      }),
+      ...apiMetrics.map(
+        ({ label, api, serverErrors, requests }) =>
+          new GraphWidget({
+            title: `${label} requests / 4xx / 5xx`,
+            width: 8,
+            left: [requests, api.metricClientError({ period: FIVE_MINUTES }), serverErrors],
+          }),
+      ),
     );
     this.dashboard.addWidgets(
       new GraphWidget({

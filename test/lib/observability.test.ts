@@ -31,7 +31,7 @@ function standalone(alarmEmail?: string): { stack: Stack; template: Template; ap
       { label: "Jitr", function: fn("JitrFn"), service: METRIC_SERVICES.jitr },
     ],
     deadLetterQueues: { Jitr: new Queue(stack, "Dlq") },
-    api,
+    apis: { Api: api },
     ...(alarmEmail ? { alarmEmail } : {}),
   });
   return { stack, template: Template.fromStack(stack), app };
@@ -164,9 +164,16 @@ describe("Observability in the provisioning stack", () => {
   it("watches all nine functions, the four dead-letter queues and JITR's backlog, one dashboard, no topic by default", () => {
     const template = defaultApp().provisioningTemplate;
     const alarms = resourcesOfType(template, "AWS::CloudWatch::Alarm");
-    // dead letters (JITR, fleet commit, rotation, binding report), the vending API's 5xx rate, errors
-    // and throttles of each function, undo failures, JITR's work-queue backlog.
-    assert.equal(Object.keys(alarms).length, 4 + 1 + 9 * 2 + 1 + 1);
+    // dead letters (JITR, fleet commit, rotation, binding report), the vending and phone APIs' 5xx
+    // rates, errors and throttles of each function, undo failures, JITR's work-queue backlog.
+    assert.equal(Object.keys(alarms).length, 4 + 2 + 9 * 2 + 1 + 1);
+    for (const label of ["Api", "PhoneApi"]) {
+      assert.equal(
+        Object.keys(alarms).filter((id) => id.startsWith(`Observability${label}ServerErrorRate`)).length,
+        1,
+        `${label}: a 5xx rate alarm`,
+      );
+    }
     template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
     template.resourceCountIs("AWS::SNS::Topic", 0);
     const queues = Object.keys(resourcesOfType(template, "AWS::SQS::Queue"));

@@ -37,8 +37,13 @@ export const POLICY_NAMES: Readonly<Record<string, string>> = {
 
 /** The provisioning templates this project ships, by flow. */
 export const PROVISIONING_TEMPLATES = {
-  /** Certificate vending API -> RegisterThing (SerialNumber, ProductKey, CertificateId). */
+  /**
+   * Certificate vending API (SerialNumber, ProductKey, CertificateId); the default: vending does it
+   * as direct calls, the policy through the product's thing group (register-device-thing.ts).
+   */
   cvm: "cvm-device",
+  /** The same through RegisterThing, the device policy attached to the certificate. */
+  cvmCertificatePolicy: "cvm-device-certificate-policy",
   /** Just-in-time provisioning, attached to a CA's registration config. */
   jitp: "jitp-device",
   /** Fleet provisioning by claim (SerialNumber, AWS::IoT::Certificate::Id). */

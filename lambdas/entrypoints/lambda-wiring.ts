@@ -9,6 +9,7 @@ import { BoundedRetryStrategy } from "#adapters/bounded-retry.ts";
 import { DynamoDbProvisioningBudget } from "#adapters/dynamodb-provisioning-budget.ts";
 import { PowertoolsMetricsPort } from "#adapters/powertools-metrics.ts";
 import { makeServices, type Services } from "#adapters/services.ts";
+import type { ProvisioningBudget } from "#core/admission/ports.ts";
 import { METRICS_NAMESPACE } from "#core/metrics.ts";
 import { loadProvisioningTemplate } from "#templates/catalog.ts";
 
@@ -83,6 +84,27 @@ export function lambdaProvisioningBudget(): DynamoDbProvisioningBudget {
     ratePerSecond: rate,
     shards,
   });
+}
+
+/**
+ * The provisioning budget for a module-level handler: the settings must be present at load (fail
+ * fast), and are read and checked at the first take (a bad value fails that invocation, with the
+ * setting's name, not the module load).
+ */
+export function lazyProvisioningBudget(): ProvisioningBudget {
+  requireEnv("PROVISIONING_RATE");
+  requireEnv("PROVISIONING_SHARDS");
+  let budget: ProvisioningBudget | undefined;
+  const get = () => {
+    budget ??= lambdaProvisioningBudget();
+    return budget;
+  };
+  return {
+    get ratePerSecond() {
+      return get().ratePerSecond;
+    },
+    take: (now) => get().take(now),
+  };
 }
 
 export function lambdaLogger(serviceName: string): Logger {

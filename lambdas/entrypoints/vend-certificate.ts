@@ -7,8 +7,8 @@ import { makeVendCertificateHandler } from "#handlers/vend-certificate.ts";
 import {
   lambdaLogger,
   lambdaMetrics,
-  lambdaProvisioningBudget,
   lambdaServices,
+  lazyProvisioningBudget,
   SYNCHRONOUS_IOT_RETRIES,
 } from "./lambda-wiring.ts";
 
@@ -19,7 +19,7 @@ const metrics = lambdaMetrics(METRIC_SERVICES.vend);
 export const handler = makeVendCertificateHandler(
   {
     ...lambdaServices({ iot: SYNCHRONOUS_IOT_RETRIES }),
-    budget: lambdaProvisioningBudget(),
+    budget: lazyProvisioningBudget(),
     // claimTtlMs follows VEND_TIMEOUT_SECONDS, the timeout lib/constructs/vend-function.ts deploys.
     config: { ...defaultVendConfig, serverRootCaPem: AMAZON_ROOT_CA_1 },
     logger,

@@ -50,7 +50,7 @@ describe("onramp template list", () => {
     };
     assert.deepEqual(
       listed.templates.map((t) => t.name),
-      ["cvm-device", "fleet-claim-device", "jitp-device"],
+      ["cvm-device", "cvm-device-certificate-policy", "fleet-claim-device", "jitp-device"],
     );
     assert.deepEqual(listed.policies, [
       { name: "device-policy", policyName: "onramp-device-policy" },
@@ -180,7 +180,7 @@ describe("onramp template render", () => {
     );
     assert.equal(
       cliError(await run("template", "render", "no-such-template")).message,
-      'no template named "no-such-template" (known: cvm-device, fleet-claim-device, jitp-device) and no such file',
+      'no template named "no-such-template" (known: cvm-device, cvm-device-certificate-policy, fleet-claim-device, jitp-device) and no such file',
     );
   });
 

@@ -83,7 +83,11 @@ describe("the local stack's counters (GET /_onramp/metrics, onramp status)", () 
 
   it("counts undo steps when AWS IoT fails midway, and no undo failure when the undo succeeds", async () => {
     const { privateKeyPem } = await createKeyPair("EC-P256");
-    stack.iot.faults.inject({ operation: "RegisterThing", error: "InternalFailureException", times: 10 });
+    stack.iot.faults.inject({
+      operation: "AttachThingPrincipal",
+      error: "InternalFailureException",
+      times: 10,
+    });
     const res = await vend("M-3", privateKeyPem);
     stack.iot.faults.clear();
     assert.equal(res.status, 503);
@@ -104,7 +108,11 @@ describe("the local stack's counters (GET /_onramp/metrics, onramp status)", () 
   it("counts undo failures when the undo fails too", async () => {
     const { privateKeyPem } = await createKeyPair("EC-P256");
     await stack.services.registry.importDevices([{ serialNumber: "M-4", productKey: "metered" }]);
-    stack.iot.faults.inject({ operation: "RegisterThing", error: "InternalFailureException", times: 10 });
+    stack.iot.faults.inject({
+      operation: "AttachThingPrincipal",
+      error: "InternalFailureException",
+      times: 10,
+    });
     stack.iot.faults.inject({ operation: "UpdateCertificate", error: "InternalFailureException", times: 10 });
     const res = await vend("M-4", privateKeyPem);
     stack.iot.faults.clear();

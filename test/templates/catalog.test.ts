@@ -27,6 +27,10 @@ const templatesDir = new URL("../../templates/", import.meta.url);
 /** Parameters that make each shipped template evaluate, as its runtime passes them. */
 const SAMPLE_INPUT: Record<string, Parameters<typeof evaluateTemplate>> = {
   "cvm-device": ["", { SerialNumber: "SN-0001", ProductKey: "pk-lamp", CertificateId: CERT_ID }],
+  "cvm-device-certificate-policy": [
+    "",
+    { SerialNumber: "SN-0004", ProductKey: "pk-lamp", CertificateId: CERT_ID },
+  ],
   "jitp-device": ["", {}, { certificate: { id: CERT_ID, commonName: "SN-0002" } }],
   "fleet-claim-device": ["", { SerialNumber: "SN-0003" }, { certificate: { id: CERT_ID } }],
 };
@@ -44,7 +48,12 @@ describe("templates/catalog", () => {
         .map((f) => f.replace(/\.json$/, ""))
         .sort();
     assert.deepEqual(listProvisioningTemplates(), files("provisioning/"));
-    assert.deepEqual(listProvisioningTemplates(), ["cvm-device", "fleet-claim-device", "jitp-device"]);
+    assert.deepEqual(listProvisioningTemplates(), [
+      "cvm-device",
+      "cvm-device-certificate-policy",
+      "fleet-claim-device",
+      "jitp-device",
+    ]);
     assert.deepEqual(Object.values(PROVISIONING_TEMPLATES).sort(), listProvisioningTemplates());
     assert.deepEqual(listPolicyDocuments(), files("policies/"));
     assert.ok(listPolicyDocuments().includes(DEVICE_POLICY_DOCUMENT));
@@ -69,10 +78,11 @@ describe("templates/catalog", () => {
   // The vending flow activates its certificate only after the registry commit; the others activate.
   const expectedStatus: Record<string, string> = {
     "cvm-device": "INACTIVE",
+    "cvm-device-certificate-policy": "INACTIVE",
     "jitp-device": "ACTIVE",
     "fleet-claim-device": "ACTIVE",
   };
-  for (const name of ["cvm-device", "jitp-device", "fleet-claim-device"]) {
+  for (const name of ["cvm-device", "cvm-device-certificate-policy", "jitp-device", "fleet-claim-device"]) {
     describe(`provisioning/${name}.json`, () => {
       it("evaluates, within AWS IoT's limits, and attaches the shared device policy by name", () => {
         assert.equal(validateTemplateName(name), name);

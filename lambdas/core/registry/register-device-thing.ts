@@ -12,16 +12,17 @@ export class ThingNameTakenError extends ConflictError {
   }
 }
 
-export type DeviceThingDeps = {
-  iot: Pick<
-    IotProvisioning,
-    | "registerThing"
-    | "describeThing"
+/** The calls of the direct path, needed only by a flow that opts in (`path: "product"`). */
+type DirectPathIot = {
+  [K in
     | "createThing"
     | "attachThingPrincipal"
     | "addThingToPolicyGroup"
-    | "deleteThingIfUnused"
-  >;
+    | "deleteThingIfUnused"]?: IotProvisioning[K];
+};
+
+export type DeviceThingDeps = {
+  iot: Pick<IotProvisioning, "registerThing" | "describeThing"> & DirectPathIot;
   templates: TemplateSource;
 };
 
@@ -109,17 +110,18 @@ export async function registerDeviceThing(
     const thingName = registered.thingArn?.split("/").pop() || serialNumber;
     return { thingName, created: !existing, path: "template", granted: true };
   }
+  const iot = directPathIot(deps.iot);
   if (!existing) {
-    await deps.iot.createThing(serialNumber, { productKey: product.productKey, serialNumber });
+    await iot.createThing(serialNumber, { productKey: product.productKey, serialNumber });
   }
   const granted = options.grant !== "later";
   try {
-    await deps.iot.attachThingPrincipal(serialNumber, certificateId, options.certificateArn);
+    await iot.attachThingPrincipal(serialNumber, certificateId, options.certificateArn);
     if (granted) await grantDevicePolicy(deps, product, serialNumber);
   } catch (error) {
     // The caller learns nothing of a thing made here when a later step throws: remove it (only
     // when no principal is attached, so a certificate attached meanwhile keeps its thing).
-    if (!existing) await deps.iot.deleteThingIfUnused(serialNumber).catch(() => undefined);
+    if (!existing) await iot.deleteThingIfUnused(serialNumber).catch(() => undefined);
     throw error;
   }
   return { thingName: serialNumber, created: !existing, path: "direct", granted };
@@ -131,9 +133,25 @@ export async function grantDevicePolicy(
   product: Product,
   thingName: string,
 ): Promise<void> {
-  await deps.iot.addThingToPolicyGroup(
+  await directPathIot(deps.iot).addThingToPolicyGroup(
     thingName,
     productThingGroupName(product.productKey),
     product.policyName,
   );
+}
+
+/** The direct path's calls, or a clear error for a flow wired without them (a wiring bug). */
+function directPathIot(iot: DeviceThingDeps["iot"]): Required<DirectPathIot> {
+  const { createThing, attachThingPrincipal, addThingToPolicyGroup, deleteThingIfUnused } = iot;
+  if (!createThing || !attachThingPrincipal || !addThingToPolicyGroup || !deleteThingIfUnused) {
+    throw new Error(
+      "The direct provisioning path needs createThing, attachThingPrincipal, addThingToPolicyGroup and deleteThingIfUnused.",
+    );
+  }
+  return {
+    createThing: createThing.bind(iot),
+    attachThingPrincipal: attachThingPrincipal.bind(iot),
+    addThingToPolicyGroup: addThingToPolicyGroup.bind(iot),
+    deleteThingIfUnused: deleteThingIfUnused.bind(iot),
+  };
 }

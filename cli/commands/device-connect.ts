@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
 import type { Command } from "commander";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { IClientOptions, MqttClient } from "mqtt";
 import { buildAliyunMqttCredentials } from "#credentials/aliyun-mqtt.ts";
 import {
   buildAliyunConnwlCredentials,
@@ -12,9 +11,15 @@ import { buildAliyunRegisterForm } from "#credentials/aliyun-register-form.ts";
 import { ALIYUN_SIGN_METHODS, type AliyunSignMethod } from "#credentials/aliyun-sign-method.ts";
 import { buildEnosMqttCredentials, ENOS_SIGN_METHODS, type EnosSignMethod } from "#credentials/enos-mqtt.ts";
 import type { MqttCredentials } from "#credentials/mqtt-credentials.ts";
-import { isLocalStackUp, readEndpointsFile } from "#local/endpoints-file.ts";
 import { isValidTopicFilter, isValidTopicName, topicMatchesFilter } from "#local/mqtt/topic-filter.ts";
 import { CliError } from "../cli-error.ts";
+import {
+  connectMqtt,
+  type MqttEndpoint,
+  resolveMqttEndpoint,
+  tlsClientOptions,
+} from "../device/mqtt-endpoint.ts";
+import { seconds } from "../number-options.ts";
 import { DEFAULT_ENDPOINTS_FILE } from "../wiring.ts";
 
 const DEFAULT_MESSAGE = '{"hello":"onramp"}';
@@ -69,15 +74,8 @@ type Login =
   | { kind: "aliyun-connwl"; clientId: string; deviceToken: string }
   | { kind: "enos"; secureMode: 2 | 3; secret: string };
 
-/** Where the device connects. */
-type Endpoint = {
-  url: string;
-  host: string;
-  port: number;
-  caPem?: string;
-  apiUrl?: string;
-  alpn?: string;
-};
+/** Where the device connects (and, for --https, the API). */
+type Endpoint = MqttEndpoint & { apiUrl?: string };
 
 /** One step of the run, printed as one line (or one JSON object under --json). */
 type Step = { step: string; text: string; details: Record<string, unknown> };
@@ -496,62 +494,12 @@ function readSaved(file: string, options: ConnectOptions): SavedDeviceCredential
   return saved;
 }
 
-function seconds(value: string, flag: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min || n > max)
-    throw new CliError(`${flag} must be a number of seconds from ${min} to ${max}`);
-  return n;
-}
-
-/** Where to connect: --host/--port/--ca, or the local stack's endpoints file. */
+/** Where to connect: --host/--port/--ca, or the local stack's endpoints file (and its API). */
 async function resolveEndpoint(options: ConnectOptions, needsApi: boolean): Promise<Endpoint> {
-  const caPem = options.ca ? readCa(options.ca) : undefined;
-  const alpn = options.alpn ? { alpn: options.alpn } : {};
-  if (options.host) {
-    const port = options.port ? Number(options.port) : 8883;
-    if (!Number.isInteger(port) || port < 1 || port > 65535)
-      throw new CliError("--port must be a port number");
-    if (needsApi && !options.api) throw new CliError("--https with --host needs --api URL");
-    return {
-      url: `mqtts://${options.host}:${port}`,
-      host: options.host,
-      port,
-      ...(caPem ? { caPem } : {}),
-      ...(options.api ? { apiUrl: options.api } : {}),
-      ...alpn,
-    };
-  }
-  const file = resolve(options.endpoints ?? DEFAULT_ENDPOINTS_FILE);
-  const endpoints = readEndpointsFile(file);
-  if (!endpoints || typeof endpoints.mqtt !== "string") {
-    throw new CliError(
-      `no local stack endpoints at ${file}: start it with \`npm start\`, pass --endpoints, or connect elsewhere with --host/--port/--ca.`,
-      1,
-      "NO_LOCAL_STACK",
-    );
-  }
-  const api = typeof endpoints.api === "string" ? endpoints.api : undefined;
-  if (api && !(await isLocalStackUp(api))) {
-    throw new CliError(
-      `no local stack is running at ${api} (${file} is left from a stack that stopped): start it with \`npm start\`.`,
-      1,
-      "NO_LOCAL_STACK",
-    );
-  }
-  const url = new URL(endpoints.mqtt);
-  const port = options.port ? Number(options.port) : Number(url.port || 8883);
-  let ca = caPem;
-  if (!ca && typeof endpoints.rootCa === "string") ca = readCa(endpoints.rootCa);
-  if (!ca) throw new CliError(`${file} names no root CA: pass --ca FILE (the local stack's root CA)`);
-  const apiUrl = options.api ?? api;
-  return {
-    url: `mqtts://${url.hostname}:${port}`,
-    host: url.hostname,
-    port,
-    caPem: ca,
-    ...(apiUrl ? { apiUrl } : {}),
-    ...alpn,
-  };
+  const { stackApi, ...endpoint } = await resolveMqttEndpoint(options, readCa);
+  if (options.host && needsApi && !options.api) throw new CliError("--https with --host needs --api URL");
+  const apiUrl = options.api ?? stackApi;
+  return { ...endpoint, ...(apiUrl ? { apiUrl } : {}) };
 }
 
 function readCa(file: string): string {
@@ -567,57 +515,26 @@ function readCa(file: string): string {
 type Common = { endpoint: Endpoint; timeoutMs: number; authorizer: string | undefined };
 
 function clientOptions(common: Common, credentials: MqttCredentials): IClientOptions {
-  const { endpoint } = common;
   return {
     clientId: credentials.clientId,
     username: common.authorizer
       ? `${credentials.username}?x-amz-customauthorizer-name=${encodeURIComponent(common.authorizer)}`
       : credentials.username,
     password: credentials.password,
-    ...(endpoint.caPem ? { ca: endpoint.caPem } : {}),
-    servername: endpoint.host,
-    rejectUnauthorized: true,
-    ...(endpoint.alpn ? { ALPNProtocols: [endpoint.alpn] } : {}),
-    protocolVersion: 4,
-    clean: true,
-    reconnectPeriod: 0,
-    connectTimeout: common.timeoutMs,
+    ...tlsClientOptions(common.endpoint, common.timeoutMs),
   };
 }
 
 /**
- * One connection attempt; resolves the connected client, or undefined when the endpoint refused
- * (a CONNACK with an error code, or a close without CONNACK). `onMessage` is attached before the
- * CONNECT goes out, so a message pushed right after CONNACK is not missed.
+ * One connection attempt; resolves the connected client, or undefined when the endpoint refused.
+ * `onMessage` is attached before the CONNECT goes out (see connectMqtt).
  */
 function connect(
   common: Common,
   credentials: MqttCredentials,
   onMessage?: (topic: string, payload: Buffer) => void,
 ): Promise<MqttClient | undefined> {
-  return new Promise((resolveConnect, reject) => {
-    const client = mqtt.connect(common.endpoint.url, clientOptions(common, credentials));
-    if (onMessage) client.on("message", onMessage);
-    let networkError: Error | undefined;
-    client.once("connect", () => resolveConnect(client));
-    client.on("error", (error: Error & { code?: number | string }) => {
-      if (typeof error.code !== "number") networkError = error;
-    });
-    client.once("close", () => {
-      if (client.connected) return;
-      client.end(true);
-      if (
-        networkError &&
-        /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|certificate|self.signed|CERT|TLS|SSL/i.test(networkError.message)
-      ) {
-        reject(
-          new CliError(`cannot reach ${common.endpoint.url}: ${networkError.message}`, 1, "UNREACHABLE"),
-        );
-      } else {
-        resolveConnect(undefined);
-      }
-    });
-  });
+  return connectMqtt(common.endpoint.url, clientOptions(common, credentials), onMessage);
 }
 
 /** Waits for the first message on `topic`, or until the connection closes or the time is up. */

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import type { MqttClient } from "mqtt";
 import { CliError } from "../cli-error.ts";
+import { seconds, whole } from "../number-options.ts";
 import {
   BindDevice,
   type DeviceEvent,
@@ -382,18 +383,4 @@ function disconnectedOr(client: MqttClient, error: unknown): unknown {
     );
   }
   return error;
-}
-
-function seconds(value: string, flag: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min || n > max)
-    throw new CliError(`${flag} must be a number of seconds from ${min} to ${max}`);
-  return n;
-}
-
-function whole(value: string, flag: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new CliError(`${flag} must be a whole number from ${min} to ${max}`);
-  return n;
 }

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { isLocalStackUp, readEndpointsFile } from "#local/endpoints-file.ts";
 import { CliError } from "../cli-error.ts";
+import { seconds, whole } from "../number-options.ts";
 import { printResult } from "../output.ts";
 import {
   AWSS_COAP_PORT,
@@ -332,20 +333,6 @@ function checkToken(value: string, flag: string): string {
   const token = value.toUpperCase();
   if (!isBindingToken(token)) throw new CliError(`${flag} must be 32 hexadecimal characters (16 bytes)`);
   return token;
-}
-
-function seconds(value: string, flag: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min || n > max)
-    throw new CliError(`${flag} must be a number of seconds from ${min} to ${max}`);
-  return n;
-}
-
-function whole(value: string, flag: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new CliError(`${flag} must be a whole number from ${min} to ${max}`);
-  return n;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,5 +1,6 @@
 import type { CfnFunction, Function as LambdaFunction } from "aws-cdk-lib/aws-lambda";
 import type { Node } from "constructs";
+import type { IotQuotas } from "#core/admission/quota-profile.ts";
 import {
   jitrConsumers,
   jitrRegistrationsPerSecond,
@@ -86,7 +87,7 @@ export function readConcurrencySettings(
   node: Node,
   authorizerReservedConcurrency?: number,
   /** The account's AWS IoT TPS (lib/config.ts `iotQuotas`); JITR's budget follows them. */
-  iotQuotas?: Readonly<Record<string, number>>,
+  iotQuotas?: IotQuotas,
 ): ConcurrencySettings {
   const read = (key: string): string | undefined => {
     const value: unknown = node.tryGetContext(key);

@@ -4,51 +4,20 @@
  * `maximumConcurrency` and the function's reserved concurrency from it (lib/lambda-settings.ts);
  * the local stack sizes its in-process queue the same way.
  *
- * Quotas: AWS IoT's per-operation TPS (https://docs.aws.amazon.com/general/latest/gr/iot-core.html,
- * "AWS IoT Core throttling limits"): DescribeCertificate, RegisterThing and UpdateCertificate 10 TPS
- * by default, per account and region, shared by every flow. local/iot/quotas.ts enforces the same
- * figures with `--aws-quotas default`.
+ * Quotas: AWS IoT's per-operation TPS, the one table of lambdas/core/admission/quota-profile.ts
+ * (DescribeCertificate, RegisterThing and UpdateCertificate 10 TPS by default, per account and
+ * region, shared by every flow); local/iot/quotas.ts enforces the same figures with
+ * `--aws-quotas default`.
  */
-
-/** A TPS per AWS IoT operation (AWS's defaults, or an account's raised quotas). */
-export type OperationTps = Readonly<Record<string, number>>;
-
-/** AWS IoT's default TPS of the operations JITR calls (issue 14's figures from the page above). */
-export const DEFAULT_JITR_OPERATION_TPS: OperationTps = {
-  DescribeCertificate: 10,
-  RegisterThing: 10,
-  UpdateCertificate: 10,
-};
+import { AWS_DEFAULT_IOT_TPS, FLOW_CALLS, flowCeiling, type IotQuotas } from "../admission/quota-profile.ts";
 
 /**
- * The AWS IoT calls of one first registration of a certificate
- * (register-device-certificate.ts): DescribeCertificate (status, CA, PEM), DescribeThing (is the
- * thing ours) and RegisterThing (registerDeviceThing), UpdateCertificate ACTIVE (activateCommitted).
- * A repeated event for a settled certificate costs none (the ledger answers first); a refusal costs
- * DescribeCertificate + UpdateCertificate REVOKED.
+ * Registrations per second the quotas allow: the tightest operation's TPS over JITR's calls per
+ * registration (`FLOW_CALLS.jitr`, the admission module's one table; a repeated event for a
+ * settled certificate costs none, the ledger answers first). 10 with AWS's defaults.
  */
-export const JITR_CALLS_PER_REGISTRATION: Readonly<Record<string, number>> = {
-  DescribeCertificate: 1,
-  DescribeThing: 1,
-  RegisterThing: 1,
-  UpdateCertificate: 1,
-};
-
-/**
- * Registrations per second the quotas allow: the tightest operation's TPS over its calls per
- * registration (operations without a listed quota do not bind). 10 with AWS's defaults.
- */
-export function jitrRegistrationsPerSecond(
-  tps: OperationTps = DEFAULT_JITR_OPERATION_TPS,
-  calls: Readonly<Record<string, number>> = JITR_CALLS_PER_REGISTRATION,
-): number {
-  let budget = Number.POSITIVE_INFINITY;
-  for (const [operation, count] of Object.entries(calls)) {
-    const limit = tps[operation];
-    if (limit !== undefined && count > 0) budget = Math.min(budget, limit / count);
-  }
-  if (!Number.isFinite(budget) || budget <= 0) throw new RangeError("No quota binds the JITR calls.");
-  return budget;
+export function jitrRegistrationsPerSecond(quotas: IotQuotas = { ...AWS_DEFAULT_IOT_TPS }): number {
+  return flowCeiling(FLOW_CALLS.jitr, quotas);
 }
 
 /** What one registration takes on Lambda (seconds, ~5 AWS calls at 50–100 ms); sizes the consumers. */

@@ -2,8 +2,9 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { CreateTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { bindingTableDefinition } from "#adapters/binding-table.ts";
+import { bindingTable } from "#adapters/binding-table.ts";
 import { DynamoDbBindingStore } from "#adapters/dynamodb-bindings.ts";
+import { createTableInput } from "#adapters/table-design.ts";
 import type { BindingConfig } from "#core/binding/model.ts";
 import { defaultBindingConfig } from "#core/binding/model.ts";
 import type { BindingPublisher, BindingRegistry } from "#core/binding/ports.ts";
@@ -22,7 +23,7 @@ export const PHONE_API_SPEC_ROUTE = "/phone-api.yaml";
 /** Creates the binding table in dynalite unless it exists (a data folder from an earlier start). */
 export async function ensureBindingTable(client: DynamoDBClient, tableName: string): Promise<void> {
   try {
-    await client.send(new CreateTableCommand(bindingTableDefinition(tableName)));
+    await client.send(new CreateTableCommand(createTableInput(bindingTable, tableName)));
   } catch (error) {
     if (!(error instanceof Error) || error.name !== "ResourceInUseException") throw error;
   }

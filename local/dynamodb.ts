@@ -2,7 +2,8 @@ import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { registryTableDefinition } from "#adapters/registry-table.ts";
+import { registryTable } from "#adapters/registry-table.ts";
+import { createTableInput } from "#adapters/table-design.ts";
 import { DynamoFaultProxy } from "./dynamodb-faults.ts";
 import { localRegion } from "./local-aws.ts";
 
@@ -61,7 +62,7 @@ async function ensureTable(client: DynamoDBClient, tableName: string): Promise<v
     await client.send(new DescribeTableCommand({ TableName: tableName }));
   } catch (error) {
     if (!(error instanceof Error) || error.name !== "ResourceNotFoundException") throw error;
-    await client.send(new CreateTableCommand(registryTableDefinition(tableName)));
+    await client.send(new CreateTableCommand(createTableInput(registryTable, tableName)));
   }
 }
 

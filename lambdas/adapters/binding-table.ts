@@ -1,3 +1,5 @@
+import type { TableDesign } from "./table-design.ts";
+
 /**
  * The binding table's design (issue 11), shared by the CDK construct and the local stack so both
  * create the same table. Env `BINDING_TABLE_NAME`.
@@ -19,7 +21,7 @@ export const bindingTable = {
   sortKey: "sk",
   gsi1: { name: "gsi1", partitionKey: "gsi1pk", sortKey: "gsi1sk" },
   ttlAttribute: "expiresAt",
-} as const;
+} as const satisfies TableDesign;
 
 const device = (productKey: string, deviceName: string) => `${productKey}/${deviceName}`;
 
@@ -43,30 +45,3 @@ export const bindingKeys = {
   }),
   audit: (productKey: string, deviceName: string) => `AUDIT#${device(productKey, deviceName)}`,
 } as const;
-
-/** CreateTable input for the binding table (the local stack and tests; CDK mirrors it). */
-export function bindingTableDefinition(tableName: string) {
-  const { partitionKey, sortKey, gsi1 } = bindingTable;
-  return {
-    TableName: tableName,
-    BillingMode: "PAY_PER_REQUEST" as const,
-    AttributeDefinitions: [partitionKey, sortKey, gsi1.partitionKey, gsi1.sortKey].map((name) => ({
-      AttributeName: name,
-      AttributeType: "S" as const,
-    })),
-    KeySchema: [
-      { AttributeName: partitionKey, KeyType: "HASH" as const },
-      { AttributeName: sortKey, KeyType: "RANGE" as const },
-    ],
-    GlobalSecondaryIndexes: [
-      {
-        IndexName: gsi1.name,
-        KeySchema: [
-          { AttributeName: gsi1.partitionKey, KeyType: "HASH" as const },
-          { AttributeName: gsi1.sortKey, KeyType: "RANGE" as const },
-        ],
-        Projection: { ProjectionType: "ALL" as const },
-      },
-    ],
-  };
-}

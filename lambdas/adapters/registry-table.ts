@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { TableDesign } from "./table-design.ts";
 
 /**
  * The registry's single-table design, shared by the CDK construct and the local stack so both
@@ -23,7 +24,7 @@ export const registryTable = {
   sortKey: "sk",
   gsi1: { name: "gsi1", partitionKey: "gsi1pk", sortKey: "gsi1sk" },
   ttlAttribute: "expiresAt",
-} as const;
+} as const satisfies TableDesign;
 
 /**
  * Index partitions per product. Numbers (ARCHITECTURE.md): one partition takes at most 1,000 write
@@ -54,30 +55,3 @@ export const keys = {
   device: (serialNumber: string) => ({ pk: `DEVICE#${serialNumber}`, sk: "DEVICE" }),
   nonce: (scope: string, nonce: string) => ({ pk: `NONCE#${scope}#${nonce}`, sk: "NONCE" }),
 } as const;
-
-/** CreateTable input for the registry (used by the local stack and tests; CDK mirrors it). */
-export function registryTableDefinition(tableName: string) {
-  const { partitionKey, sortKey, gsi1 } = registryTable;
-  return {
-    TableName: tableName,
-    BillingMode: "PAY_PER_REQUEST" as const,
-    AttributeDefinitions: [partitionKey, sortKey, gsi1.partitionKey, gsi1.sortKey].map((name) => ({
-      AttributeName: name,
-      AttributeType: "S" as const,
-    })),
-    KeySchema: [
-      { AttributeName: partitionKey, KeyType: "HASH" as const },
-      { AttributeName: sortKey, KeyType: "RANGE" as const },
-    ],
-    GlobalSecondaryIndexes: [
-      {
-        IndexName: gsi1.name,
-        KeySchema: [
-          { AttributeName: gsi1.partitionKey, KeyType: "HASH" as const },
-          { AttributeName: gsi1.sortKey, KeyType: "RANGE" as const },
-        ],
-        Projection: { ProjectionType: "ALL" as const },
-      },
-    ],
-  };
-}

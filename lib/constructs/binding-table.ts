@@ -1,8 +1,9 @@
 import { RemovalPolicy } from "aws-cdk-lib";
-import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
+import type { Table } from "aws-cdk-lib/aws-dynamodb";
 import type { IKey } from "aws-cdk-lib/aws-kms";
 import { Construct } from "constructs";
 import { bindingTable } from "#adapters/binding-table.ts";
+import { tableFromDesign } from "./table-from-design.ts";
 
 /** Settings of {@link BindingTable}. */
 export type BindingTableProps = {
@@ -27,25 +28,9 @@ export class BindingTable extends Construct {
 
   constructor(scope: Construct, id: string, props: BindingTableProps = {}) {
     super(scope, id);
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const { partitionKey, sortKey, gsi1, ttlAttribute } = bindingTable;
-    this.table = new Table(this, "Table", {
-      partitionKey: { name: partitionKey, type: AttributeType.STRING },
-      sortKey: { name: sortKey, type: AttributeType.STRING },
-      billingMode: BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: ttlAttribute,
-      ...(props.encryptionKey
-        ? { encryption: TableEncryption.CUSTOMER_MANAGED, encryptionKey: props.encryptionKey }
-        : { encryption: TableEncryption.AWS_MANAGED }),
-      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
-      removalPolicy,
-    });
-    this.table.addGlobalSecondaryIndex({
-      indexName: gsi1.name,
-      partitionKey: { name: gsi1.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: gsi1.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.ALL,
+    this.table = tableFromDesign(this, bindingTable, {
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      encryptionKey: props.encryptionKey,
     });
   }
 }

@@ -1,8 +1,9 @@
 import { RemovalPolicy } from "aws-cdk-lib";
-import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
+import type { Table } from "aws-cdk-lib/aws-dynamodb";
 import { Key } from "aws-cdk-lib/aws-kms";
 import { Construct } from "constructs";
 import { registryTable } from "#adapters/registry-table.ts";
+import { tableFromDesign } from "./table-from-design.ts";
 
 /** Settings of {@link RegistryTable}. */
 export type RegistryTableProps = {
@@ -29,7 +30,6 @@ export class RegistryTable extends Construct {
   constructor(scope: Construct, id: string, props: RegistryTableProps = {}) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const retained = removalPolicy === RemovalPolicy.RETAIN;
     if (props.encryption === "customer-managed") {
       this.encryptionKey = new Key(this, "Key", {
         description: "iot-onramp registry table",
@@ -37,24 +37,9 @@ export class RegistryTable extends Construct {
         removalPolicy,
       });
     }
-    const { partitionKey, sortKey, gsi1, ttlAttribute } = registryTable;
-    this.table = new Table(this, "Table", {
-      partitionKey: { name: partitionKey, type: AttributeType.STRING },
-      sortKey: { name: sortKey, type: AttributeType.STRING },
-      billingMode: BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: ttlAttribute,
-      ...(this.encryptionKey
-        ? { encryption: TableEncryption.CUSTOMER_MANAGED, encryptionKey: this.encryptionKey }
-        : { encryption: TableEncryption.AWS_MANAGED }),
-      deletionProtection: retained,
+    this.table = tableFromDesign(this, registryTable, {
       removalPolicy,
-    });
-    this.table.addGlobalSecondaryIndex({
-      indexName: gsi1.name,
-      partitionKey: { name: gsi1.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: gsi1.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.ALL,
+      encryptionKey: this.encryptionKey,
     });
   }
 }

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { Match } from "aws-cdk-lib/assertions";
-import { bindingTable, bindingTableDefinition } from "#adapters/binding-table.ts";
+import { bindingTable } from "#adapters/binding-table.ts";
+import { createTableInput } from "#adapters/table-design.ts";
 import { OPERATOR_GROUP } from "#core/binding/model.ts";
 import { BINDING_ROUTES } from "#handlers/binding-api.ts";
 import {
@@ -62,10 +63,10 @@ const BINDING_TABLE_ARN =
   /^\$\{import:IotOnramp-Registry:ExportsOutputFnGetAttBindingsTable[0-9A-F]+Arn[0-9A-F]+\}$/;
 
 describe("lib/constructs/binding-table", () => {
-  it("is the local stack's table (bindingTableDefinition): keys, gsi1, TTL, on-demand, PITR, retained", () => {
+  it("is the local stack's table (createTableInput): keys, gsi1, TTL, on-demand, PITR, retained", () => {
     const { registryTemplate } = defaultApp();
     const table = resourceAt(registryTemplate, "AWS::DynamoDB::Table", "BindingsTable").Properties;
-    const local = bindingTableDefinition("bindings");
+    const local = createTableInput(bindingTable, "bindings");
     assert.deepEqual(sortByName(table.AttributeDefinitions), sortByName(local.AttributeDefinitions));
     assert.deepEqual(table.KeySchema, local.KeySchema);
     assert.deepEqual(table.GlobalSecondaryIndexes, local.GlobalSecondaryIndexes);

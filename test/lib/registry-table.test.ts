@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Match } from "aws-cdk-lib/assertions";
-import { registryTable, registryTableDefinition } from "#adapters/registry-table.ts";
+import { registryTable } from "#adapters/registry-table.ts";
+import { createTableInput } from "#adapters/table-design.ts";
 import { defaultApp, fullOptionsApp, resourceAt } from "./app-fixture.ts";
 
 const sortByName = <T extends { AttributeName: string }>(items: T[]) =>
@@ -33,13 +34,13 @@ describe("lib/constructs/registry-table", () => {
     ]);
   });
 
-  it("matches the CreateTable input the local stack uses (registryTableDefinition)", () => {
+  it("matches the CreateTable input the local stack uses (createTableInput)", () => {
     const table = resourceAt(
       defaultApp().registryTemplate,
       "AWS::DynamoDB::Table",
       "RegistryTable",
     ).Properties;
-    const local = registryTableDefinition("registry");
+    const local = createTableInput(registryTable, "registry");
     assert.deepEqual(sortByName(table.AttributeDefinitions), sortByName(local.AttributeDefinitions));
     assert.deepEqual(table.KeySchema, local.KeySchema);
     assert.deepEqual(table.GlobalSecondaryIndexes, local.GlobalSecondaryIndexes);

@@ -2,10 +2,8 @@ import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import {
   AuthorizationType,
   CognitoUserPoolsAuthorizer,
-  EndpointType,
   LambdaIntegration,
-  LogGroupLogDestination,
-  MethodLoggingLevel,
+  type MethodLoggingLevel,
   RequestValidator,
   RestApi,
 } from "aws-cdk-lib/aws-apigateway";
@@ -28,7 +26,7 @@ import { tableKeyStatements } from "../iam-grants.ts";
 import { LAMBDA_SETTINGS } from "../lambda-settings.ts";
 import { bindingTableStatement, registryReadStatement } from "./binding-report.ts";
 import { RegistryFunction, type RegistryFunctionSettings } from "./onramp-function.ts";
-import { accessLogFormat, addErrorResponses } from "./vending-api.ts";
+import { addErrorResponses, regionalApiProps } from "./vending-api.ts";
 
 /** Settings of {@link PhoneApi}. */
 export type PhoneApiProps = RegistryFunctionSettings & {
@@ -128,19 +126,14 @@ export class PhoneApi extends Construct {
     this.api = new RestApi(this, "Api", {
       restApiName: "iot-onramp-phone",
       description: "iot-onramp phone API: bind devices to signed-in users",
-      endpointTypes: [EndpointType.REGIONAL],
-      cloudWatchRole: false,
-      deployOptions: {
+      ...regionalApiProps({
+        cloudWatchRole: false,
         stageName: "prod",
-        throttlingRateLimit: props.rateLimit,
-        throttlingBurstLimit: props.burstLimit,
-        accessLogDestination: new LogGroupLogDestination(this.accessLogs),
-        accessLogFormat: accessLogFormat(),
-        loggingLevel: MethodLoggingLevel[props.executionLogLevel],
-        // Never log bodies: they carry binding tokens.
-        dataTraceEnabled: false,
-        metricsEnabled: true,
-      },
+        rateLimit: props.rateLimit,
+        burstLimit: props.burstLimit,
+        executionLogLevel: props.executionLogLevel,
+        accessLogs: this.accessLogs,
+      }),
     });
     const authorizer = new CognitoUserPoolsAuthorizer(this, "Authorizer", {
       cognitoUserPools: [this.userPool],

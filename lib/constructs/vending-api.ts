@@ -11,11 +11,12 @@ import {
   RequestValidator,
   ResponseType,
   RestApi,
+  type RestApiProps,
   SecurityPolicy,
 } from "aws-cdk-lib/aws-apigateway";
 import { Certificate } from "aws-cdk-lib/aws-certificatemanager";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
-import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
+import { type ILogGroup, LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import { CfnWebACLAssociation } from "aws-cdk-lib/aws-wafv2";
 import { Construct } from "constructs";
 import { ALIYUN_REGISTER_PATH, FORM_CONTENT_TYPE } from "#credentials/aliyun-register-form.ts";
@@ -94,20 +95,14 @@ export class VendingApi extends Construct {
     this.api = new RestApi(this, "Api", {
       restApiName: "iot-onramp-vending",
       description: "iot-onramp certificate vending API (openapi.yaml)",
-      endpointTypes: [EndpointType.REGIONAL],
-      cloudWatchRole: props.createCloudWatchRole,
-      ...(props.createCloudWatchRole ? { cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN } : {}),
-      deployOptions: {
+      ...regionalApiProps({
+        cloudWatchRole: props.createCloudWatchRole,
         stageName: props.stageName ?? "prod",
-        throttlingRateLimit: props.rateLimit,
-        throttlingBurstLimit: props.burstLimit,
-        accessLogDestination: new LogGroupLogDestination(this.accessLogs),
-        accessLogFormat: accessLogFormat(),
-        loggingLevel: MethodLoggingLevel[props.executionLogLevel],
-        // Never log request/response bodies: they carry signatures, CSRs and private keys.
-        dataTraceEnabled: false,
-        metricsEnabled: true,
-      },
+        rateLimit: props.rateLimit,
+        burstLimit: props.burstLimit,
+        executionLogLevel: props.executionLogLevel,
+        accessLogs: this.accessLogs,
+      }),
     });
 
     const model = new Model(this, "VendRequestModel", {
@@ -187,8 +182,47 @@ export class VendingApi extends Construct {
   }
 }
 
+/** Settings of {@link regionalApiProps}. */
+export type RegionalApiSettings = {
+  /** Create (and retain) the account's API Gateway CloudWatch role: one stack per account does. */
+  cloudWatchRole: boolean;
+  stageName: string;
+  /** Stage throttling: requests per second and burst. */
+  rateLimit: number;
+  burstLimit: number;
+  executionLogLevel: keyof typeof MethodLoggingLevel;
+  /** Where the stage writes its access log ({@link accessLogFormat}). */
+  accessLogs: ILogGroup;
+};
+
+/**
+ * The endpoint and stage settings both REST APIs (vending and phone) share: a regional endpoint,
+ * the account's CloudWatch role only where asked (retained), stage throttling, one access-log line
+ * per request, metrics on, execution logs at the configured level. Never data trace: request and
+ * response bodies carry signatures, CSRs, private keys and binding tokens.
+ */
+export function regionalApiProps(
+  settings: RegionalApiSettings,
+): Pick<RestApiProps, "endpointTypes" | "cloudWatchRole" | "cloudWatchRoleRemovalPolicy" | "deployOptions"> {
+  return {
+    endpointTypes: [EndpointType.REGIONAL],
+    cloudWatchRole: settings.cloudWatchRole,
+    ...(settings.cloudWatchRole ? { cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN } : {}),
+    deployOptions: {
+      stageName: settings.stageName,
+      throttlingRateLimit: settings.rateLimit,
+      throttlingBurstLimit: settings.burstLimit,
+      accessLogDestination: new LogGroupLogDestination(settings.accessLogs),
+      accessLogFormat: accessLogFormat(),
+      loggingLevel: MethodLoggingLevel[settings.executionLogLevel],
+      dataTraceEnabled: false,
+      metricsEnabled: true,
+    },
+  };
+}
+
 /** One JSON line per request; nothing from the body, headers or query string. */
-export function accessLogFormat(): AccessLogFormat {
+function accessLogFormat(): AccessLogFormat {
   return AccessLogFormat.custom(
     JSON.stringify({
       requestId: AccessLogField.contextRequestId(),

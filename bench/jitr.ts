@@ -42,7 +42,7 @@
  * Roll-out: npm run bench:jitr -- --rollout 1000 [--max-seconds 600]: N devices at once against
  * the stack with AWS's default quotas (see rollout() below).
  */
-import { fork } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -346,6 +346,59 @@ function printResults(results: LevelResult[]): void {
   }
 }
 
+/** The local stack served by a child process (`--serve`), ready, with the CLI's clients to set it up. */
+type ServedStack = {
+  child: ChildProcess;
+  /** Its MQTT endpoint at 127.0.0.1 (localhost is in the server certificate; no name lookup per attempt). */
+  url: string;
+  rootCaPem: string;
+  services: ReturnType<typeof cliServices>;
+  iot: ReturnType<typeof cliIotClient>;
+  /** The stack log lines the child recorded since the last ask. */
+  askEvents(): Promise<StackEvent[]>;
+  /** Disconnects the child (it stops the stack) and removes its folder. */
+  stop(): void;
+};
+
+/** Forks `--serve` into a fresh temporary folder and waits until the stack is up. */
+async function serveStack(tmpPrefix: string, serveArgs: string[]): Promise<ServedStack> {
+  const dir = mkdtempSync(join(tmpdir(), tmpPrefix));
+  const child = fork(new URL(import.meta.url).pathname, ["--serve", dir, ...serveArgs], {
+    execArgv: ["--import", "tsx"],
+  });
+  const stop = () => {
+    if (child.connected) child.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once("message", () => resolve());
+      child.once("exit", (code) => reject(new Error(`local stack exited (${code})`)));
+    });
+    const endpoints = JSON.parse(readFileSync(join(dir, "endpoints.json"), "utf8")) as { mqtt: string };
+    const rootCaPem = readFileSync(join(dir, "root-ca.pem"), "utf8");
+    const url = `mqtts://127.0.0.1:${new URL(endpoints.mqtt).port}`;
+    const target = await resolveTarget({ endpoints: join(dir, "endpoints.json") });
+    const askEvents = () =>
+      new Promise<StackEvent[]>((resolve) => {
+        child.once("message", (message: ChildMessage) => resolve("events" in message ? message.events : []));
+        child.send({ events: true });
+      });
+    return {
+      child,
+      url,
+      rootCaPem,
+      services: cliServices(target),
+      iot: cliIotClient(target),
+      askEvents,
+      stop,
+    };
+  } catch (error) {
+    stop();
+    throw error;
+  }
+}
+
 async function measure(): Promise<void> {
   const total = Number(values.devices);
   const levels = values.concurrency.split(",").map(Number);
@@ -371,24 +424,9 @@ async function measure(): Promise<void> {
   const needed = plan.reduce((sum, p) => sum + p.concurrency * p.batches, 0);
   if (needed > total) throw new Error(`--devices ${total} is too few for batches of ${levels.join(", ")}`);
 
-  const dir = mkdtempSync(join(tmpdir(), "onramp-bench-jitr-"));
-  const child = fork(new URL(import.meta.url).pathname, ["--serve", dir], { execArgv: ["--import", "tsx"] });
-  const stopChild = () => {
-    if (child.connected) child.disconnect();
-  };
+  const stack = await serveStack("onramp-bench-jitr-", []);
+  const { child, url, rootCaPem, services, iot, askEvents } = stack;
   try {
-    await new Promise<void>((resolve, reject) => {
-      child.once("message", () => resolve());
-      child.once("exit", (code) => reject(new Error(`local stack exited (${code})`)));
-    });
-    const endpoints = JSON.parse(readFileSync(join(dir, "endpoints.json"), "utf8")) as { mqtt: string };
-    const rootCaPem = readFileSync(join(dir, "root-ca.pem"), "utf8");
-    // localhost is in the server certificate; connect to 127.0.0.1 to skip a name lookup per attempt.
-    const url = `mqtts://127.0.0.1:${new URL(endpoints.mqtt).port}`;
-    const target = await resolveTarget({ endpoints: join(dir, "endpoints.json") });
-    const services = cliServices(target);
-    const iot = cliIotClient(target);
-
     // Setup (not timed): CAs, registration, product, serials, device certificates.
     for (let i = 0; i < otherCas; i++) {
       const other = await createSelfSignedCa({ subject: { commonName: `bench other CA ${i}` } });
@@ -424,11 +462,6 @@ async function measure(): Promise<void> {
     services.close();
     iot.destroy();
 
-    const askEvents = () =>
-      new Promise<StackEvent[]>((resolve) => {
-        child.once("message", (message: ChildMessage) => resolve("events" in message ? message.events : []));
-        child.send({ events: true });
-      });
     const processes = {
       devices: process.pid,
       stack: child.pid!,
@@ -479,8 +512,7 @@ async function measure(): Promise<void> {
     }
     printResults(results);
   } finally {
-    stopChild();
-    rmSync(dir, { recursive: true, force: true });
+    stack.stop();
   }
 }
 
@@ -573,24 +605,9 @@ async function rollout(total: number): Promise<void> {
   if (!Number.isInteger(total) || total < 1 || total > 20_000)
     throw new Error("--rollout: 1 to 20000 devices");
   const maxSeconds = Number(values["max-seconds"]);
-  const dir = mkdtempSync(join(tmpdir(), "onramp-bench-jitr-rollout-"));
-  const child = fork(new URL(import.meta.url).pathname, ["--serve", dir, "--serve-quotas", "default"], {
-    execArgv: ["--import", "tsx"],
-  });
-  const stopChild = () => {
-    if (child.connected) child.disconnect();
-  };
+  const stack = await serveStack("onramp-bench-jitr-rollout-", ["--serve-quotas", "default"]);
+  const { child, url, rootCaPem, services, iot, askEvents } = stack;
   try {
-    await new Promise<void>((resolve, reject) => {
-      child.once("message", () => resolve());
-      child.once("exit", (code) => reject(new Error(`local stack exited (${code})`)));
-    });
-    const endpoints = JSON.parse(readFileSync(join(dir, "endpoints.json"), "utf8")) as { mqtt: string };
-    const rootCaPem = readFileSync(join(dir, "root-ca.pem"), "utf8");
-    const url = `mqtts://127.0.0.1:${new URL(endpoints.mqtt).port}`;
-    const target = await resolveTarget({ endpoints: join(dir, "endpoints.json") });
-    const services = cliServices(target);
-    const iot = cliIotClient(target);
     const ca = await createSelfSignedCa({ subject: { commonName: "bench JITR roll-out CA" } });
     const { caCertificateId } = await registerCaCertificate(
       { iot: new AwsCaRegistry(iot) },
@@ -626,10 +643,7 @@ async function rollout(total: number): Promise<void> {
     const wallSeconds = (now() - started) / 1000;
     for (const run of runs) await endClient(run.client);
 
-    const events = await new Promise<StackEvent[]>((resolve) => {
-      child.once("message", (message: ChildMessage) => resolve("events" in message ? message.events : []));
-      child.send({ events: true });
-    });
+    const events = await askEvents();
     const activations = events
       .filter((e) => e.message.startsWith("jitr: certificate activated"))
       .map((e) => e.at);
@@ -666,8 +680,7 @@ async function rollout(total: number): Promise<void> {
         .join(", ")}`,
     );
   } finally {
-    stopChild();
-    rmSync(dir, { recursive: true, force: true });
+    stack.stop();
   }
 }
 

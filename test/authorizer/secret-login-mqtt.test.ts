@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import mqtt, { type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import { buildAliyunMqttCredentials } from "#credentials/aliyun-mqtt.ts";
 import { buildEnosMqttCredentials } from "#credentials/enos-mqtt.ts";
 import { seedProduct, startTestStack } from "#test/support/local-stack.ts";
+import { secretLoginClient } from "#test/support/secret-login-mqtt.ts";
 
 type Stack = Awaited<ReturnType<typeof startTestStack>>;
 type Login = { clientId: string; username: string; password: string };
@@ -54,14 +55,7 @@ describe("secret logins over the local MQTT endpoint", () => {
   /** Connects once; resolves the client, or undefined when the endpoint refused. */
   const connect = (login: Login): Promise<MqttClient | undefined> =>
     new Promise((resolve) => {
-      const client = mqtt.connect(stack.endpoints.mqtt, {
-        ...login,
-        ca: stack.rootCaPem,
-        servername: "localhost",
-        protocolVersion: 4,
-        reconnectPeriod: 0,
-        connectTimeout: 5000,
-      });
+      const client = secretLoginClient(stack, login);
       client.once("connect", () => resolve(client));
       client.once("close", () => {
         if (!client.connected) {

@@ -1,14 +1,19 @@
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import mqtt, { type MqttClient } from "mqtt";
-import { requestCertificate } from "#cli/device/vend-client.ts";
-import { buildAliyunMqttCredentials } from "#credentials/aliyun-mqtt.ts";
+import type { MqttClient } from "mqtt";
 import { LocalJwtIssuer } from "#local/jwt-issuer.ts";
-import { type LocalStack, startLocalStack } from "#local/stack.ts";
+import type { LocalStack } from "#local/stack.ts";
 import { connectOrFail, endClient, nextMessage, subscribe } from "#test/local/mqtt/mqtt-device.ts";
 import { recordingLogger } from "#test/local/mqtt/recording-logger.ts";
-import { opensslCsr, seedProduct } from "#test/support/local-stack.ts";
+import {
+  seedBindingProduct,
+  seedProduct,
+  startBindingStack,
+  vendWithCsr,
+} from "#test/support/local-stack.ts";
+import { apiRequest, operatorUser, type PhoneUser, phoneUsers } from "#test/support/phone-users.ts";
+import { connectAliyunDevice } from "#test/support/secret-login-mqtt.ts";
 
 type Reply = { id: string; code: number; data?: object; message?: string };
 type ApiAnswer = { status: number; body: Record<string, unknown>; headers: Headers };
@@ -37,40 +42,28 @@ describe("device-user binding on the local stack", () => {
   let certificateProduct: Awaited<ReturnType<typeof seedProduct>>;
 
   const users = {
-    alice: { userId: randomUUID(), username: "alice" },
-    bob: { userId: randomUUID(), username: "bob" },
-    carol: { userId: randomUUID(), username: "carol" },
-    dave: { userId: randomUUID(), username: "dave" },
-    erin: { userId: randomUUID(), username: "erin" },
-    frank: { userId: randomUUID(), username: "frank" },
-    mallory: { userId: randomUUID(), username: "mallory" },
-    operator: { userId: randomUUID(), username: "ops", groups: ["onramp-operators"] },
+    ...phoneUsers(["alice", "bob", "carol", "dave", "erin", "frank", "mallory"]),
+    operator: operatorUser(),
   };
 
   before(async () => {
-    stack = await startLocalStack({
+    stack = await startBindingStack({
       logger,
-      ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0, coap: 0 },
       binding: { clock, config: { maxFailedBinds: MAX_FAILED, failedBindWindowSeconds: 600 } },
     });
-    single = await seedProduct(
+    single = await seedBindingProduct(
       stack.services,
       {
         productKey: "a1Single",
         name: "Single-owner lamp",
-        mqttAuth: { scheme: "aliyun" },
-        binding: { ownership: "single-owner", tokenTtlSeconds: TTL_SECONDS },
+        ownership: "single-owner",
+        tokenTtlSeconds: TTL_SECONDS,
       },
       ["s-01", "s-02", "s-03", "s-04", "s-05", "s-06"],
     );
-    shared = await seedProduct(
+    shared = await seedBindingProduct(
       stack.services,
-      {
-        productKey: "a1Shared",
-        name: "Shared plug",
-        mqttAuth: { scheme: "aliyun" },
-        binding: { ownership: "shared", tokenTtlSeconds: TTL_SECONDS },
-      },
+      { productKey: "a1Shared", name: "Shared plug", ownership: "shared", tokenTtlSeconds: TTL_SECONDS },
       ["p-01", "p-02", "p-03", "p-04", "p-05"],
     );
     certificateProduct = await seedProduct(stack.services, { productKey: "cert-prod", name: "Cert" }, [
@@ -83,7 +76,7 @@ describe("device-user binding on the local stack", () => {
     await stack?.close();
   });
 
-  const jwt = async (user: { userId: string; username: string; groups?: string[] }, atMs = nowMs) => {
+  const jwt = async (user: PhoneUser, atMs = nowMs) => {
     const token = await stack.binding.issuer.issueIdToken(user, { nowMs: atMs });
     jwtsUsed.push(token);
     return token;
@@ -95,16 +88,11 @@ describe("device-user binding on the local stack", () => {
     auth: string | undefined,
     body?: unknown,
   ): Promise<ApiAnswer> {
-    const response = await fetch(new URL(path, stack.endpoints.api), {
-      method,
-      headers: {
-        ...(auth ? { authorization: `Bearer ${auth}` } : {}),
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    const { status, headers, text } = await apiRequest(stack.endpoints.api, method, path, {
+      auth,
+      ...(body === undefined ? {} : { body: JSON.stringify(body), contentType: "application/json" }),
     });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : {}, headers: response.headers };
+    return { status, body: text ? JSON.parse(text) : {}, headers };
   }
 
   const bind = async (user: keyof typeof users, productKey: string, deviceName: string, token: string) =>
@@ -112,23 +100,10 @@ describe("device-user binding on the local stack", () => {
 
   /** A secret-born device connected over MQTT, listening on its reply topics. */
   async function aliyunDevice(product: typeof single, productKey: string, deviceName: string) {
-    const login = buildAliyunMqttCredentials({
+    const client = await connectAliyunDevice(stack, {
       productKey,
       deviceName,
       deviceSecret: product.secretFor(deviceName),
-      timestamp: Date.now(),
-    });
-    const client = await new Promise<MqttClient>((resolve, reject) => {
-      const c = mqtt.connect(stack.endpoints.mqtt, {
-        ...login,
-        ca: stack.rootCaPem,
-        servername: "localhost",
-        protocolVersion: 4,
-        reconnectPeriod: 0,
-        connectTimeout: 5000,
-      });
-      c.once("connect", () => resolve(c));
-      c.once("error", reject);
     });
     clients.push(client);
     const base = `/sys/${productKey}/${deviceName}/thing`;
@@ -356,21 +331,16 @@ describe("device-user binding on the local stack", () => {
   });
 
   it("a certificate device reports in its thing's topic space; the productKey comes from the registry", async () => {
-    const { csrPem, keyPem } = opensslCsr("CERT-0001");
-    const vended = await requestCertificate({
-      apiUrl: stack.endpoints.api,
-      serialNumber: "CERT-0001",
+    const { keyPem, certificatePem } = await vendWithCsr(stack.endpoints.api, {
       productKey: "cert-prod",
+      serialNumber: "CERT-0001",
       secret: certificateProduct.secretFor("CERT-0001"),
-      keyMode: "csr",
-      csr: csrPem,
     });
-    assert.equal(vended.status, 201);
     const client = await connectOrFail({
       url: stack.endpoints.mqtt,
       caPem: stack.rootCaPem,
       clientId: "CERT-0001",
-      credentials: { keyPem, certPem: (vended.body as { certificatePem: string }).certificatePem },
+      credentials: { keyPem, certPem: certificatePem },
     });
     clients.push(client);
     const topic = "things/CERT-0001/sys/thing/awss/enrollee/match";

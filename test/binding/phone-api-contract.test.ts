@@ -1,23 +1,24 @@
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { Ajv, type ValidateFunction } from "ajv";
-import mqtt, { type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import * as z from "zod/mini";
 import { PhoneApi, PhoneApiError } from "#cli/simulators/phone-api.ts";
 import { productKeySchema, serialNumberSchema } from "#core/registry/model.ts";
-import { buildAliyunMqttCredentials } from "#credentials/aliyun-mqtt.ts";
 import { BINDING_ROUTES, bindRequestSchema, tokenRequestSchema } from "#handlers/binding-api.ts";
 import { PHONE_API_SPEC_PATH, PHONE_API_SPEC_ROUTE } from "#local/binding-wiring.ts";
 import { LocalJwtIssuer } from "#local/jwt-issuer.ts";
-import { type LocalStack, startLocalStack } from "#local/stack.ts";
+import type { LocalStack } from "#local/stack.ts";
 import { endClient, nextMessage, subscribe } from "#test/local/mqtt/mqtt-device.ts";
 import { recordingLogger } from "#test/local/mqtt/recording-logger.ts";
-import { seedProduct } from "#test/support/local-stack.ts";
+import { seedBindingProduct, startBindingStack } from "#test/support/local-stack.ts";
+import { apiRequest, operatorUser, phoneUsers } from "#test/support/phone-users.ts";
+import { connectAliyunDevice } from "#test/support/secret-login-mqtt.ts";
 
 /**
  * phone-api.yaml is the phone API's contract: a valid OpenAPI 3.0 document (swagger-parser checks
@@ -87,16 +88,11 @@ describe("phone-api.yaml (the phone API's contract)", () => {
   const logger = recordingLogger();
   const nowMs = Date.parse("2026-06-01T00:00:00Z");
   const clients: MqttClient[] = [];
-  let product: Awaited<ReturnType<typeof seedProduct>>;
+  let product: Awaited<ReturnType<typeof seedBindingProduct>>;
 
   const users = {
-    alice: { userId: randomUUID(), username: "alice" },
-    bob: { userId: randomUUID(), username: "bob" },
-    carol: { userId: randomUUID(), username: "carol" },
-    dave: { userId: randomUUID(), username: "dave" },
-    erin: { userId: randomUUID(), username: "erin" },
-    mallory: { userId: randomUUID(), username: "mallory" },
-    operator: { userId: randomUUID(), username: "ops", groups: ["onramp-operators"] },
+    ...phoneUsers(["alice", "bob", "carol", "dave", "erin", "mallory"]),
+    operator: operatorUser(),
   };
   const jwt = (user: keyof typeof users, atMs = nowMs) =>
     stack.binding.issuer.issueIdToken(users[user], { nowMs: atMs });
@@ -148,23 +144,17 @@ describe("phone-api.yaml (the phone API's contract)", () => {
       }
     }
 
-    stack = await startLocalStack({
+    stack = await startBindingStack({
       logger,
-      ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0, coap: 0 },
       dynamoFaultInjection: true,
       binding: {
         clock: () => nowMs,
         config: { maxFailedBinds: MAX_FAILED, failedBindWindowSeconds: 600 },
       },
     });
-    product = await seedProduct(
+    product = await seedBindingProduct(
       stack.services,
-      {
-        productKey: "a1Contract",
-        name: "Contract lamp",
-        mqttAuth: { scheme: "aliyun" },
-        binding: { ownership: "single-owner", tokenTtlSeconds: 120 },
-      },
+      { productKey: "a1Contract", name: "Contract lamp", ownership: "single-owner", tokenTtlSeconds: 120 },
       ["d-01", "d-02", "d-03", "d-04"],
     );
   });
@@ -243,19 +233,14 @@ describe("phone-api.yaml (the phone API's contract)", () => {
     path: string,
     options: { auth?: string; json?: unknown; raw?: string | Buffer; contentType?: string } = {},
   ) {
-    const url = new URL(path, stack.endpoints.api);
     const body = options.json === undefined ? options.raw : JSON.stringify(options.json);
     const contentType = options.contentType ?? (body === undefined ? undefined : "application/json");
-    const res = await fetch(url, {
-      method,
-      headers: {
-        ...(options.auth ? { authorization: `Bearer ${options.auth}` } : {}),
-        ...(contentType ? { "content-type": contentType } : {}),
-      },
-      ...(body === undefined ? {} : { body }),
+    const res = await apiRequest(stack.endpoints.api, method, path, {
+      auth: options.auth,
+      body,
+      contentType,
     });
-    const text = await res.text();
-    const json = checkAnswer(method, url, res.status, res.headers, text);
+    const json = checkAnswer(method, res.url, res.status, res.headers, res.text);
     return { status: res.status, json: (json ?? {}) as Record<string, unknown>, code: json?.error?.code };
   }
   const answer = (r: { status: number; code?: string | undefined }) =>
@@ -272,22 +257,10 @@ describe("phone-api.yaml (the phone API's contract)", () => {
     return d;
   }
   async function connectDevice(deviceName: string) {
-    const client = await new Promise<MqttClient>((resolve, reject) => {
-      const c = mqtt.connect(stack.endpoints.mqtt, {
-        ...buildAliyunMqttCredentials({
-          productKey: "a1Contract",
-          deviceName,
-          deviceSecret: product.secretFor(deviceName),
-          timestamp: Date.now(),
-        }),
-        ca: stack.rootCaPem,
-        servername: "localhost",
-        protocolVersion: 4,
-        reconnectPeriod: 0,
-        connectTimeout: 5000,
-      });
-      c.once("connect", () => resolve(c));
-      c.once("error", reject);
+    const client = await connectAliyunDevice(stack, {
+      productKey: "a1Contract",
+      deviceName,
+      deviceSecret: product.secretFor(deviceName),
     });
     clients.push(client);
     const topic = `/sys/a1Contract/${deviceName}/thing/awss/enrollee/match`;

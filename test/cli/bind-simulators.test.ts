@@ -1,19 +1,23 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type SimulateOptions, startDeviceSimulation } from "#cli/commands/device-simulate.ts";
-import { requestCertificate } from "#cli/device/vend-client.ts";
 import { describeCliError } from "#cli/main.ts";
 import type { DeviceEvent } from "#cli/simulators/bind-device.ts";
 import { DEFAULT_BINDING_TABLE } from "#local/binding-wiring.ts";
-import { type LocalStack, startLocalStack } from "#local/stack.ts";
+import type { LocalStack } from "#local/stack.ts";
 import { recordingLogger } from "#test/local/mqtt/recording-logger.ts";
-import { opensslCsr, seedProduct } from "#test/support/local-stack.ts";
+import {
+  seedBindingProduct,
+  seedProduct,
+  startBindingStack,
+  vendWithCsr,
+} from "#test/support/local-stack.ts";
+import { type PhoneUser, phoneUsers } from "#test/support/phone-users.ts";
 import { runOnramp } from "#test/support/run-cli.ts";
 import { PROJECT_ROOT } from "#test/support/spawned-stack.ts";
 
@@ -34,49 +38,31 @@ describe("binding simulators on the local stack", () => {
   const logger = recordingLogger();
   let nowMs = Date.now();
   const running: { stop(): Promise<void> }[] = [];
-  const users = {
-    alice: { userId: randomUUID(), username: "alice" },
-    bob: { userId: randomUUID(), username: "bob" },
-    carol: { userId: randomUUID(), username: "carol" },
-  };
-  const jwt = (user: (typeof users)[keyof typeof users]) => stack.binding.issuer.issueIdToken(user);
+  const users = phoneUsers(["alice", "bob", "carol"]);
+  const jwt = (user: PhoneUser) => stack.binding.issuer.issueIdToken(user);
 
   before(async () => {
-    stack = await startLocalStack({
-      logger,
-      ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0, coap: 0 },
-      dynamoFaultInjection: true,
-    });
+    stack = await startBindingStack({ logger, dynamoFaultInjection: true });
     dir = mkdtempSync(join(tmpdir(), "onramp-bind-sim-"));
     endpoints = join(dir, "endpoints.json");
     writeFileSync(join(dir, "root-ca.pem"), stack.rootCaPem);
     writeFileSync(endpoints, JSON.stringify({ ...stack.endpoints, rootCa: join(dir, "root-ca.pem") }));
-    const lamps = await seedProduct(
+    const lamps = await seedBindingProduct(
       stack.services,
-      {
-        productKey: "sim-lamp",
-        name: "Lamp",
-        mqttAuth: { scheme: "aliyun" },
-        binding: { ownership: "shared", tokenTtlSeconds: 300 },
-      },
+      { productKey: "sim-lamp", name: "Lamp", ownership: "shared", tokenTtlSeconds: 300 },
       ["lamp-01", "lamp-02", "lamp-03", "lamp-04"],
     );
     secrets = { lamp: (dn) => lamps.secretFor(dn) };
     const certs = await seedProduct(stack.services, { productKey: "sim-cert", name: "Cert" }, ["SIMC-0001"]);
-    const { csrPem, keyPem } = opensslCsr("SIMC-0001");
-    const vended = await requestCertificate({
-      apiUrl: stack.endpoints.api,
-      serialNumber: "SIMC-0001",
+    const { keyPem, certificatePem } = await vendWithCsr(stack.endpoints.api, {
       productKey: "sim-cert",
+      serialNumber: "SIMC-0001",
       secret: certs.secretFor("SIMC-0001"),
-      keyMode: "csr",
-      csr: csrPem,
     });
-    assert.equal(vended.status, 201);
     certDir = join(dir, "device-SIMC-0001");
     mkdirSync(certDir);
     writeFileSync(join(certDir, "device.key"), keyPem, { mode: 0o600 });
-    writeFileSync(join(certDir, "device.crt"), (vended.body as { certificatePem: string }).certificatePem);
+    writeFileSync(join(certDir, "device.crt"), certificatePem);
   });
 
   after(async () => {
@@ -96,6 +82,10 @@ describe("binding simulators on the local stack", () => {
     writeFileSync(file, JSON.stringify(credentials), { mode: 0o600 });
     return file;
   };
+
+  /** A lamp (sim-lamp) logging in with its device secret, started as `device()` starts one. */
+  const lampDevice = (deviceName: string, options: Partial<SimulateOptions> = {}) =>
+    device({ productKey: "sim-lamp", deviceName, deviceSecret: secrets.lamp(deviceName), ...options });
 
   /** A device started through the command's own code path, its steps recorded. */
   async function device(options: Partial<SimulateOptions> & { deviceName: string; productKey: string }) {
@@ -266,10 +256,7 @@ describe("binding simulators on the local stack", () => {
   });
 
   it("path 2: a GET is answered only with an acknowledged token, then the device reports a new one; two phones bind a shared device", async () => {
-    const lamp = await device({
-      productKey: "sim-lamp",
-      deviceName: "lamp-01",
-      deviceSecret: secrets.lamp("lamp-01"),
+    const lamp = await lampDevice("lamp-01", {
       notifyCount: "0",
     });
     lamp.device.beginBinding();
@@ -314,10 +301,7 @@ describe("binding simulators on the local stack", () => {
       stack.dynamoFaults?.inject({ operation, bodyIncludes: DEFAULT_BINDING_TABLE, times: 1000 });
     }
     try {
-      const lamp = await device({
-        productKey: "sim-lamp",
-        deviceName: "lamp-02",
-        deviceSecret: secrets.lamp("lamp-02"),
+      const lamp = await lampDevice("lamp-02", {
         replyTimeout: "0.3",
       });
       lamp.device.beginBinding();
@@ -378,10 +362,7 @@ describe("binding simulators on the local stack", () => {
       { ...registered.body, token: undefined },
       { step: "registered", token: undefined, status: "pending" },
     );
-    const lamp = await device({
-      productKey: "sim-lamp",
-      deviceName: "lamp-04",
-      deviceSecret: secrets.lamp("lamp-04"),
+    const lamp = await lampDevice("lamp-04", {
       phoneToken: first,
     });
     lamp.device.beginBinding();
@@ -407,10 +388,7 @@ describe("binding simulators on the local stack", () => {
       ...["phone", "token", "--token", second, "--interval", "0.1", "--timeout", "20"],
       ...["--id-token", await jwt(users.bob), "--endpoints", endpoints],
     );
-    const again = await device({
-      productKey: "sim-lamp",
-      deviceName: "lamp-04",
-      deviceSecret: secrets.lamp("lamp-04"),
+    const again = await lampDevice("lamp-04", {
       phoneToken: second,
     });
     again.device.beginBinding();
@@ -480,10 +458,7 @@ describe("binding simulators on the local stack", () => {
     skip: multicastSkip(),
   }, async () => {
     const heard = cli("phone", "discover", "--listen", "5683", "--first", "--timeout", "20");
-    const lamp = await device({
-      productKey: "sim-lamp",
-      deviceName: "lamp-02",
-      deviceSecret: secrets.lamp("lamp-02"),
+    const lamp = await lampDevice("lamp-02", {
       lanPort: "5683",
       lanHost: "0.0.0.0",
       multicast: true,

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import mqtt from "mqtt";
 import { requestCertificate } from "#cli/device/vend-client.ts";
 import { defaultFleetHookConfig } from "#core/fleet/authorize-fleet-provisioning.ts";
 import { silentLogger } from "#core/logger.ts";
@@ -14,6 +13,7 @@ import { makePreProvisioningHookHandler } from "#handlers/pre-provisioning-hook.
 import { LOCAL_METRICS_PATH, LocalMetrics, type MetricsSnapshot } from "#local/local-metrics.ts";
 import { seedProduct, startTestStack } from "#test/support/local-stack.ts";
 import { runOnramp } from "#test/support/run-cli.ts";
+import { secretLoginClient } from "#test/support/secret-login-mqtt.ts";
 
 type Stack = Awaited<ReturnType<typeof startTestStack>>;
 
@@ -176,14 +176,7 @@ describe("the local stack's counters (GET /_onramp/metrics, onramp status)", () 
       deviceSecret: "c2VjcmV0",
       timestamp: Date.now(),
     });
-    const client = mqtt.connect(stack.endpoints.mqtt, {
-      ...login,
-      ca: stack.rootCaPem,
-      servername: "localhost",
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-      connectTimeout: 5000,
-    });
+    const client = secretLoginClient(stack, login);
     client.on("error", () => undefined);
     await new Promise<void>((resolve) => client.once("close", () => resolve()));
     client.end(true);

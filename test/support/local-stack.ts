@@ -1,14 +1,16 @@
+import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IoTClient } from "@aws-sdk/client-iot";
 import type { Services } from "#adapters/services.ts";
+import { requestCertificate } from "#cli/device/vend-client.ts";
 import { type Logger, silentLogger } from "#core/logger.ts";
 import { createProduct, type NewProduct } from "#core/registry/manage-products.ts";
 import { deriveDeviceSecret } from "#credentials/derived-secret.ts";
 import { localRegion } from "#local/local-aws.ts";
-import { type LocalStack, startLocalStack } from "#local/stack.ts";
+import { type LocalStack, type LocalStackOptions, startLocalStack } from "#local/stack.ts";
 
 /**
  * The local stack in memory on free ports, for integration tests (silent unless given a logger).
@@ -60,6 +62,44 @@ export async function seedProduct(
     secretFor: (serial) =>
       (product.authMode ?? "device-secret") === "device-secret" ? deriveDeviceSecret(secret, serial) : secret,
   };
+}
+
+/**
+ * The local stack on free ports, the CoAP gateway's too, with the caller's logger (and binding
+ * clock or limits): what the binding tests run against. Closed with `stack.close()`.
+ */
+export function startBindingStack(options: Omit<LocalStackOptions, "ports">): Promise<LocalStack> {
+  return startLocalStack({ ...options, ports: { api: 0, aws: 0, dynamodb: 0, mqtt: 0, coap: 0 } });
+}
+
+/** A product of Alibaba devices (sign with a device secret) that bind to phone users, with serials. */
+export function seedBindingProduct(
+  services: Services,
+  product: {
+    productKey: string;
+    name: string;
+    ownership: "single-owner" | "shared";
+    tokenTtlSeconds: number;
+  },
+  serials: string[],
+): ReturnType<typeof seedProduct> {
+  const { ownership, tokenTtlSeconds, ...rest } = product;
+  return seedProduct(
+    services,
+    { ...rest, mqttAuth: { scheme: "aliyun" }, binding: { ownership, tokenTtlSeconds } },
+    serials,
+  );
+}
+
+/** Vends a certificate for `serial` with an openssl CSR (keyMode csr); the key and the certificate. */
+export async function vendWithCsr(
+  apiUrl: string,
+  device: { productKey: string; serialNumber: string; secret: string },
+): Promise<{ keyPem: string; certificatePem: string }> {
+  const { csrPem, keyPem } = opensslCsr(device.serialNumber);
+  const vended = await requestCertificate({ apiUrl, ...device, keyMode: "csr", csr: csrPem });
+  assert.equal(vended.status, 201);
+  return { keyPem, certificatePem: (vended.body as { certificatePem: string }).certificatePem };
 }
 
 /** A key and CSR made with openssl, as a device toolchain would. */

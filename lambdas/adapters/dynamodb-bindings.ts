@@ -5,7 +5,6 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import {
   type AuditRecord,
@@ -17,10 +16,9 @@ import {
 import type { BindingStore } from "#core/binding/ports.ts";
 import { ValidationError } from "#core/errors.ts";
 import type { BindingOwnership } from "#core/registry/model.ts";
-import { aws, isConditionFailed, translateAwsError } from "./aws-errors.ts";
+import { aws } from "./aws-errors.ts";
 import { bindingKeys, bindingTable } from "./binding-table.ts";
-
-type Item = Record<string, unknown>;
+import { allItems, conditionalWrite, expiry, type Item, updateIf } from "./dynamodb-items.ts";
 
 /**
  * The binding store on DynamoDB (the binding table, `binding-table.ts`). Each method is one
@@ -75,7 +73,7 @@ export class DynamoDbBindingStore implements BindingStore {
     reportedAt: string,
     nowMs: number,
   ): Promise<TokenRecord | undefined> {
-    const item = await this.conditionalUpdate("AttachDevice", {
+    const item = await updateIf(this.client, this.tableName, "AttachDevice", {
       Key: bindingKeys.token(tokenHash),
       UpdateExpression: "SET productKey = :pk, deviceName = :dn, reportedAt = :at, gsi1pk = :g, gsi1sk = :h",
       ConditionExpression:
@@ -99,7 +97,7 @@ export class DynamoDbBindingStore implements BindingStore {
     registeredAt: string,
     nowMs: number,
   ): Promise<TokenRecord | undefined> {
-    const item = await this.conditionalUpdate("AttachUser", {
+    const item = await updateIf(this.client, this.tableName, "AttachUser", {
       Key: bindingKeys.token(tokenHash),
       UpdateExpression: "SET phoneUserId = :u, registeredAt = :at",
       ConditionExpression:
@@ -130,7 +128,7 @@ export class DynamoDbBindingStore implements BindingStore {
     at: string,
     nowMs: number,
   ): Promise<boolean> {
-    const item = await this.conditionalUpdate("UseToken", {
+    const item = await updateIf(this.client, this.tableName, "UseToken", {
       Key: bindingKeys.token(tokenHash),
       UpdateExpression: "SET usedBy = :u, usedAt = if_not_exists(usedAt, :at)",
       ConditionExpression:
@@ -150,7 +148,7 @@ export class DynamoDbBindingStore implements BindingStore {
   }
 
   async releaseToken(tokenHash: string, userId: string): Promise<void> {
-    await this.conditionalUpdate("ReleaseToken", {
+    await updateIf(this.client, this.tableName, "ReleaseToken", {
       Key: bindingKeys.token(tokenHash),
       UpdateExpression: "REMOVE usedBy, usedAt",
       ConditionExpression: "usedBy = :u",
@@ -160,10 +158,8 @@ export class DynamoDbBindingStore implements BindingStore {
   }
 
   async listDeviceTokens(device: DeviceRef): Promise<string[]> {
-    const hashes: string[] = [];
-    let cursor: Item | undefined;
-    do {
-      const page = await aws("ListDeviceTokens", () =>
+    const items = await allItems((start) =>
+      aws("ListDeviceTokens", () =>
         this.client.send(
           new QueryCommand({
             TableName: this.tableName,
@@ -172,14 +168,12 @@ export class DynamoDbBindingStore implements BindingStore {
             ExpressionAttributeValues: {
               ":g": bindingKeys.deviceTokens(device.productKey, device.deviceName),
             },
-            ...(cursor ? { ExclusiveStartKey: cursor } : {}),
+            ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         ),
-      );
-      for (const item of page.Items ?? []) hashes.push(String(item.tokenHash));
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
-    return hashes;
+      ),
+    );
+    return items.map((item) => String(item.tokenHash));
   }
 
   async deleteToken(tokenHash: string): Promise<void> {
@@ -189,19 +183,17 @@ export class DynamoDbBindingStore implements BindingStore {
   }
 
   async deleteTokenUsedBy(tokenHash: string, userId: string): Promise<void> {
-    try {
-      await this.client.send(
+    // A failed condition (unused, or another user's) is not this unbind's to retire: left alone.
+    await conditionalWrite("DeleteTokenUsedBy", () =>
+      this.client.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: bindingKeys.token(tokenHash),
           ConditionExpression: "usedBy = :u",
           ExpressionAttributeValues: { ":u": userId },
         }),
-      );
-    } catch (error) {
-      if (isConditionFailed(error)) return; // unused, or another user's: not this unbind's to retire
-      throw translateAwsError(error, "DeleteTokenUsedBy");
-    }
+      ),
+    );
   }
 
   async putBinding(
@@ -212,32 +204,25 @@ export class DynamoDbBindingStore implements BindingStore {
     const key = single
       ? bindingKeys.ownerSlot(binding.productKey, binding.deviceName)
       : bindingKeys.sharedOwner(binding.productKey, binding.deviceName, binding.userId);
-    try {
-      const { Attributes } = await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: key,
-          UpdateExpression:
-            "SET productKey = :pk, deviceName = :dn, userId = :u, boundAt = if_not_exists(boundAt, :at), gsi1pk = :g, gsi1sk = :gs",
-          ...(single ? { ConditionExpression: "attribute_not_exists(pk) OR userId = :u" } : {}),
-          ExpressionAttributeValues: {
-            ":pk": binding.productKey,
-            ":dn": binding.deviceName,
-            ":u": binding.userId,
-            ":at": binding.boundAt,
-            ":g": bindingKeys.userDevices(binding.userId),
-            ":gs": bindingKeys.deviceSortKey(binding.productKey, binding.deviceName),
-          },
-          ReturnValues: "ALL_OLD",
-        }),
-      );
-      // The old item tells a new binding from one that existed (a retry keeps its boundAt).
-      if (typeof Attributes?.boundAt === "string") return { binding: toBinding(Attributes), created: false };
-      return { binding, created: true };
-    } catch (error) {
-      if (isConditionFailed(error)) throw new DeviceAlreadyBoundError();
-      throw translateAwsError(error, "PutBinding");
-    }
+    const old = await updateIf(this.client, this.tableName, "PutBinding", {
+      Key: key,
+      UpdateExpression:
+        "SET productKey = :pk, deviceName = :dn, userId = :u, boundAt = if_not_exists(boundAt, :at), gsi1pk = :g, gsi1sk = :gs",
+      ...(single ? { ConditionExpression: "attribute_not_exists(pk) OR userId = :u" } : {}),
+      ExpressionAttributeValues: {
+        ":pk": binding.productKey,
+        ":dn": binding.deviceName,
+        ":u": binding.userId,
+        ":at": binding.boundAt,
+        ":g": bindingKeys.userDevices(binding.userId),
+        ":gs": bindingKeys.deviceSortKey(binding.productKey, binding.deviceName),
+      },
+      ReturnValues: "ALL_OLD",
+    });
+    if (!old) throw new DeviceAlreadyBoundError();
+    // The old item tells a new binding from one that existed (a retry keeps its boundAt).
+    if (typeof old.boundAt === "string") return { binding: toBinding(old), created: false };
+    return { binding, created: true };
   }
 
   async getBinding(device: DeviceRef, userId: string): Promise<Binding | undefined> {
@@ -259,8 +244,8 @@ export class DynamoDbBindingStore implements BindingStore {
       [bindingKeys.ownerSlot(device.productKey, device.deviceName), true],
       [bindingKeys.sharedOwner(device.productKey, device.deviceName, userId), false],
     ] as const) {
-      try {
-        const { Attributes } = await this.client.send(
+      const deleted = await conditionalWrite("DeleteBinding", () =>
+        this.client.send(
           new DeleteCommand({
             TableName: this.tableName,
             Key: key,
@@ -269,20 +254,16 @@ export class DynamoDbBindingStore implements BindingStore {
               : {}),
             ReturnValues: "ALL_OLD",
           }),
-        );
-        if (Attributes) removed.push(toBinding(Attributes));
-      } catch (error) {
-        if (!isConditionFailed(error)) throw translateAwsError(error, "DeleteBinding");
-      }
+        ),
+      );
+      if (deleted?.Attributes) removed.push(toBinding(deleted.Attributes));
     }
     return removed;
   }
 
   async listOwners(device: DeviceRef): Promise<Binding[]> {
-    const owners: Binding[] = [];
-    let cursor: Item | undefined;
-    do {
-      const page = await aws("ListOwners", () =>
+    const items = await allItems((start) =>
+      aws("ListOwners", () =>
         this.client.send(
           new QueryCommand({
             TableName: this.tableName,
@@ -292,14 +273,12 @@ export class DynamoDbBindingStore implements BindingStore {
               ":o": "OWNER",
             },
             ConsistentRead: true,
-            ...(cursor ? { ExclusiveStartKey: cursor } : {}),
+            ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         ),
-      );
-      owners.push(...(page.Items ?? []).map(toBinding));
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
-    return owners;
+      ),
+    );
+    return items.map(toBinding);
   }
 
   async listUserBindings(
@@ -333,7 +312,7 @@ export class DynamoDbBindingStore implements BindingStore {
     limit: number,
     expiresAtMs: number,
   ): Promise<boolean> {
-    const item = await this.conditionalUpdate("ChargeFailedBind", {
+    const item = await updateIf(this.client, this.tableName, "ChargeFailedBind", {
       Key: bindingKeys.failedBinds(userId, windowStartMs),
       UpdateExpression: "SET expiresAt = :exp, expiresAtMs = :expMs ADD attempts :one",
       ConditionExpression: "attribute_not_exists(attempts) OR attempts < :limit",
@@ -349,7 +328,7 @@ export class DynamoDbBindingStore implements BindingStore {
   }
 
   async refundFailedBind(userId: string, windowStartMs: number): Promise<void> {
-    await this.conditionalUpdate("RefundFailedBind", {
+    await updateIf(this.client, this.tableName, "RefundFailedBind", {
       Key: bindingKeys.failedBinds(userId, windowStartMs),
       UpdateExpression: "ADD attempts :minus",
       ConditionExpression: "attempts > :zero",
@@ -405,41 +384,18 @@ export class DynamoDbBindingStore implements BindingStore {
   }
 
   private async putIfAbsentOrExpired(item: Item, nowMs: number, operation: string): Promise<boolean> {
-    try {
-      await this.client.send(
+    const written = await conditionalWrite(operation, () =>
+      this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: item,
           ConditionExpression: "attribute_not_exists(pk) OR expiresAtMs <= :now",
           ExpressionAttributeValues: { ":now": nowMs },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailed(error)) return false;
-      throw translateAwsError(error, operation);
-    }
+      ),
+    );
+    return written !== undefined;
   }
-
-  /** One conditional UpdateItem: its attributes (or `{}`), or undefined when the condition failed. */
-  private async conditionalUpdate(
-    operation: string,
-    input: Omit<ConstructorParameters<typeof UpdateCommand>[0], "TableName">,
-  ): Promise<Item | undefined> {
-    try {
-      const { Attributes } = await this.client.send(
-        new UpdateCommand({ TableName: this.tableName, ...input }),
-      );
-      return Attributes ?? {};
-    } catch (error) {
-      if (isConditionFailed(error)) return undefined;
-      throw translateAwsError(error, operation);
-    }
-  }
-}
-
-function expiry(expiresAtMs: number) {
-  return { expiresAtMs, expiresAt: Math.ceil(expiresAtMs / 1000) };
 }
 
 function toToken(item: Item): TokenRecord {

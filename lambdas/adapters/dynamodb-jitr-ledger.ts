@@ -1,6 +1,7 @@
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
 import type { LedgerBegin, LedgerSettlement, RegistrationLedger } from "#core/jitr/ports.ts";
-import { isConditionFailed, translateAwsError } from "./aws-errors.ts";
+import { aws } from "./aws-errors.ts";
+import { updateIf } from "./dynamodb-items.ts";
 
 /**
  * The JITR ledger: one item per certificate in the registry table, `pk = JITR#{certificateId}`,
@@ -29,51 +30,42 @@ export class DynamoDbJitrLedger implements RegistrationLedger {
     lease: { owner: string; now: number; leaseMs: number; eventTimestamp: number },
   ): Promise<LedgerBegin> {
     const leaseUntil = lease.now + lease.leaseMs;
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: jitrLedgerKey(certificateId),
-          UpdateExpression:
-            "SET #state = :leased, #owner = :owner, leaseUntil = :until, expiresAt = :expires REMOVE settledAt, outcome",
-          // Free: no record; a lease whose consumer died; a settlement older than this event; a
-          // record past its TTL (DynamoDB deletes late, dynalite never).
-          ConditionExpression:
-            "attribute_not_exists(pk) OR (#state = :leased AND leaseUntil < :now) OR " +
-            "(#state = :settled AND settledAt < :event) OR expiresAt < :nowSeconds",
-          ExpressionAttributeNames: { "#state": "state", "#owner": "owner" },
-          ExpressionAttributeValues: {
-            ":leased": "leased",
-            ":settled": "settled",
-            ":owner": lease.owner,
-            ":until": leaseUntil,
-            ":expires": Math.ceil(leaseUntil / 1000),
-            ":now": lease.now,
-            ":event": lease.eventTimestamp,
-            ":nowSeconds": Math.floor(lease.now / 1000),
-          },
-        }),
-      );
-      return { state: "taken" };
-    } catch (error) {
-      if (!isConditionFailed(error)) throw translateAwsError(error, "BeginJitrRegistration");
-    }
+    const taken = await updateIf(this.client, this.tableName, "BeginJitrRegistration", {
+      Key: jitrLedgerKey(certificateId),
+      UpdateExpression:
+        "SET #state = :leased, #owner = :owner, leaseUntil = :until, expiresAt = :expires REMOVE settledAt, outcome",
+      // Free: no record; a lease whose consumer died; a settlement older than this event; a
+      // record past its TTL (DynamoDB deletes late, dynalite never).
+      ConditionExpression:
+        "attribute_not_exists(pk) OR (#state = :leased AND leaseUntil < :now) OR " +
+        "(#state = :settled AND settledAt < :event) OR expiresAt < :nowSeconds",
+      ExpressionAttributeNames: { "#state": "state", "#owner": "owner" },
+      ExpressionAttributeValues: {
+        ":leased": "leased",
+        ":settled": "settled",
+        ":owner": lease.owner,
+        ":until": leaseUntil,
+        ":expires": Math.ceil(leaseUntil / 1000),
+        ":now": lease.now,
+        ":event": lease.eventTimestamp,
+        ":nowSeconds": Math.floor(lease.now / 1000),
+      },
+    });
+    if (taken) return { state: "taken" };
     // Held or settled: which one (a consistent read; only repeats get here).
-    try {
-      const { Item } = await this.client.send(
+    const { Item } = await aws("ReadJitrRegistration", () =>
+      this.client.send(
         new GetCommand({
           TableName: this.tableName,
           Key: jitrLedgerKey(certificateId),
           ConsistentRead: true,
         }),
-      );
-      if (Item?.state === "leased" && typeof Item.leaseUntil === "number") {
-        return { state: "leased", leaseUntil: Item.leaseUntil };
-      }
-      return { state: "settled" };
-    } catch (error) {
-      throw translateAwsError(error, "ReadJitrRegistration");
+      ),
+    );
+    if (Item?.state === "leased" && typeof Item.leaseUntil === "number") {
+      return { state: "leased", leaseUntil: Item.leaseUntil };
     }
+    return { state: "settled" };
   }
 
   async settle(certificateId: string, owner: string, settlement: LedgerSettlement): Promise<void> {
@@ -104,20 +96,12 @@ export class DynamoDbJitrLedger implements RegistrationLedger {
     owner: string,
     update: { UpdateExpression: string; values: Record<string, unknown> },
   ): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: jitrLedgerKey(certificateId),
-          UpdateExpression: update.UpdateExpression,
-          ConditionExpression: "#state = :leased AND #owner = :owner",
-          ExpressionAttributeNames: { "#state": "state", "#owner": "owner" },
-          ExpressionAttributeValues: { ...update.values, ":leased": "leased", ":owner": owner },
-        }),
-      );
-    } catch (error) {
-      if (isConditionFailed(error)) return;
-      throw translateAwsError(error, operation);
-    }
+    await updateIf(this.client, this.tableName, operation, {
+      Key: jitrLedgerKey(certificateId),
+      UpdateExpression: update.UpdateExpression,
+      ConditionExpression: "#state = :leased AND #owner = :owner",
+      ExpressionAttributeNames: { "#state": "state", "#owner": "owner" },
+      ExpressionAttributeValues: { ...update.values, ":leased": "leased", ":owner": owner },
+    });
   }
 }

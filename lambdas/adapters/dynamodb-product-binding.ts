@@ -1,7 +1,7 @@
-import { type DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { ProductBindingStore } from "#core/binding/product-binding.ts";
 import type { ProductBinding } from "#core/registry/model.ts";
-import { isConditionFailed, translateAwsError } from "./aws-errors.ts";
+import { updateIf } from "./dynamodb-items.ts";
 import { keys } from "./registry-table.ts";
 
 /** A product's binding setting in the registry table (the product item's `binding` attribute). */
@@ -12,20 +12,12 @@ export class DynamoDbProductBinding implements ProductBindingStore {
   ) {}
 
   async setProductBinding(productKey: string, binding: ProductBinding): Promise<boolean> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.product(productKey),
-          UpdateExpression: "SET binding = :b",
-          ConditionExpression: "attribute_exists(pk)",
-          ExpressionAttributeValues: { ":b": binding },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailed(error)) return false;
-      throw translateAwsError(error, "SetProductBinding");
-    }
+    const updated = await updateIf(this.client, this.tableName, "SetProductBinding", {
+      Key: keys.product(productKey),
+      UpdateExpression: "SET binding = :b",
+      ConditionExpression: "attribute_exists(pk)",
+      ExpressionAttributeValues: { ":b": binding },
+    });
+    return updated !== undefined;
   }
 }

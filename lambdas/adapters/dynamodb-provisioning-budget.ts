@@ -1,6 +1,7 @@
 import { type DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { BudgetTake, ProvisioningBudget } from "#core/admission/ports.ts";
-import { isConditionFailed, translateAwsError } from "./aws-errors.ts";
+import { aws } from "./aws-errors.ts";
+import { updateIf } from "./dynamodb-items.ts";
 import { registryTable } from "./registry-table.ts";
 
 export type ProvisioningBudgetSettings = {
@@ -75,26 +76,18 @@ export class DynamoDbProvisioningBudget implements ProvisioningBudget {
 
   private async takeFrom(shard: number, now: number): Promise<boolean> {
     const window = Math.floor(now / this.windowMs);
-    try {
-      await this.dynamo.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { [registryTable.partitionKey]: this.pk(shard), [registryTable.sortKey]: `W#${window}` },
-          UpdateExpression: "ADD admitted :one SET #ttl = :ttl",
-          ConditionExpression: "attribute_not_exists(admitted) OR admitted < :limit",
-          ExpressionAttributeNames: { "#ttl": registryTable.ttlAttribute },
-          ExpressionAttributeValues: {
-            ":one": 1,
-            ":limit": this.limit,
-            ":ttl": Math.ceil(((window + 1) * this.windowMs) / 1000) + ITEM_TTL_SECONDS,
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailed(error)) return false;
-      throw translateAwsError(error, "provisioning budget");
-    }
+    const taken = await updateIf(this.dynamo, this.tableName, "provisioning budget", {
+      Key: { [registryTable.partitionKey]: this.pk(shard), [registryTable.sortKey]: `W#${window}` },
+      UpdateExpression: "ADD admitted :one SET #ttl = :ttl",
+      ConditionExpression: "attribute_not_exists(admitted) OR admitted < :limit",
+      ExpressionAttributeNames: { "#ttl": registryTable.ttlAttribute },
+      ExpressionAttributeValues: {
+        ":one": 1,
+        ":limit": this.limit,
+        ":ttl": Math.ceil(((window + 1) * this.windowMs) / 1000) + ITEM_TTL_SECONDS,
+      },
+    });
+    return taken !== undefined;
   }
 
   /** The refused caller's place: the shard's backlog end, one slot further (never in this window). */
@@ -102,28 +95,21 @@ export class DynamoDbProvisioningBudget implements ProvisioningBudget {
     const nextWindow = (Math.floor(now / this.windowMs) + 1) * this.windowMs;
     const key = { [registryTable.partitionKey]: this.pk(shard), [registryTable.sortKey]: "QUEUE" };
     const names = { "#ttl": registryTable.ttlAttribute };
-    try {
-      // An empty backlog (never used, or its last place has passed) starts at the next window.
-      await this.dynamo.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: key,
-          UpdateExpression: "SET #until = :start, #ttl = :ttl",
-          ConditionExpression: "attribute_not_exists(#until) OR #until < :now",
-          ExpressionAttributeNames: { ...names, "#until": "until" },
-          ExpressionAttributeValues: {
-            ":start": nextWindow,
-            ":now": now,
-            ":ttl": Math.ceil(nextWindow / 1000) + ITEM_TTL_SECONDS,
-          },
-        }),
-      );
-      return nextWindow;
-    } catch (error) {
-      if (!isConditionFailed(error)) throw translateAwsError(error, "provisioning budget");
-    }
-    try {
-      const out = await this.dynamo.send(
+    // An empty backlog (never used, or its last place has passed) starts at the next window.
+    const started = await updateIf(this.dynamo, this.tableName, "provisioning budget", {
+      Key: key,
+      UpdateExpression: "SET #until = :start, #ttl = :ttl",
+      ConditionExpression: "attribute_not_exists(#until) OR #until < :now",
+      ExpressionAttributeNames: { ...names, "#until": "until" },
+      ExpressionAttributeValues: {
+        ":start": nextWindow,
+        ":now": now,
+        ":ttl": Math.ceil(nextWindow / 1000) + ITEM_TTL_SECONDS,
+      },
+    });
+    if (started) return nextWindow;
+    const out = await aws("provisioning budget", () =>
+      this.dynamo.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: key,
@@ -136,11 +122,9 @@ export class DynamoDbProvisioningBudget implements ProvisioningBudget {
           },
           ReturnValues: "UPDATED_NEW",
         }),
-      );
-      const until = Number(out.Attributes?.until);
-      return Math.max(Number.isFinite(until) ? until : nextWindow, nextWindow);
-    } catch (error) {
-      throw translateAwsError(error, "provisioning budget");
-    }
+      ),
+    );
+    const until = Number(out.Attributes?.until);
+    return Math.max(Number.isFinite(until) ? until : nextWindow, nextWindow);
   }
 }

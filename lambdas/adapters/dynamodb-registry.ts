@@ -6,6 +6,7 @@ import {
   PutCommand,
   QueryCommand,
   UpdateCommand,
+  type UpdateCommandInput,
 } from "@aws-sdk/lib-dynamodb";
 import {
   ConflictError,
@@ -16,7 +17,8 @@ import {
 } from "#core/errors.ts";
 import type { Device, DeviceClaim, DeviceStatus, PendingRotation, Product } from "#core/registry/model.ts";
 import type { ImportOutcome, NewDevice, NonceStore, Registry } from "#core/registry/ports.ts";
-import { aws, isConditionFailed, translateAwsError } from "./aws-errors.ts";
+import { aws, translateAwsError } from "./aws-errors.ts";
+import { allItems, conditionalWrite, expiry, type Item, pages, updateIf } from "./dynamodb-items.ts";
 import { DEVICE_SHARDS, keys, productDevices, registryTable } from "./registry-table.ts";
 
 const BATCH_GET_LIMIT = 100;
@@ -30,7 +32,6 @@ const IMPORT_BACKOFF_CAP_MS = 5_000;
 /** How long a product read stays fresh; products change rarely (a change applies within this). */
 const PRODUCT_CACHE_MS = 30_000;
 
-type Item = Record<string, unknown>;
 type ListSource = { partition: string; items: Item[]; state: "fresh" | "more" | "done"; next?: Item };
 
 /** The serial-number registry on one DynamoDB table (see registry-table.ts for the design). */
@@ -59,8 +60,8 @@ export class DynamoDbRegistry implements Registry, NonceStore {
   }
 
   async createProduct(product: Product): Promise<void> {
-    try {
-      await this.client.send(
+    const written = await conditionalWrite("CreateProduct", () =>
+      this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: {
@@ -71,34 +72,26 @@ export class DynamoDbRegistry implements Registry, NonceStore {
           },
           ConditionExpression: "attribute_not_exists(pk)",
         }),
-      );
-    } catch (error) {
-      if (isConditionFailed(error)) {
-        throw new ConflictError("PRODUCT_EXISTS", `Product ${product.productKey} already exists.`);
-      }
-      throw translateAwsError(error, "CreateProduct");
-    }
+      ),
+    );
+    if (!written) throw new ConflictError("PRODUCT_EXISTS", `Product ${product.productKey} already exists.`);
   }
 
   async listProducts(): Promise<Product[]> {
-    const products: Product[] = [];
-    let cursor: Item | undefined;
-    do {
-      const page = await aws("ListProducts", () =>
+    const items = await allItems((start) =>
+      aws("ListProducts", () =>
         this.client.send(
           new QueryCommand({
             TableName: this.tableName,
             IndexName: registryTable.gsi1.name,
             KeyConditionExpression: "gsi1pk = :p",
             ExpressionAttributeValues: { ":p": "PRODUCTS" },
-            ExclusiveStartKey: cursor,
+            ExclusiveStartKey: start,
           }),
         ),
-      );
-      products.push(...(page.Items ?? []).map(toProduct));
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
-    return products;
+      ),
+    );
+    return items.map(toProduct);
   }
 
   async getDevice(serialNumber: string): Promise<Device | undefined> {
@@ -187,9 +180,8 @@ export class DynamoDbRegistry implements Registry, NonceStore {
     const legacy = productDevices.legacyKey(productKey);
     let moved = 0;
     let skipped = 0;
-    let cursor: Item | undefined;
-    do {
-      const page = await this.withThrottleRetry("MigrateDeviceKeys", () =>
+    const legacyRows = pages((start) =>
+      this.withThrottleRetry("MigrateDeviceKeys", () =>
         this.client.send(
           new QueryCommand({
             TableName: this.tableName,
@@ -198,12 +190,14 @@ export class DynamoDbRegistry implements Registry, NonceStore {
             ExpressionAttributeValues: { ":p": legacy },
             ProjectionExpression: "pk, sk, gsi1pk, gsi1sk, serialNumber",
             Limit: 100,
-            ExclusiveStartKey: cursor,
+            ExclusiveStartKey: start,
           }),
         ),
-      );
+      ),
+    );
+    for await (const page of legacyRows) {
       const results = await Promise.all(
-        (page.Items ?? []).map((item) =>
+        page.map((item) =>
           this.withThrottleRetry("MigrateDeviceKeys", () =>
             this.conditionalUpdate("MigrateDeviceKeys", {
               Key: keys.device(String(item.serialNumber)),
@@ -219,8 +213,7 @@ export class DynamoDbRegistry implements Registry, NonceStore {
       );
       for (const done of results) done ? moved++ : skipped++;
       onProgress?.(moved);
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
+    }
     return { moved, skipped };
   }
 
@@ -348,8 +341,8 @@ export class DynamoDbRegistry implements Registry, NonceStore {
   }
 
   async claimDevice(device: Device, claim: DeviceClaim, nowMs: number): Promise<Device | undefined> {
-    try {
-      const { Attributes } = await this.client.send(
+    const claimed = await conditionalWrite("ClaimDevice", () =>
+      this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.device(device.serialNumber),
@@ -370,32 +363,21 @@ export class DynamoDbRegistry implements Registry, NonceStore {
           },
           ReturnValues: "ALL_NEW",
         }),
-      );
-      return Attributes ? toDevice(Attributes) : undefined;
-    } catch (error) {
-      if (isConditionFailed(error)) return undefined;
-      throw translateAwsError(error, "ClaimDevice");
-    }
+      ),
+    );
+    return claimed?.Attributes ? toDevice(claimed.Attributes) : undefined;
   }
 
   async recordClaimCertificate(serialNumber: string, claimId: string, certificateId: string): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.device(serialNumber),
-          UpdateExpression: "SET #claim.certificateId = :cert",
-          ConditionExpression: "#claim.id = :claimId",
-          ExpressionAttributeNames: { "#claim": "claim" },
-          ExpressionAttributeValues: { ":cert": certificateId, ":claimId": claimId },
-        }),
-      );
-    } catch (error) {
-      if (isConditionFailed(error)) {
-        throw new ConflictError("PROVISIONING_IN_PROGRESS", "The provisioning claim expired; retry.");
-      }
-      throw translateAwsError(error, "RecordClaimCertificate");
-    }
+    const recorded = await this.conditionalUpdate("RecordClaimCertificate", {
+      Key: keys.device(serialNumber),
+      UpdateExpression: "SET #claim.certificateId = :cert",
+      ConditionExpression: "#claim.id = :claimId",
+      ExpressionAttributeNames: { "#claim": "claim" },
+      ExpressionAttributeValues: { ":cert": certificateId, ":claimId": claimId },
+    });
+    if (!recorded)
+      throw new ConflictError("PROVISIONING_IN_PROGRESS", "The provisioning claim expired; retry.");
   }
 
   async completeClaim(
@@ -403,35 +385,26 @@ export class DynamoDbRegistry implements Registry, NonceStore {
     claimId: string,
     result: { certificateId: string; thingName: string; publicKeyFingerprint: string; at: string },
   ): Promise<boolean> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.device(serialNumber),
-          UpdateExpression:
-            "SET #status = :provisioned, certificateId = :cert, thingName = :thing, publicKeyFingerprint = :fp, " +
-            "provisionedAt = :at, updatedAt = :at, #version = #version + :one " +
-            "REMOVE #claim, statusReason, activatedCertificateId",
-          ConditionExpression:
-            "#claim.id = :claimId AND attribute_not_exists(#claim.cancelled) AND #status IN (:registered, :provisioned)",
-          ExpressionAttributeNames: { "#claim": "claim", "#status": "status", "#version": "version" },
-          ExpressionAttributeValues: {
-            ":registered": "registered",
-            ":provisioned": "provisioned",
-            ":cert": result.certificateId,
-            ":thing": result.thingName,
-            ":fp": result.publicKeyFingerprint,
-            ":at": result.at,
-            ":one": 1,
-            ":claimId": claimId,
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailed(error)) return false;
-      throw translateAwsError(error, "CompleteClaim");
-    }
+    return this.conditionalUpdate("CompleteClaim", {
+      Key: keys.device(serialNumber),
+      UpdateExpression:
+        "SET #status = :provisioned, certificateId = :cert, thingName = :thing, publicKeyFingerprint = :fp, " +
+        "provisionedAt = :at, updatedAt = :at, #version = #version + :one " +
+        "REMOVE #claim, statusReason, activatedCertificateId",
+      ConditionExpression:
+        "#claim.id = :claimId AND attribute_not_exists(#claim.cancelled) AND #status IN (:registered, :provisioned)",
+      ExpressionAttributeNames: { "#claim": "claim", "#status": "status", "#version": "version" },
+      ExpressionAttributeValues: {
+        ":registered": "registered",
+        ":provisioned": "provisioned",
+        ":cert": result.certificateId,
+        ":thing": result.thingName,
+        ":fp": result.publicKeyFingerprint,
+        ":at": result.at,
+        ":one": 1,
+        ":claimId": claimId,
+      },
+    });
   }
 
   async keepForDisabledDevice(
@@ -538,19 +511,16 @@ export class DynamoDbRegistry implements Registry, NonceStore {
   }
 
   async createDevice(device: NewDevice): Promise<boolean> {
-    try {
-      await this.client.send(
+    const written = await conditionalWrite("CreateDevice", () =>
+      this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: deviceItem(device, new Date().toISOString()),
           ConditionExpression: "attribute_not_exists(pk)",
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailed(error)) return false;
-      throw translateAwsError(error, "CreateDevice");
-    }
+      ),
+    );
+    return written !== undefined;
   }
 
   async resetRegistration(
@@ -576,21 +546,14 @@ export class DynamoDbRegistry implements Registry, NonceStore {
   }
 
   async releaseClaim(serialNumber: string, claimId: string): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.device(serialNumber),
-          UpdateExpression: "SET #version = #version + :one REMOVE #claim",
-          ConditionExpression: "#claim.id = :claimId",
-          ExpressionAttributeNames: { "#claim": "claim", "#version": "version" },
-          ExpressionAttributeValues: { ":claimId": claimId, ":one": 1 },
-        }),
-      );
-    } catch (error) {
-      if (isConditionFailed(error)) return;
-      throw translateAwsError(error, "ReleaseClaim");
-    }
+    // A claim that is no longer this one (expired and taken over, or already released) is left alone.
+    await this.conditionalUpdate("ReleaseClaim", {
+      Key: keys.device(serialNumber),
+      UpdateExpression: "SET #version = #version + :one REMOVE #claim",
+      ConditionExpression: "#claim.id = :claimId",
+      ExpressionAttributeNames: { "#claim": "claim", "#version": "version" },
+      ExpressionAttributeValues: { ":claimId": claimId, ":one": 1 },
+    });
   }
 
   async setDeviceStatus(
@@ -615,37 +578,30 @@ export class DynamoDbRegistry implements Registry, NonceStore {
       const set = ["#status = :status", "updatedAt = :now", "#version = #version + :one"];
       if (reason) set.push("statusReason = :reason");
       if (cancelClaim) set.push("#claim.cancelled = :true");
-      try {
-        const { Attributes } = await this.client.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: keys.device(serialNumber),
-            UpdateExpression: `SET ${set.join(", ")}${reason ? "" : " REMOVE statusReason"}`,
-            ConditionExpression: "#version = :version",
-            ExpressionAttributeNames: {
-              "#status": "status",
-              "#version": "version",
-              ...(cancelClaim ? { "#claim": "claim" } : {}),
-            },
-            ExpressionAttributeValues: {
-              ":status": status,
-              ":now": new Date().toISOString(),
-              ":one": 1,
-              ":version": current.version,
-              ...(reason ? { ":reason": reason } : {}),
-              ...(cancelClaim ? { ":true": true } : {}),
-            },
-            ReturnValues: "ALL_NEW",
-          }),
-        );
-        return toDevice(Attributes ?? {});
-      } catch (error) {
-        if (!isConditionFailed(error)) throw translateAwsError(error, "SetDeviceStatus");
-        if (attempt >= MAX_BATCH_ATTEMPTS) {
-          throw new ConflictError("BUSY", `Device ${serialNumber} keeps changing; retry.`, 1);
-        }
-        await this.sleep(backoff(attempt));
+      const updated = await updateIf(this.client, this.tableName, "SetDeviceStatus", {
+        Key: keys.device(serialNumber),
+        UpdateExpression: `SET ${set.join(", ")}${reason ? "" : " REMOVE statusReason"}`,
+        ConditionExpression: "#version = :version",
+        ExpressionAttributeNames: {
+          "#status": "status",
+          "#version": "version",
+          ...(cancelClaim ? { "#claim": "claim" } : {}),
+        },
+        ExpressionAttributeValues: {
+          ":status": status,
+          ":now": new Date().toISOString(),
+          ":one": 1,
+          ":version": current.version,
+          ...(reason ? { ":reason": reason } : {}),
+          ...(cancelClaim ? { ":true": true } : {}),
+        },
+        ReturnValues: "ALL_NEW",
+      });
+      if (updated) return toDevice(updated);
+      if (attempt >= MAX_BATCH_ATTEMPTS) {
+        throw new ConflictError("BUSY", `Device ${serialNumber} keeps changing; retry.`, 1);
       }
+      await this.sleep(backoff(attempt));
     }
   }
 
@@ -676,35 +632,26 @@ export class DynamoDbRegistry implements Registry, NonceStore {
     });
   }
 
-  /** One conditional UpdateItem: true when written, false when its condition failed. */
+  /** One conditional UpdateItem ({@link updateIf}): true when written, false when its condition failed. */
   private async conditionalUpdate(
     operation: string,
-    input: Omit<ConstructorParameters<typeof UpdateCommand>[0], "TableName">,
+    input: Omit<UpdateCommandInput, "TableName">,
   ): Promise<boolean> {
-    try {
-      await this.client.send(new UpdateCommand({ TableName: this.tableName, ...input }));
-      return true;
-    } catch (error) {
-      if (isConditionFailed(error)) return false;
-      throw translateAwsError(error, operation);
-    }
+    return (await updateIf(this.client, this.tableName, operation, input)) !== undefined;
   }
 
   async use(scope: string, nonce: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
-    try {
-      await this.client.send(
+    const written = await conditionalWrite("UseNonce", () =>
+      this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...keys.nonce(scope, nonce), expiresAt: Math.ceil(expiresAtMs / 1000), expiresAtMs },
+          Item: { ...keys.nonce(scope, nonce), ...expiry(expiresAtMs) },
           ConditionExpression: "attribute_not_exists(pk) OR expiresAtMs < :now",
           ExpressionAttributeValues: { ":now": nowMs },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailed(error)) return false;
-      throw translateAwsError(error, "UseNonce");
-    }
+      ),
+    );
+    return written !== undefined;
   }
 }
 

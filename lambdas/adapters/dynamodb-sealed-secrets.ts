@@ -1,6 +1,7 @@
-import { type DynamoDBDocumentClient, ScanCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import type { SealedSecretRow, SealedSecretRows } from "#core/registry/rotate-registry-key.ts";
-import { aws, isConditionFailed, translateAwsError } from "./aws-errors.ts";
+import { aws } from "./aws-errors.ts";
+import { pages, updateIf } from "./dynamodb-items.ts";
 import { keys } from "./registry-table.ts";
 
 /**
@@ -19,9 +20,8 @@ export class DynamoDbSealedSecrets implements SealedSecretRows {
   ) {}
 
   async *listSealedSecrets(): AsyncGenerator<SealedSecretRow[]> {
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const page = await aws("ScanSealedSecrets", () =>
+    const scan = pages((start) =>
+      aws("ScanSealedSecrets", () =>
         this.client.send(
           new ScanCommand({
             TableName: this.tableName,
@@ -30,34 +30,28 @@ export class DynamoDbSealedSecrets implements SealedSecretRows {
             ExpressionAttributeValues: { ":device": "DEVICE" },
             ConsistentRead: true,
             Limit: this.pageSize,
-            ...(cursor ? { ExclusiveStartKey: cursor } : {}),
+            ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         ),
-      );
-      const rows = (page.Items ?? []).map((item) => ({
+      ),
+    );
+    // A filtered page can be empty while more follow: only pages with rows are passed on.
+    for await (const page of scan) {
+      const rows = page.map((item) => ({
         serialNumber: String(item.serialNumber),
         sealedSecret: String(item.sealedSecret),
       }));
       if (rows.length > 0) yield rows;
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
+    }
   }
 
   async replaceSealedSecret(serialNumber: string, expected: string, next: string): Promise<boolean> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.device(serialNumber),
-          UpdateExpression: "SET sealedSecret = :next",
-          ConditionExpression: "sealedSecret = :expected",
-          ExpressionAttributeValues: { ":next": next, ":expected": expected },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailed(error)) return false;
-      throw translateAwsError(error, "ReplaceSealedSecret");
-    }
+    const replaced = await updateIf(this.client, this.tableName, "ReplaceSealedSecret", {
+      Key: keys.device(serialNumber),
+      UpdateExpression: "SET sealedSecret = :next",
+      ConditionExpression: "sealedSecret = :expected",
+      ExpressionAttributeValues: { ":next": next, ":expected": expected },
+    });
+    return replaced !== undefined;
   }
 }

@@ -1,17 +1,13 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DescribeCertificateCommand } from "@aws-sdk/client-iot";
 import type { MqttClient } from "mqtt";
 import { readCertificate } from "#core/pki/certificate-reader.ts";
 import { RULE_TARGETS } from "#templates/catalog.ts";
-import { connectDevice, connectOrFail, endClient } from "#test/local/mqtt/mqtt-device.ts";
-import { type OpensslDevice, OpensslDeviceCa } from "#test/local/mqtt/openssl-device-ca.ts";
-import { seedProduct, startTestStack } from "#test/support/local-stack.ts";
-
-type Stack = Awaited<ReturnType<typeof startTestStack>>;
+import { connectDevice, connectOrFail } from "#test/local/mqtt/mqtt-device.ts";
+import type { OpensslDevice, OpensslDeviceCa } from "#test/local/mqtt/openssl-device-ca.ts";
+import { certificateDevice, type DeviceCaStack, startDeviceCaStack } from "#test/support/device-ca.ts";
+import { seedProduct } from "#test/support/local-stack.ts";
 
 /** Polls until `check` holds (no time is asserted; the test's own timeout bounds it). */
 async function until(check: () => boolean | Promise<boolean>): Promise<void> {
@@ -26,15 +22,17 @@ async function until(check: () => boolean | Promise<boolean>): Promise<void> {
  * by the ledger before any AWS IoT call.
  */
 describe("JITR through the queue over MQTT (local stack)", () => {
-  let stack: Stack;
-  let dir: string;
+  let fixture: DeviceCaStack;
+  let stack: DeviceCaStack["stack"];
   let ca: OpensslDeviceCa;
   const clients: MqttClient[] = [];
 
   before(async () => {
-    stack = await startTestStack();
-    dir = mkdtempSync(join(tmpdir(), "onramp-jitr-queue-"));
-    ca = OpensslDeviceCa.create(join(dir, "ca"), "JITR queue MQTT test CA");
+    fixture = await startDeviceCaStack({
+      caName: "JITR queue MQTT test CA",
+      tmpPrefix: "onramp-jitr-queue-",
+    });
+    ({ stack, ca } = fixture);
     await ca.registerWith(stack.iotClient);
     await seedProduct(
       stack.services,
@@ -42,19 +40,9 @@ describe("JITR through the queue over MQTT (local stack)", () => {
       ["QM-0001", "QM-0002", "QM-0003"],
     );
   });
-  after(async () => {
-    for (const client of clients) await endClient(client);
-    await stack?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => fixture?.stop(clients));
 
-  const connect = (device: OpensslDevice) =>
-    connectDevice({
-      url: stack.endpoints.mqtt,
-      caPem: stack.rootCaPem,
-      clientId: device.serial,
-      credentials: { keyPem: device.keyPem, certPem: device.chainPem },
-    });
+  const connect = (device: OpensslDevice) => connectDevice(certificateDevice(stack, device));
   const certificateIdOf = (device: OpensslDevice) => readCertificate(device.certPem).id;
   const deliveriesOf = (certificateId: string) =>
     stack.mqtt.rules.recentDeliveries.filter(
@@ -80,14 +68,7 @@ describe("JITR through the queue over MQTT (local stack)", () => {
       "sent to the queue by the rule, then consumed",
     );
     assert.deepEqual(resultsOf(certificateId), ["activated"]);
-    clients.push(
-      await connectOrFail({
-        url: stack.endpoints.mqtt,
-        caPem: stack.rootCaPem,
-        clientId: "QM-0001",
-        credentials: { keyPem: device.keyPem, certPem: device.chainPem },
-      }),
-    );
+    clients.push(await connectOrFail(certificateDevice(stack, device, "QM-0001")));
   });
 
   it("reconnects while the registration runs are collapsed into it: no further DescribeCertificate", {
@@ -126,14 +107,7 @@ describe("JITR through the queue over MQTT (local stack)", () => {
     );
     const status = await stack.iotClient.send(new DescribeCertificateCommand({ certificateId }));
     assert.equal(status.certificateDescription?.status, "ACTIVE");
-    clients.push(
-      await connectOrFail({
-        url: stack.endpoints.mqtt,
-        caPem: stack.rootCaPem,
-        clientId: "QM-0003",
-        credentials: { keyPem: device.keyPem, certPem: device.chainPem },
-      }),
-    );
+    clients.push(await connectOrFail(certificateDevice(stack, device, "QM-0003")));
     const queue = stack.mqtt.rules.queues.get(RULE_TARGETS.jitrRegistration);
     assert.equal(queue?.depth, 0);
     assert.deepEqual(queue?.deadLetters, []);

@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
-  CreatePolicyCommand,
   DescribeCertificateCommand,
   DescribeThingCommand,
   DetachPolicyCommand,
@@ -22,7 +21,8 @@ import type { Logger } from "#core/logger.ts";
 import { CertificateIssuer, createKeyPair, createSelfSignedCa } from "#core/pki/issue.ts";
 import { disableDevice, enableDevice, revokeDevice } from "#core/registry/manage-devices.ts";
 import { makeJitrHandler } from "#handlers/jitr-registration.ts";
-import { DEVICE_POLICY_DOCUMENT, DEVICE_POLICY_NAME, loadPolicyDocument } from "#templates/catalog.ts";
+import { DEVICE_POLICY_NAME } from "#templates/catalog.ts";
+import { createDevicePolicy } from "#test/support/device-ca.ts";
 import { seedProduct, startTestStack } from "#test/support/local-stack.ts";
 
 type Stack = Awaited<ReturnType<typeof startTestStack>>;
@@ -60,16 +60,7 @@ describe("JITR registration handler against the local stack", () => {
 
   before(async () => {
     stack = await startTestStack({ dynamoFaultInjection: true });
-    await stack.iotClient
-      .send(
-        new CreatePolicyCommand({
-          policyName: DEVICE_POLICY_NAME,
-          policyDocument: loadPolicyDocument(DEVICE_POLICY_DOCUMENT),
-        }),
-      )
-      .catch((error: Error) => {
-        if (error.name !== "ResourceAlreadyExistsException") throw error;
-      });
+    await createDevicePolicy(stack.iotClient);
     const registry = { iot: new AwsCaRegistry(stack.iotClient) };
     const cas = await Promise.all([
       createSelfSignedCa({ subject: { commonName: "JITR trusted CA" } }),

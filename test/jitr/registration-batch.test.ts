@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { CreatePolicyCommand, DescribeCertificateCommand } from "@aws-sdk/client-iot";
+import { DescribeCertificateCommand } from "@aws-sdk/client-iot";
 import { DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { DynamoDbJitrLedger, jitrLedgerKey } from "#adapters/dynamodb-jitr-ledger.ts";
 import { DynamoDbProvisioningBudget } from "#adapters/dynamodb-provisioning-budget.ts";
@@ -20,7 +20,7 @@ import { silentLogger } from "#core/logger.ts";
 import { CertificateIssuer, createKeyPair, createSelfSignedCa } from "#core/pki/issue.ts";
 import { makeJitrBatchProcessor, makeJitrQueueHandler } from "#handlers/jitr-registration.ts";
 import { LocalQueue } from "#local/mqtt/local-queue.ts";
-import { DEVICE_POLICY_DOCUMENT, DEVICE_POLICY_NAME, loadPolicyDocument } from "#templates/catalog.ts";
+import { createDevicePolicy } from "#test/support/device-ca.ts";
 import { seedProduct, startTestStack } from "#test/support/local-stack.ts";
 
 type Stack = Awaited<ReturnType<typeof startTestStack>>;
@@ -55,16 +55,7 @@ describe("JITR queue consumer: dedupe, partial batch failures, throttling, redri
 
   before(async () => {
     stack = await startTestStack({ dynamoFaultInjection: true });
-    await stack.iotClient
-      .send(
-        new CreatePolicyCommand({
-          policyName: DEVICE_POLICY_NAME,
-          policyDocument: loadPolicyDocument(DEVICE_POLICY_DOCUMENT),
-        }),
-      )
-      .catch((error: Error) => {
-        if (error.name !== "ResourceAlreadyExistsException") throw error;
-      });
+    await createDevicePolicy(stack.iotClient);
     const ca = await createSelfSignedCa({ subject: { commonName: "JITR queue test CA" } });
     await registerCaCertificate(
       { iot: new AwsCaRegistry(stack.iotClient) },

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
@@ -14,12 +13,10 @@ import {
 import type { MqttClient } from "mqtt";
 import { readCertificate } from "#core/pki/certificate-reader.ts";
 import { DEVICE_POLICY_NAME, loadProvisioningTemplate } from "#templates/catalog.ts";
-import { startTestStack } from "#test/support/local-stack.ts";
+import { certificateDevice, type DeviceCaStack, startDeviceCaStack } from "#test/support/device-ca.ts";
 import { onramp } from "#test/support/run-cli.ts";
-import { connectDevice, connectOrFail, endClient, nextMessage, subscribe } from "./mqtt-device.ts";
+import { connectDevice, connectOrFail, nextMessage, subscribe } from "./mqtt-device.ts";
 import { type OpensslDevice, OpensslDeviceCa } from "./openssl-device-ca.ts";
-
-type Stack = Awaited<ReturnType<typeof startTestStack>>;
 
 const certificateIdOf = (pem: string) => readCertificate(pem).id;
 
@@ -29,35 +26,26 @@ const certificateIdOf = (pem: string) => readCertificate(pem).id;
  * device certificate runs it (thing, shared policy, ACTIVE certificate) and is dropped.
  */
 describe("JITP over MQTT (local endpoint)", () => {
-  let stack: Stack;
+  let fixture: DeviceCaStack;
+  let stack: DeviceCaStack["stack"];
   let dir: string;
   let ca: OpensslDeviceCa;
   const clients: MqttClient[] = [];
 
   before(async () => {
-    stack = await startTestStack();
-    dir = mkdtempSync(join(tmpdir(), "onramp-jitp-mqtt-"));
+    fixture = await startDeviceCaStack({ caName: "JITP MQTT test CA", tmpPrefix: "onramp-jitp-mqtt-" });
+    ({ stack, dir, ca } = fixture);
     const endpoints = join(dir, "endpoints.json");
     writeFileSync(endpoints, JSON.stringify(stack.endpoints));
-    ca = OpensslDeviceCa.create(join(dir, "ca"), "JITP MQTT test CA");
     await onramp(
       ...["ca", "register", "--ca-cert", ca.certFile, "--ca-key", ca.keyFile],
       ...["--jitp", "jitp-device", "--endpoints", endpoints, "--json"],
     );
   });
-  after(async () => {
-    for (const client of clients) await endClient(client);
-    await stack?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => fixture?.stop(clients));
 
   const connect = (device: OpensslDevice, clientId = device.serial) =>
-    connectDevice({
-      url: stack.endpoints.mqtt,
-      caPem: stack.rootCaPem,
-      clientId,
-      credentials: { keyPem: device.keyPem, certPem: device.chainPem },
-    });
+    connectDevice(certificateDevice(stack, device, clientId));
 
   it("the CA carries the jitp-device template", async () => {
     const described = await stack.iotClient.send(
@@ -94,12 +82,7 @@ describe("JITP over MQTT (local endpoint)", () => {
       [DEVICE_POLICY_NAME],
     );
 
-    const client = await connectOrFail({
-      url: stack.endpoints.mqtt,
-      caPem: stack.rootCaPem,
-      clientId: "SN-P-0001",
-      credentials: { keyPem: device.keyPem, certPem: device.chainPem },
-    });
+    const client = await connectOrFail(certificateDevice(stack, device, "SN-P-0001"));
     clients.push(client);
     assert.deepEqual(await subscribe(client, "things/SN-P-0001/echo"), [1]);
     const echo = nextMessage(client, "things/SN-P-0001/echo");
@@ -123,12 +106,7 @@ describe("JITP over MQTT (local endpoint)", () => {
     assert.equal((await connect(device)).connected, false, "the first connection is dropped");
     const thing = await stack.iotClient.send(new DescribeThingCommand({ thingName: "SN-P-0002" }));
     assert.equal(thing.attributes?.provisionedBy, "jitp");
-    const client = await connectOrFail({
-      url: stack.endpoints.mqtt,
-      caPem: stack.rootCaPem,
-      clientId: "SN-P-0002",
-      credentials: { keyPem: device.keyPem, certPem: device.chainPem },
-    });
+    const client = await connectOrFail(certificateDevice(stack, device, "SN-P-0002"));
     clients.push(client);
   });
 

@@ -1,7 +1,4 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
   DescribeCertificateCommand,
@@ -13,21 +10,12 @@ import type { MqttClient } from "mqtt";
 import { readCertificate } from "#core/pki/certificate-reader.ts";
 import { localAccountId } from "#local/local-aws.ts";
 import { DEVICE_POLICY_NAME } from "#templates/catalog.ts";
-import { seedProduct, startTestStack } from "#test/support/local-stack.ts";
-import {
-  closed,
-  connectDevice,
-  connectOrFail,
-  type DeviceCredentials,
-  endClient,
-  nextMessage,
-  subscribe,
-} from "./mqtt-device.ts";
+import { certificateDevice, type DeviceCaStack, startDeviceCaStack } from "#test/support/device-ca.ts";
+import { seedProduct } from "#test/support/local-stack.ts";
+import { closed, connectDevice, connectOrFail, nextMessage, subscribe } from "./mqtt-device.ts";
 import { connectObserver } from "./observer.ts";
-import { type OpensslDevice, OpensslDeviceCa } from "./openssl-device-ca.ts";
+import type { OpensslDevice, OpensslDeviceCa } from "./openssl-device-ca.ts";
 import { logsCarryKeyMaterial, recordingLogger } from "./recording-logger.ts";
-
-type Stack = Awaited<ReturnType<typeof startTestStack>>;
 
 const certificateIdOf = (pem: string) => readCertificate(pem).id;
 
@@ -38,17 +26,20 @@ const certificateIdOf = (pem: string) => readCertificate(pem).id;
  * while the registration event reaches the real JITR handler through the local rule engine.
  */
 describe("JITR over MQTT (local endpoint, rule engine, JITR handler)", () => {
-  let stack: Stack;
-  let dir: string;
+  let fixture: DeviceCaStack;
+  let stack: DeviceCaStack["stack"];
   let ca: OpensslDeviceCa;
   let observer: MqttClient;
   const logger = recordingLogger();
   const clients: MqttClient[] = [];
 
   before(async () => {
-    stack = await startTestStack({ dynamoFaultInjection: true, logger });
-    dir = mkdtempSync(join(tmpdir(), "onramp-jitr-mqtt-"));
-    ca = OpensslDeviceCa.create(join(dir, "ca"), "JITR MQTT test CA");
+    fixture = await startDeviceCaStack({
+      caName: "JITR MQTT test CA",
+      tmpPrefix: "onramp-jitr-mqtt-",
+      stack: { dynamoFaultInjection: true, logger },
+    });
+    ({ stack, ca } = fixture);
     await ca.registerWith(stack.iotClient);
     await seedProduct(
       stack.services,
@@ -57,24 +48,11 @@ describe("JITR over MQTT (local endpoint, rule engine, JITR handler)", () => {
     );
     observer = await connectObserver(stack, "jitr");
   });
-  after(async () => {
-    for (const client of [...clients, observer]) await endClient(client);
-    await stack?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => fixture?.stop([...clients, observer]));
 
   const eventTopic = () => `$aws/events/certificates/registered/${ca.caCertificateId}`;
-  const credentialsOf = (device: OpensslDevice): DeviceCredentials => ({
-    keyPem: device.keyPem,
-    certPem: device.chainPem,
-  });
   const connect = (device: OpensslDevice, clientId = device.serial) =>
-    connectDevice({
-      url: stack.endpoints.mqtt,
-      caPem: stack.rootCaPem,
-      clientId,
-      credentials: credentialsOf(device),
-    });
+    connectDevice(certificateDevice(stack, device, clientId));
   const statusOf = async (certificateId: string) =>
     (await stack.iotClient.send(new DescribeCertificateCommand({ certificateId }))).certificateDescription
       ?.status;
@@ -123,12 +101,7 @@ describe("JITR over MQTT (local endpoint, rule engine, JITR handler)", () => {
       [DEVICE_POLICY_NAME],
     );
 
-    const client = await connectOrFail({
-      url: stack.endpoints.mqtt,
-      caPem: stack.rootCaPem,
-      clientId: "SN-M-0001",
-      credentials: credentialsOf(device),
-    });
+    const client = await connectOrFail(certificateDevice(stack, device, "SN-M-0001"));
     clients.push(client);
     assert.deepEqual(await subscribe(client, "things/SN-M-0001/commands"), [1]);
     assert.deepEqual(await subscribe(client, "things/SN-M-0002/commands"), [128], "another thing's topic");
@@ -153,12 +126,7 @@ describe("JITR over MQTT (local endpoint, rule engine, JITR handler)", () => {
     assert.equal(await statusOf(certificateId), "ACTIVE");
     assert.equal((await connect(device, "SN-M-0001")).connected, false, "another existing thing");
     assert.equal((await connect(device, "not-a-thing")).connected, false, "no such thing");
-    const client = await connectOrFail({
-      url: stack.endpoints.mqtt,
-      caPem: stack.rootCaPem,
-      clientId: "SN-M-0002",
-      credentials: credentialsOf(device),
-    });
+    const client = await connectOrFail(certificateDevice(stack, device, "SN-M-0002"));
     clients.push(client);
   });
 
@@ -202,12 +170,7 @@ describe("JITR over MQTT (local endpoint, rule engine, JITR handler)", () => {
     assert.equal(republished.certificateStatus, "PENDING_ACTIVATION");
     await stack.mqtt.rules.settled();
     assert.deepEqual(lastDelivery(certificateId)?.result, { outcome: "activated" });
-    const client = await connectOrFail({
-      url: stack.endpoints.mqtt,
-      caPem: stack.rootCaPem,
-      clientId: "SN-M-0003",
-      credentials: credentialsOf(device),
-    });
+    const client = await connectOrFail(certificateDevice(stack, device, "SN-M-0003"));
     clients.push(client);
   });
 

@@ -166,19 +166,24 @@ type Options = {
   deadline: number;
 };
 
+/** One connection attempt of `device` (its key and the CA chain; client id = serial), 10 s at most. */
+function attempt(device: Device, url: string, caPem: string) {
+  return connectDevice({
+    url,
+    caPem,
+    clientId: device.serial,
+    credentials: { keyPem: device.keyPem, certPem: device.chainPem },
+    timeoutMs: 10_000,
+  });
+}
+
 /** A device powering on: connect, and on a refusal back off (doubling, capped) and connect again. */
 async function firstConnect(device: Device, options: Options): Promise<DeviceRun> {
   const run: DeviceRun = { serial: device.serial, startedAt: now(), attempts: 0 };
   let wait = options.backoffMs;
   while (run.attempts < options.maxAttempts && now() < options.deadline) {
     run.attempts++;
-    const result = await connectDevice({
-      url: options.url,
-      caPem: options.caPem,
-      clientId: device.serial,
-      credentials: { keyPem: device.keyPem, certPem: device.chainPem },
-      timeoutMs: 10_000,
-    });
+    const result = await attempt(device, options.url, options.caPem);
     if (result.connected) {
       run.connackAt = now();
       run.client = result.client;
@@ -690,13 +695,7 @@ async function powerOn(device: Device, url: string, caPem: string, deadline: num
   let step = 1000;
   while (now() < deadline) {
     run.attempts++;
-    const result = await connectDevice({
-      url,
-      caPem,
-      clientId: device.serial,
-      credentials: { keyPem: device.keyPem, certPem: device.chainPem },
-      timeoutMs: 10_000,
-    });
+    const result = await attempt(device, url, caPem);
     if (result.connected) {
       run.connackAt = now();
       run.client = result.client;

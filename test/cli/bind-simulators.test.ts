@@ -146,6 +146,9 @@ describe("binding simulators on the local stack", () => {
     }
     return { ...run, body };
   };
+  /** `onramp phone devices` as `user`. */
+  const devicesOf = async (user: PhoneUser) =>
+    cli("phone", "devices", "--id-token", await jwt(user), "--endpoints", endpoints);
   const get = (port: number, extra: string[] = []) =>
     cli(
       "phone",
@@ -216,14 +219,7 @@ describe("binding simulators on the local stack", () => {
     assert.equal(bound.exitCode, 0, String(bound.error));
     assert.equal(bound.body.userId, users.alice.userId);
     assert.equal(bound.body.created, true);
-    const devices = await cli(
-      "phone",
-      "devices",
-      "--id-token",
-      await jwt(users.alice),
-      "--endpoints",
-      endpoints,
-    );
+    const devices = await devicesOf(users.alice);
     assert.deepEqual(
       (devices.body.devices as { deviceName: string }[]).map((d) => d.deviceName),
       ["SIMC-0001"],
@@ -243,14 +239,7 @@ describe("binding simulators on the local stack", () => {
       );
       assert.equal(unbound.exitCode, 0, String(unbound.error));
     }
-    const none = await cli(
-      "phone",
-      "devices",
-      "--id-token",
-      await jwt(users.alice),
-      "--endpoints",
-      endpoints,
-    );
+    const none = await devicesOf(users.alice);
     assert.deepEqual(none.body.devices, []);
     await lamp.stop();
   });
@@ -289,7 +278,7 @@ describe("binding simulators on the local stack", () => {
     assert.equal(await lamp.device.reset(), true);
     assert.ok(lamp.texts().includes("awss_report_reset_reply"));
     for (const user of [users.bob, users.carol]) {
-      const list = await cli("phone", "devices", "--id-token", await jwt(user), "--endpoints", endpoints);
+      const list = await devicesOf(user);
       assert.deepEqual(list.body.devices, [], `${user.username}'s binding is gone`);
     }
     await lamp.stop();

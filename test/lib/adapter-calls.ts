@@ -85,7 +85,8 @@ export function registryMethodsCalled(file: string): string[] {
 /**
  * `dynamodb:{Action}` for every `new {Name}Command(` in the bodies of the given methods of the
  * registry adapter (lambdas/adapters/dynamodb-registry.ts), and UpdateItem for a method that goes
- * through its `conditionalUpdate` helper. A command without a known action fails the caller.
+ * through its `conditionalUpdate` helper or `updateIf` (lambdas/adapters/dynamodb-items.ts). A
+ * command without a known action fails the caller.
  */
 export function registryAdapterActions(methods: readonly string[]): Set<string> {
   const adapter = readFileSync(REGISTRY_ADAPTER, "utf8");
@@ -100,7 +101,7 @@ export function registryAdapterActions(methods: readonly string[]): Set<string> 
       if (!action) throw new Error(`${method}: no DynamoDB action known for ${m[1]}Command`);
       actions.add(action);
     }
-    if (body.includes("this.conditionalUpdate(")) actions.add("dynamodb:UpdateItem");
+    if (/this\.conditionalUpdate\(|\bupdateIf\(/.test(body)) actions.add("dynamodb:UpdateItem");
   }
   return actions;
 }

@@ -38,7 +38,10 @@ import {
 const sortByName = <T extends { AttributeName: string }>(items: T[]) =>
   [...items].sort((a, b) => a.AttributeName.localeCompare(b.AttributeName));
 
-/** The DynamoDB actions the binding adapter's commands need, read from its source. */
+/**
+ * The DynamoDB actions the binding adapter's commands need, read from its source: each
+ * `new {Name}Command(`, and UpdateItem for its calls of `updateIf` (lambdas/adapters/dynamodb-items.ts).
+ */
 function bindingAdapterActions(): string[] {
   const source = readFileSync(
     new URL("../../lambdas/adapters/dynamodb-bindings.ts", import.meta.url),
@@ -56,6 +59,7 @@ function bindingAdapterActions(): string[] {
     if (!action) throw new Error(`no DynamoDB action known for ${m[1]}Command`);
     return action;
   });
+  if (/\bupdateIf\(/.test(source)) actions.push("dynamodb:UpdateItem");
   return [...new Set(actions)].sort();
 }
 

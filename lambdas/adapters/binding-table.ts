@@ -1,3 +1,4 @@
+import type { WindowCounter } from "#core/binding/model.ts";
 import type { TableDesign } from "./table-design.ts";
 
 /**
@@ -10,11 +11,13 @@ import type { TableDesign } from "./table-design.ts";
  * | owner (single-owner) | DEVICE#{productKey}/{deviceName}   | OWNER                 | USER#{userId}                       | {productKey}/{dn}     |
  * | owner (shared)       | DEVICE#{productKey}/{deviceName}   | OWNER#{userId}        | USER#{userId}                       | {productKey}/{dn}     |
  * | failed-bind window   | FAILED_BINDS#{userId}              | WINDOW#{windowStartMs}| -                                   | -                     |
+ * | token-report window  | TOKEN_REPORTS#{productKey}/{dn}    | WINDOW#{windowStartMs}| -                                   | -                     |
+ * | reset marker         | RESET#{productKey}/{deviceName}    | RESET                 | -                                   | -                     |
  * | audit record         | AUDIT#{productKey}/{deviceName}    | {at}#{action}#{id}    | -                                   | -                     |
  *
  * `expiresAt` (epoch seconds) is the TTL attribute (tokens, windows); readers compare
- * `expiresAtMs`, since DynamoDB's TTL deletes late and dynalite never does. Audit records and
- * bindings do not expire.
+ * `expiresAtMs`, since DynamoDB's TTL deletes late and dynalite never does. Audit records,
+ * bindings and reset markers (`resetAtMs`, one per device ever reset) do not expire.
  */
 export const bindingTable = {
   partitionKey: "pk",
@@ -39,9 +42,17 @@ export const bindingKeys = {
   }),
   userDevices: (userId: string) => `USER#${userId}`,
   deviceSortKey: device,
-  failedBinds: (userId: string, windowStartMs: number) => ({
-    pk: `FAILED_BINDS#${userId}`,
+  /** One item per counter and window: a user's failed binds, a device's token reports. */
+  window: (counter: WindowCounter, windowStartMs: number) => ({
+    pk:
+      counter.kind === "failed-binds"
+        ? `FAILED_BINDS#${counter.userId}`
+        : `TOKEN_REPORTS#${device(counter.device.productKey, counter.device.deviceName)}`,
     sk: `WINDOW#${windowStartMs}`,
+  }),
+  resetMarker: (productKey: string, deviceName: string) => ({
+    pk: `RESET#${device(productKey, deviceName)}`,
+    sk: "RESET",
   }),
   audit: (productKey: string, deviceName: string) => `AUDIT#${device(productKey, deviceName)}`,
 } as const;

@@ -12,6 +12,7 @@ import {
   DeviceAlreadyBoundError,
   type DeviceRef,
   type TokenRecord,
+  type WindowCounter,
 } from "#core/binding/model.ts";
 import type { BindingStore } from "#core/binding/ports.ts";
 import { ValidationError } from "#core/errors.ts";
@@ -127,20 +128,25 @@ export class DynamoDbBindingStore implements BindingStore {
     userId: string,
     at: string,
     nowMs: number,
+    reportedAfter?: string,
   ): Promise<boolean> {
+    // reportedAt and the marker are both Date#toISOString (fixed width, UTC): as strings, which
+    // DynamoDB compares by their UTF-8 bytes, they order as the times do.
     const item = await updateIf(this.client, this.tableName, "UseToken", {
       Key: bindingKeys.token(tokenHash),
       UpdateExpression: "SET usedBy = :u, usedAt = if_not_exists(usedAt, :at)",
       ConditionExpression:
         "attribute_exists(pk) AND productKey = :pk AND deviceName = :dn AND expiresAtMs > :now" +
         " AND (attribute_not_exists(usedBy) OR usedBy = :u)" +
-        " AND (attribute_not_exists(phoneUserId) OR phoneUserId = :u)",
+        " AND (attribute_not_exists(phoneUserId) OR phoneUserId = :u)" +
+        (reportedAfter === undefined ? "" : " AND reportedAt > :reset"),
       ExpressionAttributeValues: {
         ":u": userId,
         ":at": at,
         ":pk": device.productKey,
         ":dn": device.deviceName,
         ":now": nowMs,
+        ...(reportedAfter === undefined ? {} : { ":reset": reportedAfter }),
       },
       ReturnValues: "NONE",
     });
@@ -155,6 +161,30 @@ export class DynamoDbBindingStore implements BindingStore {
       ExpressionAttributeValues: { ":u": userId },
       ReturnValues: "NONE",
     });
+  }
+
+  async raiseResetMarker(device: DeviceRef, resetAtMs: number): Promise<void> {
+    // A failed condition means a later reset's marker is there already: nothing to raise.
+    await updateIf(this.client, this.tableName, "RaiseResetMarker", {
+      Key: bindingKeys.resetMarker(device.productKey, device.deviceName),
+      UpdateExpression: "SET productKey = :pk, deviceName = :dn, resetAtMs = :t",
+      ConditionExpression: "attribute_not_exists(resetAtMs) OR resetAtMs < :t",
+      ExpressionAttributeValues: { ":pk": device.productKey, ":dn": device.deviceName, ":t": resetAtMs },
+      ReturnValues: "NONE",
+    });
+  }
+
+  async getResetMarker(device: DeviceRef): Promise<number | undefined> {
+    const { Item } = await aws("GetResetMarker", () =>
+      this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: bindingKeys.resetMarker(device.productKey, device.deviceName),
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return typeof Item?.resetAtMs === "number" ? Item.resetAtMs : undefined;
   }
 
   async listDeviceTokens(device: DeviceRef): Promise<string[]> {
@@ -306,14 +336,14 @@ export class DynamoDbBindingStore implements BindingStore {
     };
   }
 
-  async chargeFailedBind(
-    userId: string,
+  async chargeWindow(
+    counter: WindowCounter,
     windowStartMs: number,
     limit: number,
     expiresAtMs: number,
   ): Promise<boolean> {
-    const item = await updateIf(this.client, this.tableName, "ChargeFailedBind", {
-      Key: bindingKeys.failedBinds(userId, windowStartMs),
+    const item = await updateIf(this.client, this.tableName, "ChargeWindow", {
+      Key: bindingKeys.window(counter, windowStartMs),
       UpdateExpression: "SET expiresAt = :exp, expiresAtMs = :expMs ADD attempts :one",
       ConditionExpression: "attribute_not_exists(attempts) OR attempts < :limit",
       ExpressionAttributeValues: {
@@ -327,9 +357,9 @@ export class DynamoDbBindingStore implements BindingStore {
     return item !== undefined;
   }
 
-  async refundFailedBind(userId: string, windowStartMs: number): Promise<void> {
-    await updateIf(this.client, this.tableName, "RefundFailedBind", {
-      Key: bindingKeys.failedBinds(userId, windowStartMs),
+  async refundWindow(counter: WindowCounter, windowStartMs: number): Promise<void> {
+    await updateIf(this.client, this.tableName, "RefundWindow", {
+      Key: bindingKeys.window(counter, windowStartMs),
       UpdateExpression: "ADD attempts :minus",
       ConditionExpression: "attempts > :zero",
       ExpressionAttributeValues: { ":minus": -1, ":zero": 0 },

@@ -1,6 +1,6 @@
 import * as z from "zod/mini";
 import type { BindingDeps } from "#core/binding/bind-device.ts";
-import { bindingTokenSchema, type DeviceRef } from "#core/binding/model.ts";
+import { bindingTokenSchema, type DeviceRef, TooManyTokenReportsError } from "#core/binding/model.ts";
 import type { BindingPublisher } from "#core/binding/ports.ts";
 import { reportToken, resetDevice } from "#core/binding/report-token.ts";
 import { DomainError } from "#core/errors.ts";
@@ -54,7 +54,8 @@ export type BindingReply = { id: string; code: number; data?: Record<string, nev
  * (`thing.awss.enrollee.match`) or reset (`thing.reset`). Checks the device exists in the registry
  * and belongs to the product the topic names (certificate devices: the registry gives the
  * product), calls the use case and answers on the topic's `_reply`: code 200, 400 (malformed),
- * 403 (device unknown or not allowed, token refused). A transient failure throws: no answer, the
+ * 403 (device unknown or not allowed, token refused), 429 (the device's token reports are over its
+ * window's limit: not stored; the message says when to retry). A transient failure throws: no answer, the
  * rule's retry (and the device's own retry after 30 s) runs it again. Never logs the token.
  */
 export function makeBindingReportHandler(deps: BindingReportDeps) {
@@ -112,6 +113,9 @@ async function handle(
     await reportToken(deps, { device, token: params.data.token });
     return { reply: await answer(200), kind: source.kind };
   } catch (error) {
+    if (error instanceof TooManyTokenReportsError) {
+      return { reply: await answer(429, error.message), kind: source.kind };
+    }
     if (error instanceof DomainError && error.kind !== "unavailable" && error.kind !== "throttled") {
       return { reply: await answer(error.kind === "invalid" ? 400 : 403, error.message), kind: source.kind };
     }

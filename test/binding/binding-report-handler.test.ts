@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import { hashToken } from "#core/binding/model.ts";
 import { silentLogger } from "#core/logger.ts";
 import { disableDevice } from "#core/registry/manage-devices.ts";
 import { makeBindingReportHandler, parseBindingTopic } from "#handlers/binding-report.ts";
@@ -31,7 +32,7 @@ describe("binding-report handler", () => {
     await seedProduct(
       stack.services,
       { productKey: "a1Handler", name: "H", mqttAuth: { scheme: "aliyun" } },
-      ["h-1", "h-2"],
+      ["h-1", "h-2", "h-3"],
     );
     await seedProduct(stack.services, { productKey: "other-prod", name: "O" }, ["o-1"]);
     handler = makeBindingReportHandler({
@@ -111,6 +112,51 @@ describe("binding-report handler", () => {
     assert.equal((await match(topic, {}))?.code, 400);
     assert.equal(await handler({ topic: "elsewhere/x" }), undefined);
     assert.equal(await handler("not an object"), undefined);
+  });
+
+  it("limits a device's token reports per window: the 31st is answered 429 and not stored, the next window accepts", async () => {
+    let clock = Date.UTC(2030, 0, 1, 12, 0, 0); // a window boundary (10-minute windows)
+    const logger = recordingLogger();
+    const replies: unknown[] = [];
+    const limited = makeBindingReportHandler({
+      store: stack.binding.store,
+      registry: stack.services.registry,
+      logger,
+      clock: () => clock,
+      config: { maxTokenReports: 30, tokenReportWindowSeconds: 600 },
+      publisher: { publish: async (_topic, payload) => void replies.push(payload) },
+    });
+    const topic = "/sys/a1Handler/h-3/thing/awss/enrollee/match";
+    const report = (t: string) =>
+      limited({ id: "7", method: "thing.awss.enrollee.match", params: { token: t }, topic });
+    for (let i = 0; i < 30; i++) {
+      clock += 1000;
+      assert.equal((await report(token()))?.code, 200, `report ${i + 1}`);
+    }
+    clock += 1000;
+    const over = token();
+    const refused = await report(over);
+    assert.equal(refused?.code, 429);
+    assert.match(String(refused?.message), /Too many token reports from this device; retry in 569 s/);
+    assert.deepEqual(replies.at(-1), refused, "the answer went out on match_reply");
+    assert.equal(await stack.binding.store.getToken(hashToken(over)), undefined, "not stored");
+
+    clock = Date.UTC(2030, 0, 1, 12, 10, 0);
+    const next = token();
+    assert.equal((await report(next))?.code, 200, "the next window accepts");
+    assert.ok(await stack.binding.store.getToken(hashToken(next)));
+
+    const warnings = logger.entries.filter((e) => e.level === "warn");
+    assert.deepEqual(warnings, [
+      {
+        level: "warn",
+        message: "binding: too many token reports",
+        productKey: "a1Handler",
+        deviceName: "h-3",
+      },
+    ]);
+    const logged = JSON.stringify(logger.entries);
+    assert.ok(!logged.includes(over) && !logged.includes(hashToken(over)), "no token in the logs");
   });
 
   it("the local rule engine delivers the binding rules' events with the whole topic, leading '/' included", async () => {

@@ -40,7 +40,13 @@ describe("binding token store (property, dynalite)", () => {
         return ownership ? { productKey, binding: { ownership, tokenTtlSeconds: 120 } } : undefined;
       },
     },
-    config: { phoneTokenTtlSeconds: 120, maxFailedBinds: 10, failedBindWindowSeconds: 600 },
+    // 50 tokens reported by one device: over the default report limit, which is not under test here.
+    config: {
+      phoneTokenTtlSeconds: 120,
+      maxFailedBinds: 10,
+      failedBindWindowSeconds: 600,
+      maxTokenReports: 100,
+    },
   });
 
   const token = fc

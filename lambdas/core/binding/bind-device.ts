@@ -12,6 +12,7 @@ import {
   defaultBindingConfig,
   hashToken,
   TooManyFailedBindsError,
+  type WindowCounter,
 } from "./model.ts";
 import type { BindingRegistry, BindingStore } from "./ports.ts";
 
@@ -19,7 +20,8 @@ export type BindingDeps = {
   store: BindingStore;
   registry: BindingRegistry;
   logger: Logger;
-  config?: BindingConfig;
+  /** Settings; each one left out takes its `defaultBindingConfig` value. */
+  config?: Partial<BindingConfig>;
   /** Epoch ms (tests inject a clock; expiry and windows are decided with it). */
   clock?: () => number;
 };
@@ -27,7 +29,7 @@ export type BindingDeps = {
 export type BindResult = { binding: Binding; created: boolean };
 
 export const now = (deps: BindingDeps): number => (deps.clock ?? Date.now)();
-export const configOf = (deps: BindingDeps): BindingConfig => deps.config ?? defaultBindingConfig;
+export const configOf = (deps: BindingDeps): BindingConfig => ({ ...defaultBindingConfig, ...deps.config });
 
 /** The product's binding setting (the default when the product has none). */
 export async function productBinding(
@@ -65,7 +67,10 @@ export async function bindDevice(
 
 /**
  * The bind itself, shared by every path. Order of writes (each one conditional, each retry-safe):
- *   1. use the token (unused, or already used by this user: a retry) — one-time under concurrency
+ *   0. read the device's reset marker (consistent GetItem; a read, nothing to undo)
+ *   1. use the token (unused, or already used by this user: a retry) — one-time under concurrency;
+ *      conditional too on the token being reported after the marker, so a token of before a reset
+ *      that the reset's eventually consistent index missed (and so did not delete) binds nothing
  *   2. write the binding (single-owner: the device's owner slot, conditional on it being free or
  *      this user's) — if refused, step 1 is undone and the answer is DEVICE_ALREADY_BOUND
  *   3. the audit record (keyed by the token, so a retry writes the same one)
@@ -85,7 +90,15 @@ export async function completeBind(
   },
 ): Promise<BindResult> {
   const at = new Date(now(deps)).toISOString();
-  const used = await deps.store.useToken(input.tokenHash, input.device, input.userId, at, now(deps));
+  const resetAtMs = await deps.store.getResetMarker(input.device);
+  const used = await deps.store.useToken(
+    input.tokenHash,
+    input.device,
+    input.userId,
+    at,
+    now(deps),
+    resetAtMs === undefined ? undefined : new Date(resetAtMs).toISOString(),
+  );
   if (!used) {
     deps.logger.info("binding: token refused", { ...input.device });
     throw new BindingRefusedError();
@@ -137,34 +150,46 @@ export async function withFailedBindLimit<T>(
   attempt: () => Promise<T>,
 ): Promise<T> {
   const { maxFailedBinds, failedBindWindowSeconds } = configOf(deps);
-  const windowMs = failedBindWindowSeconds * 1000;
-  const at = now(deps);
-  const windowStartMs = at - (at % windowMs);
-  const charged = await deps.store.chargeFailedBind(
-    userId,
-    windowStartMs,
-    maxFailedBinds,
-    windowStartMs + 2 * windowMs,
-  );
-  if (!charged) {
+  const counter: WindowCounter = { kind: "failed-binds", userId };
+  const charge = await chargeWindow(deps, counter, maxFailedBinds, failedBindWindowSeconds);
+  if (!charge.charged) {
     deps.logger.warn("binding: too many failed binds", { userId });
-    throw new TooManyFailedBindsError(Math.max(1, Math.ceil((windowStartMs + windowMs - at) / 1000)));
+    throw new TooManyFailedBindsError(charge.retryAfterSeconds);
   }
   try {
     const result = await attempt();
-    await refund(deps, userId, windowStartMs);
+    await refund(deps, counter, charge.windowStartMs);
     return result;
   } catch (error) {
     const usersFault =
       error instanceof DomainError &&
       (error.kind === "forbidden" || error.kind === "conflict" || error.kind === "invalid");
-    if (!usersFault) await refund(deps, userId, windowStartMs);
+    if (!usersFault) await refund(deps, counter, charge.windowStartMs);
     throw error;
   }
 }
 
-async function refund(deps: BindingDeps, userId: string, windowStartMs: number): Promise<void> {
-  await deps.store.refundFailedBind(userId, windowStartMs).catch((error: unknown) =>
+/**
+ * Counts one event against `limit` per fixed window of `windowSeconds` (the clock's window; the
+ * item outlives it by a window, then its TTL removes it): one conditional write, so concurrent
+ * events never exceed the limit. Shared by the failed-bind and the token-report limits.
+ */
+export async function chargeWindow(
+  deps: BindingDeps,
+  counter: WindowCounter,
+  limit: number,
+  windowSeconds: number,
+): Promise<{ charged: boolean; windowStartMs: number; retryAfterSeconds: number }> {
+  const windowMs = windowSeconds * 1000;
+  const at = now(deps);
+  const windowStartMs = at - (at % windowMs);
+  const charged = await deps.store.chargeWindow(counter, windowStartMs, limit, windowStartMs + 2 * windowMs);
+  const retryAfterSeconds = Math.max(1, Math.ceil((windowStartMs + windowMs - at) / 1000));
+  return { charged, windowStartMs, retryAfterSeconds };
+}
+
+async function refund(deps: BindingDeps, counter: WindowCounter, windowStartMs: number): Promise<void> {
+  await deps.store.refundWindow(counter, windowStartMs).catch((error: unknown) =>
     deps.logger.warn("binding: refunding a bind attempt failed", {
       error: error instanceof Error ? error.name : "unknown",
     }),

@@ -91,6 +91,28 @@ export class TooManyFailedBindsError extends DomainError {
   }
 }
 
+/**
+ * Too many token reports from this device in the current window: the report is answered 429 on
+ * its `_reply` topic and not stored (a device cannot flood the binding table).
+ */
+export class TooManyTokenReportsError extends DomainError {
+  readonly kind = "throttled";
+  readonly code = "TOO_MANY_TOKEN_REPORTS";
+  override readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number) {
+    super(`Too many token reports from this device; retry in ${retryAfterSeconds} s.`);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/**
+ * A counter of events in fixed windows (the store keys one item per counter and window): a user's
+ * failed binds, a device's token reports.
+ */
+export type WindowCounter =
+  | { kind: "failed-binds"; userId: string }
+  | { kind: "token-reports"; device: DeviceRef };
+
 /** A non-operator on an operator route. */
 export class OperatorOnlyError extends DomainError {
   readonly kind = "forbidden";
@@ -107,12 +129,21 @@ export type BindingConfig = {
   /** Failed binds allowed per user per window. */
   maxFailedBinds: number;
   failedBindWindowSeconds: number;
+  /** Token reports allowed per device per window (more are answered 429 and not stored). */
+  maxTokenReports: number;
+  tokenReportWindowSeconds: number;
 };
 
 export const defaultBindingConfig: BindingConfig = {
   phoneTokenTtlSeconds: 180,
   maxFailedBinds: 10,
   failedBindWindowSeconds: 900,
+  // Seeds 001/003: an unbound device reports a fresh token every ~45 s (remainTime 40-44 s) and
+  // after every phone GET of device.info, plus one retry after 30 s without an answer. 10 minutes
+  // of that is ~14 periodic reports, ~27 if each were retried; 30 leaves room for a few phone
+  // GETs on top and still caps a flooding device at 3 writes a minute.
+  maxTokenReports: 30,
+  tokenReportWindowSeconds: 600,
 };
 
 /** A request without a verified user (API Gateway's authorizer normally stops it first). */

@@ -1,8 +1,8 @@
 import type { BindingOwnership } from "../registry/model.ts";
-import type { AuditRecord, Binding, DeviceRef, TokenRecord } from "./model.ts";
+import type { AuditRecord, Binding, DeviceRef, TokenRecord, WindowCounter } from "./model.ts";
 
 /**
- * The binding table (tokens, bindings, failed-bind counters, audit records). Every write is one
+ * The binding table (tokens, bindings, reset markers, window counters, audit records). Every write is one
  * conditional DynamoDB write; implementations translate failed conditions into the documented
  * results and never check-then-write. `nowMs` decides expiry (readers compare `expiresAtMs`:
  * DynamoDB's TTL deletes late and dynalite never does).
@@ -42,12 +42,27 @@ export interface BindingStore {
   getToken(tokenHash: string): Promise<TokenRecord | undefined>;
   /**
    * Consumes a token for a user: conditional on it being live, reported by this device, registered
-   * by nobody else, and unused or used by this same user (a retry). False otherwise.
+   * by nobody else, unused or used by this same user (a retry), and, when `reportedAfter` (ISO
+   * time) is given, reported after it (the device's reset marker). False otherwise.
    */
-  useToken(tokenHash: string, device: DeviceRef, userId: string, at: string, nowMs: number): Promise<boolean>;
+  useToken(
+    tokenHash: string,
+    device: DeviceRef,
+    userId: string,
+    at: string,
+    nowMs: number,
+    reportedAfter?: string,
+  ): Promise<boolean>;
   /** Undoes `useToken` (a bind that could not complete); conditional on the user. */
   releaseToken(tokenHash: string, userId: string): Promise<void>;
-  /** Hashes of every token a device reported (for a reset). */
+  /**
+   * Raises the device's reset marker to `resetAtMs` (one conditional write: never lowered, so a
+   * late or repeated reset cannot re-admit tokens an earlier one refused).
+   */
+  raiseResetMarker(device: DeviceRef, resetAtMs: number): Promise<void>;
+  /** The device's latest reset (epoch ms), read consistently; undefined if it was never reset. */
+  getResetMarker(device: DeviceRef): Promise<number | undefined>;
+  /** Hashes of every token a device reported (for a reset; an eventually consistent index). */
   listDeviceTokens(device: DeviceRef): Promise<string[]>;
   deleteToken(tokenHash: string): Promise<void>;
   /** Deletes a token only if this user used it (an unbind retires the user's used tokens). */
@@ -72,17 +87,18 @@ export interface BindingStore {
   ): Promise<{ bindings: Binding[]; cursor?: string }>;
 
   /**
-   * Counts one failed (or in-flight) bind in the user's window, atomically, only while the count is
-   * under `limit`. False when the limit is reached (nothing counted).
+   * Counts one event in the counter's window (a user's failed or in-flight bind, a device's token
+   * report), atomically, only while the count is under `limit`. False when the limit is reached
+   * (nothing counted).
    */
-  chargeFailedBind(
-    userId: string,
+  chargeWindow(
+    counter: WindowCounter,
     windowStartMs: number,
     limit: number,
     expiresAtMs: number,
   ): Promise<boolean>;
-  /** Takes back a charge (the bind succeeded). */
-  refundFailedBind(userId: string, windowStartMs: number): Promise<void>;
+  /** Takes back a charge (a bind that succeeded). */
+  refundWindow(counter: WindowCounter, windowStartMs: number): Promise<void>;
 
   /** Writes an audit record (the same `dedupeKey` writes the same record). */
   putAudit(record: AuditRecord): Promise<void>;

@@ -1,6 +1,13 @@
 import { DomainError } from "../errors.ts";
-import { type BindingDeps, completeBind, now, productBinding } from "./bind-device.ts";
-import { BindingRefusedError, type DeviceRef, hashToken } from "./model.ts";
+import {
+  type BindingDeps,
+  chargeWindow,
+  completeBind,
+  configOf,
+  now,
+  productBinding,
+} from "./bind-device.ts";
+import { BindingRefusedError, type DeviceRef, hashToken, TooManyTokenReportsError } from "./model.ts";
 
 export type ReportOutcome = "recorded" | "repeated" | "matched-phone-token";
 
@@ -15,11 +22,27 @@ export type ReportOutcome = "recorded" | "repeated" | "matched-phone-token";
  *     after 30 s without an answer), answered the same; a phone-made token still unbound is bound
  * A token another device reported is refused (BindingRefusedError). The caller has checked that
  * the device exists and belongs to the product.
+ *
+ * Every report first counts against the device's report window (`maxTokenReports` per
+ * `tokenReportWindowSeconds`, the failed-bind limit's windowed counter): over it, nothing is read
+ * or stored and the answer is TooManyTokenReportsError (a flooding device costs one UpdateItem a
+ * report). Reports are not refunded: a repeated or refused report is as much load as a new one.
  */
 export async function reportToken(
   deps: BindingDeps,
   request: { device: DeviceRef; token: string },
 ): Promise<ReportOutcome> {
+  const { maxTokenReports, tokenReportWindowSeconds } = configOf(deps);
+  const charge = await chargeWindow(
+    deps,
+    { kind: "token-reports", device: request.device },
+    maxTokenReports,
+    tokenReportWindowSeconds,
+  );
+  if (!charge.charged) {
+    deps.logger.warn("binding: too many token reports", { ...request.device });
+    throw new TooManyTokenReportsError(charge.retryAfterSeconds);
+  }
   const setting = await productBinding(deps, request.device.productKey);
   if (!setting) throw new BindingRefusedError();
   const tokenHash = hashToken(request.token);
@@ -69,14 +92,24 @@ export async function reportToken(
 }
 
 /**
- * A device reset (`thing.reset`): removes its unused and used tokens first (so no token of before
- * the reset can bind again), then every binding, each with an audit record. Idempotent: a
- * repeated reset removes nothing more and writes one more audit record.
+ * A device reset (`thing.reset`), in this order:
+ *   1. raise the device's reset marker to now (conditional: only ever raised). From here on no
+ *      token reported before now binds (the bind's use of a token is conditional on being reported
+ *      after the marker), including one the next step does not find: it reads the device's tokens
+ *      through gsi1, eventually consistent on AWS, so a token reported just before may be missing.
+ *   2. delete the device's unused and used tokens it finds (tidying: step 1 already disarmed them)
+ *   3. delete every binding, each with an audit record
+ * A crash after 1 or 2 leaves old tokens refused and the bindings in place; the retry (the rule's,
+ * or the device's) raises the marker again and completes. Idempotent: a repeated reset removes
+ * nothing more and writes one more audit record. Tokens reported after the marker bind as usual
+ * (the device re-binds after a factory reset); one reported in the marker's millisecond does not.
+ * Left open: a bind already past its marker read when the reset runs (milliseconds) may complete.
  */
 export async function resetDevice(
   deps: BindingDeps,
   device: DeviceRef,
 ): Promise<{ removedBindings: number; removedTokens: number }> {
+  await deps.store.raiseResetMarker(device, now(deps));
   const hashes = await deps.store.listDeviceTokens(device);
   for (const hash of hashes) await deps.store.deleteToken(hash);
   const owners = await deps.store.listOwners(device);

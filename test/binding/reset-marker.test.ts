@@ -7,6 +7,7 @@ import { BindingRefusedError, hashToken } from "#core/binding/model.ts";
 import { pollPhoneToken, registerPhoneToken } from "#core/binding/phone-token.ts";
 import type { BindingStore } from "#core/binding/ports.ts";
 import { reportToken, resetDevice } from "#core/binding/report-token.ts";
+import { DependencyUnavailableError } from "#core/errors.ts";
 import { silentLogger } from "#core/logger.ts";
 import { ensureBindingTable } from "#local/binding-wiring.ts";
 import { type LocalDynamo, startLocalDynamo } from "#local/dynamodb.ts";
@@ -133,6 +134,41 @@ describe("binding: a device reset refuses tokens its index read missed", () => {
       (await store.listOwners(d)).map((o) => o.userId),
       [phone.userId],
     );
+  });
+
+  it("a reset that crashes after its marker leaves old tokens refused and the binding in place; its retry completes", async () => {
+    const d = device();
+    const [used, unused] = [newToken(), newToken()];
+    await reportToken(deps(store, d.productKey), { device: d, token: used });
+    await reportToken(deps(store, d.productKey), { device: d, token: unused });
+    const owner = user();
+    await bindDevice(deps(store, d.productKey), { user: owner, device: d, token: used });
+    clock += 1000;
+    const crashing = new Proxy(store, {
+      get(target, name, receiver) {
+        if (name === "listDeviceTokens")
+          return async () => Promise.reject(new DependencyUnavailableError("injected"));
+        const value = Reflect.get(target, name, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    await assert.rejects(resetDevice(deps(crashing, d.productKey), d), DependencyUnavailableError);
+    assert.deepEqual(
+      (await store.listOwners(d)).map((o) => o.userId),
+      [owner.userId],
+      "the binding is still there",
+    );
+    await assert.rejects(
+      bindDevice(deps(store, d.productKey), { user: user(), device: d, token: unused }),
+      BindingRefusedError,
+      "but the token of before the reset binds nothing",
+    );
+    clock += 1000;
+    assert.deepEqual(await resetDevice(deps(store, d.productKey), d), {
+      removedBindings: 1,
+      removedTokens: 2,
+    });
+    assert.deepEqual(await store.listOwners(d), []);
   });
 
   it("the marker is only ever raised: a late, older reset does not lower it", async () => {

@@ -1,10 +1,9 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { CreateTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { bindingTable } from "#adapters/binding-table.ts";
 import { DynamoDbBindingStore } from "#adapters/dynamodb-bindings.ts";
-import { createTableInput } from "#adapters/table-design.ts";
 import type { BindingConfig } from "#core/binding/model.ts";
 import { defaultBindingConfig } from "#core/binding/model.ts";
 import type { BindingPublisher, BindingRegistry } from "#core/binding/ports.ts";
@@ -13,6 +12,7 @@ import type { Metrics } from "#core/metrics.ts";
 import { BINDING_ROUTES, makeBindingApiHandler } from "#handlers/binding-api.ts";
 import { makeBindingReportHandler } from "#handlers/binding-report.ts";
 import type { Route } from "./api-gateway.ts";
+import { ensureTable } from "./dynamodb.ts";
 import { JWKS_PATH, jwtVerifier, LocalJwtIssuer } from "./jwt-issuer.ts";
 
 export const DEFAULT_BINDING_TABLE = "onramp-bindings";
@@ -20,13 +20,9 @@ export const DEFAULT_BINDING_TABLE = "onramp-bindings";
 export const PHONE_API_SPEC_PATH = fileURLToPath(new URL("../phone-api.yaml", import.meta.url));
 export const PHONE_API_SPEC_ROUTE = "/phone-api.yaml";
 
-/** Creates the binding table in dynalite unless it exists (a data folder from an earlier start). */
+/** Creates the binding table in dynalite unless it exists (a data folder from an earlier start); returns once it is ACTIVE. */
 export async function ensureBindingTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  try {
-    await client.send(new CreateTableCommand(createTableInput(bindingTable, tableName)));
-  } catch (error) {
-    if (!(error instanceof Error) || error.name !== "ResourceInUseException") throw error;
-  }
+  await ensureTable(client, tableName, bindingTable);
 }
 
 export type LocalBindingOptions = {

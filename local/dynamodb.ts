@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { registryTable } from "#adapters/registry-table.ts";
-import { createTableInput } from "#adapters/table-design.ts";
+import { createTableInput, type TableDesign } from "#adapters/table-design.ts";
 import { DynamoFaultProxy } from "./dynamodb-faults.ts";
 import { localRegion } from "./local-aws.ts";
 
@@ -57,12 +57,37 @@ export async function startLocalDynamo(options: {
   };
 }
 
-async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  try {
-    await client.send(new DescribeTableCommand({ TableName: tableName }));
-  } catch (error) {
-    if (!(error instanceof Error) || error.name !== "ResourceNotFoundException") throw error;
-    await client.send(new CreateTableCommand(createTableInput(registryTable, tableName)));
+/**
+ * Creates a table of `design` unless it exists, and returns once it is ACTIVE: dynalite answers
+ * CreateTable with CREATING and flips to ACTIVE on a timer (createTableMs 0 is still a timer, late
+ * under load), and a call on a CREATING table fails with ResourceNotFoundException.
+ */
+export async function ensureTable(
+  client: DynamoDBClient,
+  tableName: string,
+  design: TableDesign = registryTable,
+): Promise<void> {
+  const status = async () => {
+    try {
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      return Table?.TableStatus;
+    } catch (error) {
+      if (error instanceof Error && error.name === "ResourceNotFoundException") return undefined;
+      throw error;
+    }
+  };
+  if ((await status()) === undefined) {
+    try {
+      await client.send(new CreateTableCommand(createTableInput(design, tableName)));
+    } catch (error) {
+      // Created meanwhile by another caller: wait for it like for ours.
+      if (!(error instanceof Error) || error.name !== "ResourceInUseException") throw error;
+    }
+  }
+  const deadline = Date.now() + 10_000;
+  while ((await status()) !== "ACTIVE") {
+    if (Date.now() > deadline) throw new Error(`DynamoDB table ${tableName} did not become ACTIVE in 10 s.`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 

@@ -1,18 +1,19 @@
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { DynamoDbBindingStore } from "#adapters/dynamodb-bindings.ts";
 import { IotDataPublisher } from "#adapters/iot-data-publisher.ts";
 import { METRIC_SERVICES } from "#core/metrics.ts";
 import { makeBindingReportHandler } from "#handlers/binding-report.ts";
-import { lambdaLogger, lambdaMetrics, lambdaServices, requireEnv, withPowertools } from "./lambda-wiring.ts";
+import {
+  lambdaBindingStore,
+  lambdaLogger,
+  lambdaMetrics,
+  lambdaServices,
+  requireEnv,
+  withPowertools,
+} from "./lambda-wiring.ts";
 
 const services = lambdaServices();
 const logger = lambdaLogger(METRIC_SERVICES.bindingReport);
 const metrics = lambdaMetrics(METRIC_SERVICES.bindingReport);
-const store = new DynamoDbBindingStore(
-  DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
-  requireEnv("BINDING_TABLE_NAME"),
-);
+const store = lambdaBindingStore(requireEnv("BINDING_TABLE_NAME"));
 
 /**
  * Lambda entry of the binding topic rules (templates/rules/binding-*.json): token reports and

@@ -1,18 +1,16 @@
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DynamoDbJitrLedger } from "#adapters/dynamodb-jitr-ledger.ts";
 import { SqsRegistrationQueue } from "#adapters/sqs-registration-queue.ts";
-import type { ProvisioningBudget } from "#core/admission/ports.ts";
 import { makePacer, type Pacer } from "#core/jitr/budget.ts";
 import { defaultJitrConfig } from "#core/jitr/register-device-certificate.ts";
 import { METRIC_SERVICES } from "#core/metrics.ts";
 import { makeJitrQueueHandler } from "#handlers/jitr-registration.ts";
 import {
+  lambdaDocumentClient,
   lambdaLogger,
   lambdaMetrics,
-  lambdaProvisioningBudget,
   lambdaServices,
+  lazyProvisioningBudget,
   requireEnv,
   withPowertools,
 } from "./lambda-wiring.ts";
@@ -43,22 +41,6 @@ const pacedByInstance: Pacer = {
 };
 
 /**
- * The account's provisioning budget, shared with vending (PROVISIONING_RATE / _SHARDS), built at
- * the first registration for the same reason as the pacer.
- */
-let budget: ProvisioningBudget | undefined;
-const sharedBudget: ProvisioningBudget = {
-  get ratePerSecond() {
-    budget ??= lambdaProvisioningBudget();
-    return budget.ratePerSecond;
-  },
-  take(now) {
-    budget ??= lambdaProvisioningBudget();
-    return budget.take(now);
-  },
-};
-
-/**
  * Lambda entry of just-in-time registration: the consumer of the JITR queue (SQS event source with
  * ReportBatchItemFailures and a maximum concurrency), which the topic rule on
  * `$aws/events/certificates/registered/+` (`SELECT * FROM ...`, sqs action) fills.
@@ -69,10 +51,12 @@ export const handler = withPowertools(
     templates: services.templates,
     iot: services.iot,
     config: defaultJitrConfig,
-    ledger: new DynamoDbJitrLedger(DynamoDBDocumentClient.from(new DynamoDBClient({})), tableName),
+    ledger: new DynamoDbJitrLedger(lambdaDocumentClient(), tableName),
     queue: new SqsRegistrationQueue(new SQSClient({}), queueUrl),
     pacer: pacedByInstance,
-    budget: sharedBudget,
+    // The account's provisioning budget, shared with vending (PROVISIONING_RATE / _SHARDS), built at
+    // the first registration like the pacer: a bad value fails that invocation, not the module load.
+    budget: lazyProvisioningBudget(),
     logger,
     metrics,
   }),

@@ -6,6 +6,7 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "aws-lambda";
 import { BoundedRetryStrategy } from "#adapters/bounded-retry.ts";
+import { DynamoDbBindingStore } from "#adapters/dynamodb-bindings.ts";
 import { DynamoDbProvisioningBudget } from "#adapters/dynamodb-provisioning-budget.ts";
 import { PowertoolsMetricsPort } from "#adapters/powertools-metrics.ts";
 import { makeServices, type Services } from "#adapters/services.ts";
@@ -43,9 +44,7 @@ export function lambdaServices(
   } = {},
 ): Services {
   const attempts = options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts };
-  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(attempts), {
-    marshallOptions: { removeUndefinedValues: true },
-  });
+  const dynamo = options.maxAttempts === undefined ? lambdaDocumentClient() : documentClient(attempts);
   return makeServices(
     {
       dynamo,
@@ -69,18 +68,40 @@ export function lambdaServices(
   );
 }
 
+function documentClient(config: { maxAttempts?: number }): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(new DynamoDBClient(config), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+}
+
+let sharedDocumentClient: DynamoDBDocumentClient | undefined;
+
+/**
+ * The function's one DynamoDB document client with the SDK's default retries (one connection pool
+ * per instance): the registry adapters of {@link lambdaServices}, the provisioning budget, the JITR
+ * ledger and the binding store all use it.
+ */
+export function lambdaDocumentClient(): DynamoDBDocumentClient {
+  sharedDocumentClient ??= documentClient({});
+  return sharedDocumentClient;
+}
+
+/** The device–user binding store on the binding table (the binding entries pass BINDING_TABLE_NAME). */
+export function lambdaBindingStore(tableName: string): DynamoDbBindingStore {
+  return new DynamoDbBindingStore(lambdaDocumentClient(), tableName);
+}
+
 /**
  * The account's provisioning budget in the registry table (admission control), sized by the CDK
  * stack from the quota profile: PROVISIONING_RATE (per second) and PROVISIONING_SHARDS.
  */
-export function lambdaProvisioningBudget(): DynamoDbProvisioningBudget {
+function lambdaProvisioningBudget(): DynamoDbProvisioningBudget {
   const rate = Number(requireEnv("PROVISIONING_RATE"));
   const shards = Number(requireEnv("PROVISIONING_SHARDS"));
   if (!(rate > 0) || !Number.isInteger(shards) || shards < 1) {
     throw new Error("PROVISIONING_RATE must be > 0 and PROVISIONING_SHARDS a whole number ≥ 1");
   }
-  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({}));
-  return new DynamoDbProvisioningBudget(dynamo, requireEnv("REGISTRY_TABLE_NAME"), {
+  return new DynamoDbProvisioningBudget(lambdaDocumentClient(), requireEnv("REGISTRY_TABLE_NAME"), {
     ratePerSecond: rate,
     shards,
   });

@@ -20,7 +20,7 @@
  * | `iotQuotas`            | `aws-default` | the account's AWS IoT TPS per operation: `aws-default`, or raised numbers as JSON (`{"RegisterThing":100,…}`); sizes the provisioning budget |
  * | `apiExecutionLogLevel` | `OFF`         | `ERROR` or `INFO`: API Gateway execution logs (needs the account's API Gateway CloudWatch role) |
  * | `apiCloudWatchRole`    | `false`       | `true`: create that account-level role with this stack   |
- * | `authorizerReservedConcurrency` | -    | reserved concurrency of the custom authorizer Lambda (whole number ≥ 1); unset: none |
+ * | `authorizerReservedConcurrency` | `100` | reserved concurrency of the custom authorizer Lambda (whole number ≥ 1; default from lib/lambda-settings.ts, none with `reservedConcurrency=false`) |
  * | `alarmEmail`           | -             | email address the CloudWatch alarms notify (an SNS topic); unset: alarms without notification |
  * | `coapGateway`          | `false`       | `true`: the CoAP-over-DTLS gateway (ECS Fargate behind a UDP NLB; costs money while deployed) |
  * | `coapGatewayVpcId`     | -             | put the gateway in this existing VPC (needs `account`/`region`; public subnets) instead of a new one |
@@ -64,7 +64,7 @@ export type OnrampConfig = {
   iotQuotas: IotQuotas;
   /**
    * Reserved concurrency of the AWS IoT custom authorizer Lambda (`authorizerReservedConcurrency`);
-   * absent: none, like the other functions. Reserving caps the authorizer (a connect storm cannot
+   * absent: lib/lambda-settings.ts's default (100, or none with `reservedConcurrency=false`). Reserving caps the authorizer (a connect storm cannot
    * take the account's whole concurrency) and guarantees it that much; either way a throttled
    * invocation is a refused CONNECT that the device retries.
    */
